@@ -1,0 +1,36 @@
+"""Typed settings, read once at the edge (CLI, flows) and passed down as arguments.
+
+Library code never reads ``os.environ``; it receives a :class:`Settings` (or the few values
+it needs) from its caller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".nampo"
+
+
+class Settings(BaseSettings):
+    """Everything nampo reads from its environment (prefix ``NAMPO_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NAMPO_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    """Root folder of local state: rendered archives, the local STAC API's database, stores."""
+
+    render_workers: int = Field(default=0, ge=0)
+    """Processes used to render scenario archives (0: one per core)."""
+
+    @property
+    def archives_dir(self) -> Path:
+        return self.home / "archives"
+
+    @property
+    def stac_dir(self) -> Path:
+        return self.home / "stac"
