@@ -13,7 +13,7 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon, box
-from shapely.ops import transform as shapely_transform
+import shapely
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,11 @@ class Grid:
 
     def to_lonlat(self, geom):
         """A shapely geometry in the grid's CRS, reprojected to lon/lat (EPSG:4326)."""
-        return shapely_transform(self._to_lonlat.transform, geom)
+        return _reproject(self._to_lonlat, geom)
 
     def from_lonlat(self, geom):
         """A shapely geometry in lon/lat, reprojected to the grid's CRS."""
-        return shapely_transform(self._from_lonlat.transform, geom)
+        return _reproject(self._from_lonlat, geom)
 
     @property
     def footprint(self) -> Polygon:
@@ -106,3 +106,11 @@ class Grid:
 
     def bbox_lonlat(self) -> tuple[float, float, float, float]:
         return tuple(self.footprint_lonlat().bounds)  # type: ignore[return-value]
+
+
+def _reproject(transformer: Transformer, geom):
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, fn)

@@ -1,0 +1,250 @@
+"""Build a scenario's archive: COGs, STAC items and ground truth, in one folder.
+
+The folder is built in a temporary place beside its final location and renamed into place
+at the end, so an interrupted or failed build leaves nothing half-written. Its name holds
+the scenario's fingerprint: a second build of the same scenario finds it and does no work.
+
+Layout (documented in docs/scenario.md, "The archive")::
+
+    <archives>/<name>-<fingerprint12>/
+        manifest.json            what was built, from what, and its size
+        scenario.yaml            the scenario as given
+        collection.json          STAC Collection (Earth Search v1 sentinel-2-l2a shape)
+        items.ndjson             one STAC Item per line, time-ordered, absolute hrefs
+        items/<item id>/B02.tif  COGs: B01..B12, B8A, SCL, AOT, WVP, TCI
+        truth/events.geojson     the scenario's events (type, facility, geometry, dates, m²)
+        truth/events.tif         per pixel: event number, day of change, class before/after
+        truth/scenes.csv         per datatake: coverage, clouds, ice, vessel counts
+        truth/vessels.csv        every ship drawn: datatake, facility, berth, size, position
+        truth/scenes/<datatake>.tif  per datatake: class, cloud %, shadow %, covered
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nampo.errors import ScenarioError
+from nampo.scenario import render
+from nampo.scenario.cog import write_cog
+from nampo.scenario.layout import Layout, build_layout, day_number, event_geometry
+from nampo.scenario.model import ACTIVITY_EVENTS, Scenario, load_scenario
+from nampo.scenario.schedule import datatakes
+from nampo.scenario.stac_items import build_collection
+
+RENDERER_VERSION = "1"
+"""Bump when the renderer's output changes: it is part of every archive's cache key."""
+
+_CTX: render.Context | None = None  # the worker's context (inherited through fork)
+
+
+@dataclass(frozen=True)
+class Archive:
+    path: Path
+    scenario: Scenario
+    built: bool
+    """False when the archive was already there (cache hit)."""
+
+    @property
+    def items_path(self) -> Path:
+        return self.path / "items.ndjson"
+
+    @property
+    def collection_path(self) -> Path:
+        return self.path / "collection.json"
+
+    def manifest(self) -> dict:
+        return json.loads((self.path / "manifest.json").read_text())
+
+
+def archive_dir(scenario: Scenario, archives: Path) -> Path:
+    key = f"{scenario.fingerprint()}:{RENDERER_VERSION}"
+    import hashlib
+
+    return archives / f"{scenario.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _render_one(take):
+    assert _CTX is not None
+    return render.render_datatake(_CTX, take)
+
+
+def build_archive(scenario_path: str | Path, archives: Path, *, workers: int = 0,
+                  progress=None) -> Archive:
+    """Render a scenario into ``archives`` (or find it already built).
+
+    Parameters
+    ----------
+    scenario_path : the scenario YAML file.
+    archives : folder holding archives (created if missing).
+    workers : render processes; 0 means one per core.
+    progress : optional callable(done, total) called as datatakes finish.
+    """
+    scenario = load_scenario(scenario_path)
+    final = archive_dir(scenario, Path(archives))
+    if (final / "manifest.json").is_file():
+        return Archive(final, scenario, built=False)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"cannot create archive folder {final.parent}: {exc.strerror}") from None
+    tmp = final.parent / f".building-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _build(scenario, Path(scenario_path), tmp, final, workers, progress)
+        try:
+            tmp.rename(final)
+        except OSError:
+            # Another build of the same scenario finished first: theirs is identical.
+            if not (final / "manifest.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Archive(final, scenario, built=True)
+
+
+def _build(scenario: Scenario, source: Path, tmp: Path, final: Path, workers: int,
+           progress) -> None:
+    global _CTX
+    started = time.perf_counter()
+    layout = build_layout(scenario)
+    takes = datatakes(scenario)
+    _CTX = render.prepare(scenario, layout, tmp, final)
+    n = workers or os.cpu_count() or 1
+    results = []
+    try:
+        if n == 1:
+            for i, take in enumerate(takes):
+                results.append(render.render_datatake(_CTX, take))
+                if progress:
+                    progress(i + 1, len(takes))
+        else:
+            # fork: workers inherit the layout (hundreds of MB of rasters) without pickling.
+            with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as pool:
+                for i, res in enumerate(pool.map(_render_one, takes, chunksize=2)):
+                    results.append(res)
+                    if progress:
+                        progress(i + 1, len(takes))
+    finally:
+        _CTX = None
+
+    items = [it for r in results for it in r.items]
+    items.sort(key=lambda it: (it["properties"]["datetime"], it["id"]))
+    with open(tmp / "items.ndjson", "w") as f:
+        for it in items:
+            f.write(json.dumps(it, separators=(",", ":")) + "\n")
+    grid = scenario.site_grid
+    start = dt.datetime.combine(scenario.period.start, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(scenario.period.end, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    collection = build_collection(grid.bbox_lonlat(), start, end)
+    (tmp / "collection.json").write_text(json.dumps(collection, indent=1))
+    shutil.copyfile(source, tmp / "scenario.yaml")
+
+    truth = tmp / "truth"
+    truth.mkdir(exist_ok=True)
+    _write_csv(truth / "scenes.csv", [r.truth for r in results])
+    _write_csv(truth / "vessels.csv", [v for r in results for v in r.vessels],
+               fields=["datatake", "date", "facility", "berth", "event", "length_m", "beam_m",
+                       "lon", "lat"])
+    _write_events(scenario, layout, truth)
+
+    nbytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+    manifest = {
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "fingerprint": scenario.fingerprint(),
+        "renderer_version": RENDERER_VERSION,
+        "seed": scenario.seed,
+        "built": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - started, 1),
+        "datatakes": len(takes),
+        "items": len(items),
+        "grid": {"epsg": grid.epsg, "resolution": grid.resolution, "origin": [grid.x0, grid.y0],
+                 "size": [grid.width, grid.height]},
+        "period": [scenario.period.start.isoformat(), scenario.period.end.isoformat()],
+        "bytes": nbytes,
+        "collection": collection["id"],
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _write_csv(path: Path, rows: list[dict], fields: list[str] | None = None) -> None:
+    fields = fields or (list(rows[0]) if rows else [])
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
+    """events.geojson (one feature per event) and events.tif (per-pixel change truth)."""
+    grid = layout.grid
+    features = []
+    for i, ev in enumerate(scenario.events, start=1):
+        if ev.type.value == "vessel_visits":
+            from shapely.ops import unary_union
+
+            berths = layout.berths[ev.facility]
+            used = ev.berths if ev.berths is not None else range(len(berths))
+            geom = unary_union([berths[b] for b in used])
+        else:
+            geom = event_geometry(ev, grid)
+        before = None
+        if ev.type not in ACTIVITY_EVENTS:
+            raster = next(r for r in layout.events if r.event.id == ev.id)
+            prior = layout.classes_at(raster.start_day - 1)[raster.rows, raster.cols][raster.mask]
+            codes, counts = np.unique(prior, return_counts=True)
+            from nampo.scenario.model import CLASS_CODES
+
+            names = {v: k.value for k, v in CLASS_CODES.items()}
+            before = names[int(codes[np.argmax(counts)])]
+        features.append({
+            "type": "Feature",
+            "id": ev.id,
+            "geometry": json.loads(json.dumps(grid.to_lonlat(geom).__geo_interface__)),
+            "properties": {
+                "number": i, "id": ev.id, "type": ev.type.value, "title": ev.title,
+                "brief": ev.brief, "facility": ev.facility,
+                "start": ev.start.isoformat(), "end": ev.end.isoformat(),
+                "area_m2": round(geom.area, 1),
+                "class_before": before,
+                "class_after": ev.target.value if ev.target else None,
+                "progress": ev.progress.value if ev.type not in ACTIVITY_EVENTS else None,
+            },
+        })
+    (truth / "events.geojson").write_text(json.dumps(
+        {"type": "FeatureCollection", "features": features}, indent=1))
+
+    # Per pixel (10 m): which event changed it last, on which day, from/to which class.
+    fine_shape = layout.fine.shape
+    number = np.zeros(fine_shape, "i4")
+    day = np.zeros(fine_shape, "i4")
+    numbers = {ev.id: i for i, ev in enumerate(scenario.events, start=1)}
+    for r in layout.events:
+        w_num, w_day = number[r.rows, r.cols], day[r.rows, r.cols]
+        w_num[r.mask] = numbers[r.event.id]
+        w_day[r.mask] = r.day_to[r.mask]
+    first = layout.classes_at(day_number(scenario.period.start) - 1)
+    last = layout.classes_at(day_number(scenario.period.end))
+    k = 2
+    stack = np.stack([
+        render._majority(number.astype("u1"), k).astype("i4"),
+        day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3)),
+        render._majority(first, k).astype("i4"),
+        render._majority(last, k).astype("i4"),
+    ])
+    write_cog(truth / "events.tif", stack, grid.transform, grid.epsg, nodata=None,
+              resampling="nearest")

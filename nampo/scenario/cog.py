@@ -1,0 +1,111 @@
+"""Write arrays as Cloud-Optimized GeoTIFFs, the way Earth Search serves Sentinel-2 L2A.
+
+One function, :func:`write_cog`, called for every band of every rendered scene (thousands
+of times per archive build), so it keeps GDAL's work to the minimum a valid COG needs:
+GDAL's own ``COG`` driver, DEFLATE with the horizontal-differencing predictor, internal
+tiles, overviews and a nodata value. It uses one GDAL thread because the renderer is
+already parallel by process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import ColorInterp
+
+RESAMPLINGS = ("nearest", "average", "mode", "bilinear", "cubic", "lanczos")
+"""Overview resampling methods accepted by :func:`write_cog` (GDAL's names)."""
+
+_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+
+
+def write_cog(
+    path: Path,
+    data: np.ndarray,
+    transform: Affine,
+    epsg: int,
+    *,
+    nodata: int | None = 0,
+    resampling: str = "average",
+    blocksize: int = 256,
+) -> None:
+    """Write `data` to `path` as a Cloud-Optimized GeoTIFF.
+
+    The file is written next to `path` under a temporary name and renamed into place, so a
+    crash never leaves a half-written COG where a reader would find it.
+
+    Parameters
+    ----------
+    path
+        Destination file (its folder must exist). An existing file is replaced.
+    data
+        A 2-D array (rows, cols), or a 3-D band-first array (bands, rows, cols) such as the
+        uint8 RGB ``visual`` asset. Its dtype is written as is.
+    transform
+        Geotransform of the array's upper-left corner (north-up).
+    epsg
+        EPSG code of the CRS.
+    nodata
+        Value recorded as nodata in the file (Earth Search uses 0 for every asset), or None.
+    resampling
+        How overviews are computed: ``"average"`` for reflectance, ``"nearest"`` for
+        classes such as SCL (an average of class codes is not a class).
+    blocksize
+        Internal tile size in pixels (a multiple of 16). GDAL adds overview levels,
+        halving each time, until the image fits in one tile, so an image no larger than
+        one tile has no overviews (it needs none).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from affine import Affine
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_cog(Path(d) / "B04.tif", np.ones((600, 1000), "uint16"),
+    ...               Affine(10, 0, 350000, 0, -10, 4290000), 32651)
+    """
+    if data.ndim not in (2, 3):
+        raise ValueError(
+            f"data must be 2-D (rows, cols) or 3-D (bands, rows, cols), got shape {data.shape}"
+        )
+    if data.dtype.name not in _DTYPES:
+        raise ValueError(f"data dtype {data.dtype} is not one of {', '.join(_DTYPES)}")
+    if resampling not in RESAMPLINGS:
+        raise ValueError(f"resampling {resampling!r} is not one of {', '.join(RESAMPLINGS)}")
+    if blocksize <= 0 or blocksize % 16:
+        raise ValueError(f"blocksize {blocksize} is not a positive multiple of 16")
+    bands = data[np.newaxis] if data.ndim == 2 else data
+    count, height, width = bands.shape
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        # GDAL's COG driver can only CreateCopy; rasterio stages the array in memory and
+        # copies it to the COG layout (tiles, then overviews, then ghost header) on close.
+        with rasterio.open(
+            tmp,
+            "w",
+            driver="COG",
+            width=width,
+            height=height,
+            count=count,
+            dtype=bands.dtype,
+            crs=f"EPSG:{epsg}",
+            transform=transform,
+            nodata=nodata,
+            compress="DEFLATE",
+            predictor=2,  # horizontal differencing: about 2x smaller for smooth uint16 bands
+            blocksize=blocksize,
+            overview_resampling=resampling.upper(),
+            num_threads=1,  # the renderer runs one process per core already
+            statistics="NO",  # readers do not need them, and they cost a pass over the data
+        ) as dst:
+            dst.write(bands)
+            if count == 3 and bands.dtype == np.uint8:
+                # a true-colour image, as ES's TCI: viewers then draw it in colour
+                dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,148 @@
+"""Spectral library of the renderer: Sentinel-2 bands, surface reflectance of each land
+cover, vegetation phenology, clouds, and the Scene Classification (SCL) codes.
+
+Values are surface reflectance (0..1) at the centre wavelengths of Sentinel-2 MSI bands.
+They follow published libraries and measurements: USGS Spectral Library v7 and ECOSTRESS
+(concrete, asphalt, metal roofs, soils, coal, snow/ice), Sentinel-2 L2A statistics of
+turbid coastal water (Yellow Sea / Han and Taedong estuaries: red 0.04-0.08, NIR 0.01-0.03)
+and of temperate grassland/cropland (summer NDVI 0.7-0.85, winter 0.2-0.35). Each class has
+a texture amplitude: real surfaces vary within a class, which is what makes thresholds hard.
+The tests in ``tests/test_scenario_realism.py`` hold these against real Sentinel-2 pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nampo.scenario.model import CLASS_CODES, LandCover
+
+
+@dataclass(frozen=True)
+class Band:
+    key: str
+    """Earth Search v1 asset key."""
+    name: str
+    """ESA band name (also the COG's file stem)."""
+    wavelength_nm: float
+    resolution: int
+    """Native resolution in metres."""
+
+
+BANDS: tuple[Band, ...] = (
+    Band("coastal", "B01", 443, 60),
+    Band("blue", "B02", 490, 10),
+    Band("green", "B03", 560, 10),
+    Band("red", "B04", 665, 10),
+    Band("rededge1", "B05", 705, 20),
+    Band("rededge2", "B06", 740, 20),
+    Band("rededge3", "B07", 783, 20),
+    Band("nir", "B08", 842, 10),
+    Band("nir08", "B8A", 865, 20),
+    Band("nir09", "B09", 945, 60),
+    Band("swir16", "B11", 1610, 20),
+    Band("swir22", "B12", 2190, 20),
+)
+BAND_INDEX = {b.key: i for i, b in enumerate(BANDS)}
+
+# Reflectance per class, in the order of BANDS:
+#        B01    B02    B03    B04    B05    B06    B07    B08    B8A    B09    B11    B12
+_LIBRARY: dict[LandCover, list[float]] = {
+    # Turbid estuary water (suspended sediment): brightest in green/red, near zero in SWIR.
+    LandCover.water:      [0.075, 0.070, 0.082, 0.062, 0.046, 0.030, 0.025, 0.022, 0.020, 0.012, 0.006, 0.004],
+    # Vegetation at its summer peak (the phenology below mixes it with the dormant state).
+    LandCover.vegetation: [0.030, 0.034, 0.072, 0.038, 0.100, 0.270, 0.350, 0.370, 0.380, 0.360, 0.210, 0.100],
+    # Moist silty soil / drained mud flats.
+    LandCover.bare:       [0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235],
+    # Concrete and asphalt yards (aged, dusty).
+    LandCover.paved:      [0.105, 0.120, 0.140, 0.155, 0.165, 0.170, 0.176, 0.182, 0.185, 0.186, 0.205, 0.190],
+    # Concrete piers and quays.
+    LandCover.pier:       [0.140, 0.160, 0.182, 0.198, 0.208, 0.214, 0.220, 0.226, 0.228, 0.228, 0.245, 0.225],
+    # Industrial roofs: painted metal and concrete.
+    LandCover.roof:       [0.150, 0.168, 0.192, 0.212, 0.226, 0.236, 0.245, 0.255, 0.258, 0.255, 0.275, 0.248],
+    # Coal stockpiles: near-black and flat from the visible to the SWIR (USGS coal < 0.07).
+    LandCover.coal:       [0.040, 0.041, 0.043, 0.045, 0.046, 0.047, 0.048, 0.049, 0.050, 0.050, 0.055, 0.052],
+    # White-painted steel roofs of oil tanks.
+    LandCover.tank:       [0.360, 0.400, 0.430, 0.440, 0.440, 0.440, 0.440, 0.440, 0.440, 0.430, 0.360, 0.285],
+    # Container stacks: red, blue, white and rusty boxes averaged over a pixel.
+    LandCover.containers: [0.105, 0.125, 0.145, 0.168, 0.185, 0.196, 0.205, 0.214, 0.218, 0.218, 0.255, 0.220],
+    # Sea ice with some snow: bright in the visible, dark in the SWIR (NDSI about 0.8).
+    LandCover.ice:        [0.440, 0.460, 0.465, 0.450, 0.430, 0.410, 0.390, 0.360, 0.350, 0.300, 0.050, 0.040],
+    # Ships: steel decks, hatch covers and superstructures; bright on dark water.
+    LandCover.ship:       [0.110, 0.120, 0.130, 0.140, 0.148, 0.152, 0.156, 0.160, 0.160, 0.152, 0.140, 0.110],
+}
+
+# Dormant vegetation (winter stubble, dry grass, leafless trees): NDVI about 0.25.
+_VEGETATION_DORMANT = [0.058, 0.068, 0.092, 0.112, 0.138, 0.165, 0.180, 0.192, 0.198, 0.195, 0.270, 0.200]
+
+# Relative within-class variation (standard deviation of a multiplicative texture).
+TEXTURE: dict[LandCover, float] = {
+    LandCover.water: 0.06, LandCover.vegetation: 0.12, LandCover.bare: 0.10,
+    LandCover.paved: 0.08, LandCover.pier: 0.06, LandCover.roof: 0.18, LandCover.coal: 0.10,
+    LandCover.tank: 0.05, LandCover.containers: 0.25, LandCover.ice: 0.12,
+    LandCover.ship: 0.20,
+}
+
+# Thick cloud (optically thick water cloud) and thin cirrus (added to the signal).
+CLOUD = np.array([0.520, 0.520, 0.515, 0.505, 0.505, 0.505, 0.500, 0.500, 0.495, 0.440, 0.370, 0.240], "f4")
+CIRRUS = np.array([0.060, 0.058, 0.056, 0.054, 0.054, 0.054, 0.053, 0.052, 0.052, 0.050, 0.045, 0.035], "f4")
+# Share of ground reflectance left in a cloud shadow (diffuse skylight, richer in blue).
+SHADOW_KEEP = np.array([0.50, 0.46, 0.40, 0.36, 0.34, 0.32, 0.31, 0.30, 0.30, 0.30, 0.27, 0.26], "f4")
+
+N_CLASSES = max(CLASS_CODES.values()) + 1
+
+
+def class_table(vegetation_green: float) -> np.ndarray:
+    """Reflectance table ``(n_classes, n_bands)`` indexed by class code.
+
+    ``vegetation_green`` in [0, 1] is the phenological state: 0 dormant, 1 summer peak.
+    """
+    table = np.zeros((N_CLASSES, len(BANDS)), "f4")
+    for cover, values in _LIBRARY.items():
+        table[cover.code] = values
+    g = float(np.clip(vegetation_green, 0, 1))
+    table[LandCover.vegetation.code] = (
+        g * np.array(_LIBRARY[LandCover.vegetation]) + (1 - g) * np.array(_VEGETATION_DORMANT)
+    )
+    return table
+
+
+def texture_table() -> np.ndarray:
+    out = np.zeros(N_CLASSES, "f4")
+    for cover, amp in TEXTURE.items():
+        out[cover.code] = amp
+    return out
+
+
+def greenness(day_of_year: float) -> float:
+    """Vegetation state of a temperate East Asian site: green-up in late April-May, peak
+    July-August, senescence in October (a double logistic, as in MODIS phenology)."""
+    up = 1 / (1 + math.exp(-(day_of_year - 135) / 11))
+    down = 1 / (1 + math.exp(-(day_of_year - 285) / 12))
+    return float(np.clip(up - down, 0, 1))
+
+
+# ESA Sen2Cor Scene Classification codes.
+SCL_NO_DATA = 0
+SCL_SATURATED = 1
+SCL_DARK = 2
+SCL_CLOUD_SHADOW = 3
+SCL_VEGETATION = 4
+SCL_NOT_VEGETATED = 5
+SCL_WATER = 6
+SCL_UNCLASSIFIED = 7
+SCL_CLOUD_MEDIUM = 8
+SCL_CLOUD_HIGH = 9
+SCL_CIRRUS = 10
+SCL_SNOW_ICE = 11
+
+# Property name of each SCL class in the item's s2:*_percentage fields.
+SCL_PERCENT_KEYS = {
+    SCL_SATURATED: "saturated_defective", SCL_DARK: "dark_features",
+    SCL_CLOUD_SHADOW: "cloud_shadow", SCL_VEGETATION: "vegetation",
+    SCL_NOT_VEGETATED: "not_vegetated", SCL_WATER: "water", SCL_UNCLASSIFIED: "unclassified",
+    SCL_CLOUD_MEDIUM: "medium_proba_clouds", SCL_CLOUD_HIGH: "high_proba_clouds",
+    SCL_CIRRUS: "thin_cirrus", SCL_SNOW_ICE: "snow_ice",
+}
