@@ -19,8 +19,127 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "nampo.yaml"
+
+
 def _add_scenario_commands(sub) -> None:
-    """`nampo scenario ...` and `nampo demo` (owned by the scenario engine)."""
+    """`nampo scenario validate|build` and `nampo demo`."""
+    scen = sub.add_parser("scenario", help="scenario files and their rendered archives")
+    cmds = scen.add_subparsers(dest="scenario_command", required=True)
+
+    val = cmds.add_parser("validate", help="check a scenario file and summarise it")
+    val.add_argument("file", type=Path)
+    val.set_defaults(func=_scenario_validate)
+
+    build = cmds.add_parser("build", help="render a scenario's archive (cached)")
+    build.add_argument("file", type=Path)
+    build.add_argument("--workers", type=int, default=None,
+                       help="render processes (default: NAMPO_RENDER_WORKERS or one per core)")
+    build.set_defaults(func=_scenario_build)
+
+    demo = sub.add_parser(
+        "demo", help="the main job on the built-in default: render the Nampo archive, serve it "
+                     "from the local STAC API and search it for the site")
+    demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
+    demo.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="leave the local STAC API running at the end (stop: nampo stac down)")
+    demo.set_defaults(func=_demo)
+
+
+def _scenario_validate(args, settings: Settings) -> int:
+    from nampo.scenario.model import load_scenario
+    from nampo.scenario.schedule import datatakes
+
+    sc = load_scenario(args.file)
+    g = sc.site_grid
+    takes = datatakes(sc)
+    print(f"{args.file}: valid scenario {sc.name!r} ({sc.title})")
+    print(f"  grid   EPSG:{g.epsg}, {g.width} x {g.height} px at {g.resolution:g} m, "
+          f"bounds {tuple(round(v) for v in g.bounds)}")
+    print(f"  period {sc.period.start} .. {sc.period.end}: {len(takes)} datatakes")
+    print(f"  {len(sc.landcover.areas)} land-cover areas, {len(sc.facilities)} facilities, "
+          f"{len(sc.events)} events")
+    return 0
+
+
+def _build(path: Path, settings: Settings, workers: int | None):
+    from nampo.scenario.archive import build_archive
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total or done % 20 == 0:
+            print(f"\r  rendering datatakes: {done}/{total}", end="", file=sys.stderr,
+                  flush=True)
+            if done == total:
+                print(file=sys.stderr)
+
+    n = settings.render_workers if workers is None else workers
+    return build_archive(path, settings.archives_dir, workers=n, progress=progress)
+
+
+def _scenario_build(args, settings: Settings) -> int:
+    archive = _build(args.file, settings, args.workers)
+    m = archive.manifest()
+    state = "built" if archive.built else "already built (cached)"
+    print(f"{archive.path}: {state}: {m['items']} items from {m['datatakes']} datatakes, "
+          f"{m['bytes'] / 2**20:,.0f} MiB")
+    return 0
+
+
+def _demo(args, settings: Settings) -> int:
+    from nampo import catalog
+    from nampo.services import pgstac
+
+    print(f"1/3 archive of {args.scenario}")
+    archive = _build(args.scenario, settings, None)
+    m = archive.manifest()
+    print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
+    print("2/3 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)")
+    endpoint = pgstac.start(settings.stac_dir)
+    try:
+        n = pgstac.load(endpoint, archive.path)
+        print(f"    {endpoint.url}: loaded {n} items")
+        sc = archive.scenario
+        site = sc.site_grid.footprint_lonlat()
+        print(f"3/3 search: items intersecting the {sc.name} site, "
+              f"{sc.period.start}..{sc.period.end}"
+              + (f", cloud <= {args.max_cloud}%" if args.max_cloud is not None else ""))
+        items = catalog.search("local", endpoint.url, site, sc.period.start, sc.period.end,
+                               args.max_cloud)
+        _print_search_summary(items)
+    finally:
+        if not args.keep_running:
+            pgstac.stop(settings.stac_dir)
+            print("    local STAC API stopped (use --keep-running to explore it)")
+        else:
+            print(f"    STAC API left running at {endpoint.url}; stop it with: nampo stac down")
+    return 0
+
+
+def _print_search_summary(items: list[dict]) -> None:
+    from collections import Counter
+
+    if not items:
+        print("    no items found")
+        return
+    props = [it["properties"] for it in items]
+    years = Counter(p["datetime"][:4] for p in props)
+    platforms = Counter(p["platform"] for p in props)
+    tiles = Counter(p["grid:code"] for p in props)
+    clear = sum(p["eo:cloud_cover"] < 10 for p in props)
+    print(f"    {len(items)} items, {props[0]['datetime'][:10]} .. {props[-1]['datetime'][:10]}")
+    print("    per year:     " + ", ".join(f"{y}: {n}" for y, n in sorted(years.items())))
+    print("    per platform: " + ", ".join(f"{k}: {n}" for k, n in sorted(platforms.items())))
+    print("    per tile:     " + ", ".join(f"{k}: {n}" for k, n in sorted(tiles.items())))
+    print(f"    nearly clear (eo:cloud_cover < 10%): {clear}")
+    print(f"    {'id':<28} {'datetime':<20} {'cloud %':>8}")
+    shown = items if len(items) <= 12 else items[:6] + [None] + items[-5:]
+    for it in shown:
+        if it is None:
+            print(f"    {'...':<28}")
+            continue
+        p = it["properties"]
+        print(f"    {it['id']:<28} {p['datetime'][:19]:<20} {p['eo:cloud_cover']:>8.1f}")
 
 
 def _add_stac_commands(sub) -> None:

@@ -11,13 +11,15 @@ import hashlib
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -203,10 +205,18 @@ class Mixture(_Model):
         return v
 
 
+# A class name, or a mapping describing a mixture: dispatch on the shape so that errors
+# point at the right one instead of listing both alternatives.
+Cover = Annotated[
+    Annotated[LandCover, Tag("class")] | Annotated[Mixture, Tag("mixture")],
+    Discriminator(lambda v: "mixture" if isinstance(v, dict | Mixture) else "class"),
+]
+
+
 class Area(_Model):
     """One polygon of the base land-cover map."""
 
-    cover: LandCover | Mixture = Field(alias="class")
+    cover: Cover = Field(alias="class")
     polygon: list[LonLat] | None = None
     circle: tuple[float, float, float] | None = Field(
         default=None, description="[lon, lat, diameter_m] for round objects (tanks).")

@@ -466,6 +466,12 @@ def _start_api(state_dir: Path, port: int, pg_port: int, password: str) -> int:
         "PGUSER": PG_USER, "PGPASSWORD": password, "PGHOST": "127.0.0.1",
         "PGPORT": str(pg_port), "PGDATABASE": PG_DATABASE,
         "DB_MIN_CONN_SIZE": "1", "DB_MAX_CONN_SIZE": "4",
+        # Merging items with their collection's item_assets ("hydration") in pgstac's
+        # PL/pgSQL costs about 20 ms per Sentinel-2 item (35 assets); in the API, ~1 ms.
+        "USE_API_HYDRATE": "true",
+        "STAC_FASTAPI_TITLE": "nampo local STAC API",
+        "STAC_FASTAPI_DESCRIPTION": "Rendered scenario archives served by stac-fastapi-pgstac",
+        "STAC_FASTAPI_LANDING_ID": "nampo-local",
     }
     cmd = [
         sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",

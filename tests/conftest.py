@@ -1,0 +1,71 @@
+"""Shared fixtures: rendered scenario archives and the shared reference data.
+
+Archives are rendered once per session into a temporary folder (or into
+``$NAMPO_TEST_ARCHIVES`` when set, which makes re-runs on one machine fast: the archive
+cache is keyed by the scenario's content, so a changed scenario is rebuilt).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nampo.scenario.archive import Archive, build_archive
+
+pytest_plugins = ["tests.conftest_services"]
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO / "scenarios"
+MINI = SCENARIOS / "tests" / "harbour-mini.yaml"
+NAMPO = SCENARIOS / "nampo.yaml"
+
+
+def shared_dir() -> Path:
+    """The read-only shared material (`../shared` beside the repository)."""
+    for candidate in (REPO.parent / "shared", Path("/work/shared")):
+        if (candidate / "data" / "real").is_dir():
+            return candidate
+    raise RuntimeError(f"cannot find the shared data folder next to {REPO}")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return shared_dir()
+
+
+@pytest.fixture(scope="session")
+def archives_root() -> Iterator[Path]:
+    keep = os.environ.get("NAMPO_TEST_ARCHIVES")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        yield Path(keep)
+        return
+    root = Path(tempfile.mkdtemp(prefix="nampo-test-archives-"))
+    root.chmod(0o755)  # the postgres user reads nothing here, but keep it traversable
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mini_archive(archives_root: Path) -> Archive:
+    """The harbour-mini scenario rendered (145 items, 2021-07..2022-06, two tiles)."""
+    return build_archive(MINI, archives_root, workers=2)
+
+
+@pytest.fixture(scope="session")
+def small_archive(mini_archive: Archive) -> Path:
+    """Folder with collection.json and items.ndjson (what the STAC API tests load)."""
+    return mini_archive.path
+
+
+@pytest.fixture(scope="session")
+def nampo_archive(archives_root: Path) -> Archive:
+    """The full Nampo scenario (about 2 minutes on 2 cores: use in slow tests only)."""
+    return build_archive(NAMPO, archives_root, workers=2)
