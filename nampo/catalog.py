@@ -19,7 +19,7 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import requests
@@ -153,8 +153,8 @@ def search(
         cql2 = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, float(max_cloud)]}
     # Explicit instants: pystac-client would expand a bare end date to 23:59:59 only.
     period = (
-        datetime.combine(start, time.min, tzinfo=timezone.utc),
-        datetime.combine(end, time.max, tzinfo=timezone.utc),
+        datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end, time.max, tzinfo=UTC),
     )
     try:
         client = Client.open(root, timeout=timeout)

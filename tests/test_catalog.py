@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import types
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 import pytest
 from shapely.geometry import mapping, shape
@@ -87,8 +87,8 @@ def test_planetary_computer_signing_signs_a_copy(monkeypatch) -> None:
 
 
 def _expected(items, area, start: date, end: date, max_cloud) -> list[str]:
-    first = datetime.combine(start, time.min, tzinfo=timezone.utc)
-    last = datetime.combine(end, time.max, tzinfo=timezone.utc)
+    first = datetime.combine(start, time.min, tzinfo=UTC)
+    last = datetime.combine(end, time.max, tzinfo=UTC)
 
     def when(item):
         return datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))

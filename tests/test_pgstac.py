@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +113,8 @@ def test_intersects(client: Client, items: list[dict]) -> None:
 def test_datetime_range(client: Client, items: list[dict]) -> None:
     days = sorted({_when(i).date() for i in items})
     first, last = days[len(days) // 4], days[(3 * len(days)) // 5]
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    end = datetime.combine(last, time.max, tzinfo=timezone.utc)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    end = datetime.combine(last, time.max, tzinfo=UTC)
     expected = {i["id"] for i in items if start <= _when(i) <= end}
     assert 0 < len(expected) < len(items)
 

@@ -313,7 +313,9 @@ def _run_as_pg(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
             **kwargs,
         )
     except FileNotFoundError as exc:
-        raise ServiceError(f"cannot run {cmd[0]}: {exc.strerror} (is PostgreSQL 15 installed?)")
+        raise ServiceError(
+            f"cannot run {cmd[0]}: {exc.strerror} (is PostgreSQL 15 installed?)"
+        ) from exc
 
 
 def _give_to_pg(path: Path) -> None:
