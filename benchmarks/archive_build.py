@@ -71,19 +71,26 @@ def main() -> None:
 
         m = archive.manifest()
         items = [json.loads(x) for x in archive.items_path.read_text().splitlines()]
-        pixels = sum(a["proj:shape"][0] * a["proj:shape"][1] * (3 if k == "visual" else 1)
-                     for it in items for k, a in it["assets"].items())
+        pixels = sum(
+            a["proj:shape"][0] * a["proj:shape"][1] * (3 if k == "visual" else 1)
+            for it in items
+            for k, a in it["assets"].items()
+        )
         grid = archive.scenario.site_grid
         km = grid.width * grid.resolution / 1000, grid.height * grid.resolution / 1000
         cores = os.cpu_count()
-        print(f"scenario          {archive.scenario.name}: {km[0]:g} km x {km[1]:g} km at "
-              f"{grid.resolution:g} m, {m['period'][0]} .. {m['period'][1]}")
+        print(
+            f"scenario          {archive.scenario.name}: {km[0]:g} km x {km[1]:g} km at "
+            f"{grid.resolution:g} m, {m['period'][0]} .. {m['period'][1]}"
+        )
         print(f"datatakes         {m['datatakes']}")
         print(f"items             {m['items']} ({len(items[0]['assets'])} COGs each)")
         print(f"pixels written    {pixels / 1e9:.2f} Gpx")
         print(f"bytes on disk     {m['bytes'] / 2**30:.2f} GiB")
-        print(f"cold build        {cold:7.1f} s   aim < 180 s on 2 cores  "
-              f"(ratio {cold / 180:.2f}; {cores} cores here)")
+        print(
+            f"cold build        {cold:7.1f} s   aim < 180 s on 2 cores  "
+            f"(ratio {cold / 180:.2f}; {cores} cores here)"
+        )
         print(f"throughput        {pixels / cold / 1e6:7.1f} Mpx/s written")
         print(f"peak memory       {mem.peak / 2**30:7.2f} GiB (all processes)")
         print(f"cached rebuild    {cached:7.3f} s   aim < 2 s (ratio {cached / 2:.3f})")

@@ -66,12 +66,14 @@ def _scenario_validate(args, settings: Settings) -> int:
 def _build(path: Path, settings: Settings, workers: int | None):
     from nampo.scenario.archive import build_archive
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty() or done == total or done % 20 == 0:
-            print(f"\r  rendering datatakes: {done}/{total}", end="", file=sys.stderr,
-                  flush=True)
-            if done == total:
-                print(file=sys.stderr)
+        if tty:  # one line, updated in place
+            end = "\n" if done == total else ""
+            print(f"\r    rendering datatakes: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        elif done == total or done % 25 == 0:
+            print(f"    rendering datatakes: {done}/{total}", file=sys.stderr, flush=True)
 
     n = settings.render_workers if workers is None else workers
     return build_archive(path, settings.archives_dir, workers=n, progress=progress)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon, box
-import shapely
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,23 @@ class Grid:
         if self.width % factor or self.height % factor:
             raise ValueError(f"grid {self.width}x{self.height} is not divisible by {factor}")
         return Grid(
-            self.epsg, self.resolution * factor, self.x0, self.y0,
-            self.width // factor, self.height // factor,
+            self.epsg,
+            self.resolution * factor,
+            self.x0,
+            self.y0,
+            self.width // factor,
+            self.height // factor,
         )
 
     def refine(self, factor: int) -> Grid:
         """The grid with pixels `factor` times smaller (used to draw sub-pixel geometry)."""
         return Grid(
-            self.epsg, self.resolution / factor, self.x0, self.y0,
-            self.width * factor, self.height * factor,
+            self.epsg,
+            self.resolution / factor,
+            self.x0,
+            self.y0,
+            self.width * factor,
+            self.height * factor,
         )
 
     def xy_coords(self) -> tuple[np.ndarray, np.ndarray]:

@@ -21,8 +21,14 @@ def test_archive_layout(mini_archive):
     m = mini_archive.manifest()
     items = [json.loads(line) for line in (root / "items.ndjson").read_text().splitlines()]
     assert m["items"] == len(items) > 100
-    for name in ("collection.json", "scenario.yaml", "truth/events.geojson", "truth/events.tif",
-                 "truth/scenes.csv", "truth/vessels.csv"):
+    for name in (
+        "collection.json",
+        "scenario.yaml",
+        "truth/events.geojson",
+        "truth/events.tif",
+        "truth/scenes.csv",
+        "truth/vessels.csv",
+    ):
         assert (root / name).is_file(), name
     # Every href is an absolute path to an existing file of this archive.
     for item in items[:5]:
@@ -69,7 +75,8 @@ def test_cli_build_and_errors(tmp_path: Path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "events[0] (pond_drainage).polygons[0] leaves the grid" in err[0]
     assert not (tmp_path / "home" / "archives").exists() or not any(
-        (tmp_path / "home" / "archives").iterdir())
+        (tmp_path / "home" / "archives").iterdir()
+    )
 
     malformed = tmp_path / "malformed.yaml"
     malformed.write_text("name: [unclosed\n")

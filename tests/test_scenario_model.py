@@ -40,22 +40,36 @@ def test_shipped_scenarios_are_valid():
         (lambda d: d["grid"].update(crs="EPSG:4326"), r"grid\.crs: .*UTM"),
         (lambda d: d["grid"].update(origin=[703025, 4293040]), r"grid\.origin: .*multiples of 20"),
         (lambda d: d["period"].update(end="2015-01-01"), r"period: .*end 2015-01-01 is not after"),
-        (lambda d: d["events"][0].update(end="2016-01-01"),
-         r"events\[0\]: .*end 2016-01-01 is before start 2016-03-01"),
+        (
+            lambda d: d["events"][0].update(end="2016-01-01"),
+            r"events\[0\]: .*end 2016-01-01 is before start 2016-03-01",
+        ),
         (lambda d: d["events"][0].update(type="earthquake"), r"events\[0\]\.type: Input should be"),
-        (lambda d: d["events"][0].update(facility="moon_base"),
-         r"events\[0\] \(smeltery_drainage\)\.facility: unknown facility 'moon_base'"),
-        (lambda d: d["landcover"]["areas"][0].update({"class": "lava"}),
-         r"landcover\.areas\[0\]\.class"),
-        (lambda d: d["landcover"]["areas"][1]["class"]["classes"].update(roof=0.9),
-         r"shares must add up to 1"),
-        (lambda d: d["events"][1]["polygons"][0].__setitem__(0, [125.2, 38.7]),
-         r"events\[1\] \(smeltery_complex\)\.polygons\[0\] leaves the grid"),
-        (lambda d: d["events"][1]["polygons"][0].__setitem__(0, [38.7, 125.2]),
-         r"is not a \[lon, lat\] pair"),
+        (
+            lambda d: d["events"][0].update(facility="moon_base"),
+            r"events\[0\] \(smeltery_drainage\)\.facility: unknown facility 'moon_base'",
+        ),
+        (
+            lambda d: d["landcover"]["areas"][0].update({"class": "lava"}),
+            r"landcover\.areas\[0\]\.class",
+        ),
+        (
+            lambda d: d["landcover"]["areas"][1]["class"]["classes"].update(roof=0.9),
+            r"shares must add up to 1",
+        ),
+        (
+            lambda d: d["events"][1]["polygons"][0].__setitem__(0, [125.2, 38.7]),
+            r"events\[1\] \(smeltery_complex\)\.polygons\[0\] leaves the grid",
+        ),
+        (
+            lambda d: d["events"][1]["polygons"][0].__setitem__(0, [38.7, 125.2]),
+            r"is not a \[lon, lat\] pair",
+        ),
         (lambda d: d.update(colour="red"), r"colour: Extra inputs are not permitted"),
-        (lambda d: d["events"][12].update(berths=[7]),
-         r"events\[12\] \(oil_ships_before_2018\)\.berths: 7 is not a berth of 'oil_terminal'"),
+        (
+            lambda d: d["events"][12].update(berths=[7]),
+            r"events\[12\] \(oil_ships_before_2018\)\.berths: 7 is not a berth of 'oil_terminal'",
+        ),
     ],
 )
 def test_invalid_scenarios_name_the_field(edit, pattern):

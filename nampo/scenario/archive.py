@@ -79,8 +79,9 @@ def _render_one(take):
     return render.render_datatake(_CTX, take)
 
 
-def build_archive(scenario_path: str | Path, archives: Path, *, workers: int = 0,
-                  progress=None) -> Archive:
+def build_archive(
+    scenario_path: str | Path, archives: Path, *, workers: int = 0, progress=None
+) -> Archive:
     """Render a scenario into ``archives`` (or find it already built).
 
     Parameters
@@ -97,7 +98,9 @@ def build_archive(scenario_path: str | Path, archives: Path, *, workers: int = 0
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ScenarioError(f"cannot create archive folder {final.parent}: {exc.strerror}") from None
+        raise ScenarioError(
+            f"cannot create archive folder {final.parent}: {exc.strerror}"
+        ) from None
     tmp = final.parent / f".building-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -116,8 +119,9 @@ def build_archive(scenario_path: str | Path, archives: Path, *, workers: int = 0
     return Archive(final, scenario, built=True)
 
 
-def _build(scenario: Scenario, source: Path, tmp: Path, final: Path, workers: int,
-           progress) -> None:
+def _build(
+    scenario: Scenario, source: Path, tmp: Path, final: Path, workers: int, progress
+) -> None:
     global _CTX
     started = time.perf_counter()
     layout = build_layout(scenario)
@@ -156,9 +160,21 @@ def _build(scenario: Scenario, source: Path, tmp: Path, final: Path, workers: in
     truth = tmp / "truth"
     truth.mkdir(exist_ok=True)
     _write_csv(truth / "scenes.csv", [r.truth for r in results])
-    _write_csv(truth / "vessels.csv", [v for r in results for v in r.vessels],
-               fields=["datatake", "date", "facility", "berth", "event", "length_m", "beam_m",
-                       "lon", "lat"])
+    _write_csv(
+        truth / "vessels.csv",
+        [v for r in results for v in r.vessels],
+        fields=[
+            "datatake",
+            "date",
+            "facility",
+            "berth",
+            "event",
+            "length_m",
+            "beam_m",
+            "lon",
+            "lat",
+        ],
+    )
     _write_events(scenario, layout, truth)
 
     nbytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
@@ -172,8 +188,12 @@ def _build(scenario: Scenario, source: Path, tmp: Path, final: Path, workers: in
         "build_seconds": round(time.perf_counter() - started, 1),
         "datatakes": len(takes),
         "items": len(items),
-        "grid": {"epsg": grid.epsg, "resolution": grid.resolution, "origin": [grid.x0, grid.y0],
-                 "size": [grid.width, grid.height]},
+        "grid": {
+            "epsg": grid.epsg,
+            "resolution": grid.resolution,
+            "origin": [grid.x0, grid.y0],
+            "size": [grid.width, grid.height],
+        },
         "period": [scenario.period.start.isoformat(), scenario.period.end.isoformat()],
         "bytes": nbytes,
         "collection": collection["id"],
@@ -211,22 +231,30 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
 
             names = {v: k.value for k, v in CLASS_CODES.items()}
             before = names[int(codes[np.argmax(counts)])]
-        features.append({
-            "type": "Feature",
-            "id": ev.id,
-            "geometry": json.loads(json.dumps(grid.to_lonlat(geom).__geo_interface__)),
-            "properties": {
-                "number": i, "id": ev.id, "type": ev.type.value, "title": ev.title,
-                "brief": ev.brief, "facility": ev.facility,
-                "start": ev.start.isoformat(), "end": ev.end.isoformat(),
-                "area_m2": round(geom.area, 1),
-                "class_before": before,
-                "class_after": ev.target.value if ev.target else None,
-                "progress": ev.progress.value if ev.type not in ACTIVITY_EVENTS else None,
-            },
-        })
-    (truth / "events.geojson").write_text(json.dumps(
-        {"type": "FeatureCollection", "features": features}, indent=1))
+        features.append(
+            {
+                "type": "Feature",
+                "id": ev.id,
+                "geometry": json.loads(json.dumps(grid.to_lonlat(geom).__geo_interface__)),
+                "properties": {
+                    "number": i,
+                    "id": ev.id,
+                    "type": ev.type.value,
+                    "title": ev.title,
+                    "brief": ev.brief,
+                    "facility": ev.facility,
+                    "start": ev.start.isoformat(),
+                    "end": ev.end.isoformat(),
+                    "area_m2": round(geom.area, 1),
+                    "class_before": before,
+                    "class_after": ev.target.value if ev.target else None,
+                    "progress": ev.progress.value if ev.type not in ACTIVITY_EVENTS else None,
+                },
+            }
+        )
+    (truth / "events.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, indent=1)
+    )
 
     # Per pixel (10 m): which event changed it last, on which day, from/to which class.
     fine_shape = layout.fine.shape
@@ -240,11 +268,14 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
     first = layout.classes_at(day_number(scenario.period.start) - 1)
     last = layout.classes_at(day_number(scenario.period.end))
     k = 2
-    stack = np.stack([
-        render._majority(number.astype("u1"), k).astype("i4"),
-        day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3)),
-        render._majority(first, k).astype("i4"),
-        render._majority(last, k).astype("i4"),
-    ])
-    write_cog(truth / "events.tif", stack, grid.transform, grid.epsg, nodata=None,
-              resampling="nearest")
+    stack = np.stack(
+        [
+            render._majority(number.astype("u1"), k).astype("i4"),
+            day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3)),
+            render._majority(first, k).astype("i4"),
+            render._majority(last, k).astype("i4"),
+        ]
+    )
+    write_cog(
+        truth / "events.tif", stack, grid.transform, grid.epsg, nodata=None, resampling="nearest"
+    )

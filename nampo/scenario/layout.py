@@ -108,8 +108,9 @@ def _smooth_noise(rng: np.random.Generator, shape, sigma: float) -> np.ndarray:
     return (z - z.mean()) / (z.std() + 1e-9)
 
 
-def _paint_mixture(cls: np.ndarray, inside: np.ndarray, mix: Mixture, fine: Grid,
-                   rng: np.random.Generator) -> None:
+def _paint_mixture(
+    cls: np.ndarray, inside: np.ndarray, mix: Mixture, fine: Grid, rng: np.random.Generator
+) -> None:
     # Square patches of about `grain` metres, each of one class drawn by the shares: the
     # block pattern of town quarters and yards, with edges that need not follow pixels.
     cell = max(1, round(mix.grain_m / fine.resolution))
@@ -124,8 +125,15 @@ def _paint_mixture(cls: np.ndarray, inside: np.ndarray, mix: Mixture, fine: Grid
     cls[inside] = pattern[inside]
 
 
-def _progress_days(ev: Event, mask: np.ndarray, parts: list[np.ndarray], start: int, end: int,
-                   rng: np.random.Generator, resolution: float) -> np.ndarray:
+def _progress_days(
+    ev: Event,
+    mask: np.ndarray,
+    parts: list[np.ndarray],
+    start: int,
+    end: int,
+    rng: np.random.Generator,
+    resolution: float,
+) -> np.ndarray:
     """Day each pixel of the mask changes, by the event's progress rule."""
     days = np.full(mask.shape, end, "i4")
     n = int(mask.sum())
@@ -193,8 +201,9 @@ def build_layout(scenario: Scenario) -> Layout:
         days = _progress_days(ev, mask, parts, start, end, rng, fine.resolution)
         events.append(EventRaster(ev, rows, cols, mask, days, start, end, ev.target, ev.via))
 
-    texture = (0.8 * _smooth_noise(rng, fine.shape, 0.7)
-               + 0.6 * _smooth_noise(rng, fine.shape, 12.0)).astype("f4")
+    texture = (
+        0.8 * _smooth_noise(rng, fine.shape, 0.7) + 0.6 * _smooth_noise(rng, fine.shape, 12.0)
+    ).astype("f4")
 
     # Ice forms first along shores and in sheltered water, then spreads in floes.
     water = base == LandCover.water.code
@@ -227,8 +236,14 @@ def ship_polygon(berth: Polygon, length: float, beam: float, along: float) -> Po
     beam = min(beam, berth_wide * 0.95)
     c = rect.centroid
     shift = (along - 0.5) * (berth_len - length)
-    hull = Polygon([(-length / 2, -beam / 2), (length / 2, -beam / 2), (length / 2, beam / 2),
-                    (-length / 2, beam / 2)])
+    hull = Polygon(
+        [
+            (-length / 2, -beam / 2),
+            (length / 2, -beam / 2),
+            (length / 2, beam / 2),
+            (-length / 2, beam / 2),
+        ]
+    )
     hull = rotate(hull, angle, origin=(0, 0))
     ux, uy = ex / lengths[long_i], ey / lengths[long_i]
     from shapely.affinity import translate
@@ -236,5 +251,12 @@ def ship_polygon(berth: Polygon, length: float, beam: float, along: float) -> Po
     return translate(hull, c.x + shift * ux, c.y + shift * uy)
 
 
-__all__ = ["Layout", "EventRaster", "build_layout", "day_number", "ship_polygon",
-           "event_geometry", "EventType"]
+__all__ = [
+    "Layout",
+    "EventRaster",
+    "build_layout",
+    "day_number",
+    "ship_polygon",
+    "event_geometry",
+    "EventType",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -33,7 +33,7 @@ from nampo.grid import Grid
 LonLat = tuple[float, float]
 
 
-class LandCover(str, Enum):
+class LandCover(StrEnum):
     """Surface classes the renderer knows. Their codes are the values of truth class maps."""
 
     water = "water"
@@ -60,7 +60,7 @@ CLASS_CODES: dict[LandCover, int] = {c: i + 1 for i, c in enumerate(LandCover)}
 GROUND_CLASSES = [c for c in LandCover if c not in (LandCover.ice, LandCover.ship)]
 
 
-class Progress(str, Enum):
+class Progress(StrEnum):
     """How a land-cover change spreads over its geometry between start and end."""
 
     step = "step"
@@ -70,7 +70,7 @@ class Progress(str, Enum):
     edge_inward = "edge_inward"
     """Pixels change from the polygon's edge towards its centre (a draining pond)."""
     sweep = "sweep"
-    """Pixels change along a direction (``direction`` in degrees from north, e.g. 90 = west to east)."""
+    """Pixels change along ``direction`` (degrees from north: 90 runs west to east)."""
     per_object = "per_object"
     """Each polygon of the event changes all at once, on its own date within the window."""
 
@@ -113,7 +113,9 @@ class GridSpec(_Model):
         # Sentinel-2 10/20/60 m pixels of a tile have edges on multiples of 20 m in x and y
         # (tile origins are xx9960 / xx00000): keep the site on that lattice.
         if v[0] % 20 or v[1] % 20:
-            raise ValueError(f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}")
+            raise ValueError(
+                f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}"
+            )
         return v
 
     @field_validator("size")
@@ -126,8 +128,14 @@ class GridSpec(_Model):
         return v
 
     def to_grid(self) -> Grid:
-        return Grid(int(self.crs[5:]), float(self.resolution), self.origin[0], self.origin[1],
-                    self.size[0], self.size[1])
+        return Grid(
+            int(self.crs[5:]),
+            float(self.resolution),
+            self.origin[0],
+            self.origin[1],
+            self.size[0],
+            self.size[1],
+        )
 
 
 class Period(_Model):
@@ -153,7 +161,9 @@ class Platform(_Model):
 class MgrsTile(_Model):
     code: str = Field(pattern=r"^\d{2}[C-X][A-Z]{2}$")
     x_origin: float = Field(description="x of the tile's west edge in the site CRS (e.g. 699960).")
-    y_origin: float = Field(description="y of the tile's north edge in the site CRS (e.g. 4300000).")
+    y_origin: float = Field(
+        description="y of the tile's north edge in the site CRS (e.g. 4300000)."
+    )
     size: float = 109800.0
 
 
@@ -163,19 +173,28 @@ class Acquisitions(_Model):
     overpass_utc: dt.time = Field(description="UTC time of the overpass over the site.")
     tiles: list[MgrsTile] = Field(min_length=1)
     partial_coverage: float = Field(
-        default=0.08, ge=0, le=1,
-        description="Share of acquisitions whose swath or datastrip edge cuts the site.")
+        default=0.08,
+        ge=0,
+        le=1,
+        description="Share of acquisitions whose swath or datastrip edge cuts the site.",
+    )
     orbit_heading: float = Field(
-        default=-167.0, description="Ground-track heading in degrees (descending orbit).")
+        default=-167.0, description="Ground-track heading in degrees (descending orbit)."
+    )
 
 
 class Climate(_Model):
     cloud_cover: list[float] = Field(
-        min_length=12, max_length=12,
-        description="Mean cloud fraction of a scene, per calendar month (Jan..Dec).")
+        min_length=12,
+        max_length=12,
+        description="Mean cloud fraction of a scene, per calendar month (Jan..Dec).",
+    )
     fog: list[float] = Field(
-        default=[0.0] * 12, min_length=12, max_length=12,
-        description="Probability of a thin fog/haze layer over the site, per month.")
+        default=[0.0] * 12,
+        min_length=12,
+        max_length=12,
+        description="Probability of a thin fog/haze layer over the site, per month.",
+    )
     cirrus: float = Field(default=0.1, ge=0, le=1, description="Probability of thin cirrus.")
     cloud_height_m: tuple[float, float] = (600.0, 2500.0)
 
@@ -219,7 +238,8 @@ class Area(_Model):
     cover: Cover = Field(alias="class")
     polygon: list[LonLat] | None = None
     circle: tuple[float, float, float] | None = Field(
-        default=None, description="[lon, lat, diameter_m] for round objects (tanks).")
+        default=None, description="[lon, lat, diameter_m] for round objects (tanks)."
+    )
     note: str = ""
 
     @model_validator(mode="after")
@@ -254,7 +274,8 @@ class Facility(_Model):
     polygon: list[LonLat]
     berths: list[list[LonLat]] = Field(
         default_factory=list,
-        description="Polygons where ships moor (long and thin: a ship lies along the long axis).")
+        description="Polygons where ships moor (long and thin: a ship lies along the long axis).",
+    )
 
     @field_validator("polygon")
     @classmethod
@@ -270,7 +291,7 @@ class Facility(_Model):
         return v
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     drainage = "drainage"
     reclamation = "reclamation"
     pier = "pier"
@@ -323,16 +344,20 @@ class Event(_Model):
     end: dt.date
     polygons: list[list[LonLat]] = Field(default_factory=list)
     circle: tuple[float, float, float] | None = Field(
-        default=None, description="[lon, lat, diameter_m] for round objects (tanks).")
+        default=None, description="[lon, lat, diameter_m] for round objects (tanks)."
+    )
     progress: Progress = Progress.linear
     direction: float = Field(default=90.0, description="Sweep direction, degrees from north.")
     via: LandCover | None = Field(
-        default=None, description="Class the ground takes at `start` (e.g. bare for a cleared site).")
+        default=None,
+        description="Class the ground takes at `start` (e.g. bare for a cleared site).",
+    )
     to: LandCover | None = None
     # activity events
     rate: float = Field(default=0.5, ge=0, le=1, description="Share of berths occupied at a scene.")
     berths: list[int] | None = Field(
-        default=None, description="Indices of the facility's berths used (all if omitted).")
+        default=None, description="Indices of the facility's berths used (all if omitted)."
+    )
     ships: Ships = Ships()
     ice: IceSeason = IceSeason()
 
@@ -393,7 +418,8 @@ class Scenario(_Model):
                 off = geom.difference(site).area
                 raise ValueError(
                     f"{where} leaves the grid ({off:,.0f} m² outside {grid.bounds}); "
-                    "move it or enlarge `grid`")
+                    "move it or enlarge `grid`"
+                )
 
         for i, a in enumerate(self.landcover.areas):
             # Land-cover areas may run past the grid (they are clipped): only reject
@@ -407,7 +433,9 @@ class Scenario(_Model):
         for i, e in enumerate(self.events):
             where = f"events[{i}] ({e.id})"
             if e.facility is not None and e.facility not in names:
-                raise ValueError(f"{where}.facility: unknown facility {e.facility!r}; known: {names}")
+                raise ValueError(
+                    f"{where}.facility: unknown facility {e.facility!r}; known: {names}"
+                )
             for j, p in enumerate(e.polygons):
                 inside(p, f"{where}.polygons[{j}]")
             if e.circle is not None:
@@ -418,7 +446,8 @@ class Scenario(_Model):
             if e.end < self.period.start or e.start > self.period.end:
                 raise ValueError(
                     f"{where}: window {e.start}..{e.end} is outside the period "
-                    f"{self.period.start}..{self.period.end}")
+                    f"{self.period.start}..{self.period.end}"
+                )
             if e.type == EventType.vessel_visits:
                 fac = next(f for f in self.facilities if f.name == e.facility)
                 if not fac.berths:
@@ -427,10 +456,13 @@ class Scenario(_Model):
                     if not 0 <= b < len(fac.berths):
                         raise ValueError(
                             f"{where}.berths: {b} is not a berth of {fac.name!r} "
-                            f"(it has {len(fac.berths)})")
+                            f"(it has {len(fac.berths)})"
+                        )
         for t in self.acquisitions.tiles:
             if t.x_origin % 20 or t.y_origin % 20:
-                raise ValueError(f"acquisitions.tiles ({t.code}): origin must be on the 20 m lattice")
+                raise ValueError(
+                    f"acquisitions.tiles ({t.code}): origin must be on the 20 m lattice"
+                )
         return self
 
     @property
@@ -456,7 +488,9 @@ def _loc(loc: tuple) -> str:
 def parse_scenario(data: object, source: str = "scenario") -> Scenario:
     """Validate a scenario given as plain data (what YAML gives)."""
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ScenarioError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -486,5 +520,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError(
+            f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     return parse_scenario(data, str(path))

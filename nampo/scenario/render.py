@@ -68,8 +68,11 @@ def prepare(scenario: Scenario, layout: Layout, out_dir: Path, final_dir: Path) 
         if ev.type == EventType.seasonal_ice:
             geom = event_geometry(ev, layout.grid)
             ctx.ice_masks[ev.id] = features.rasterize(
-                [(geom, 1)], out_shape=layout.fine.shape, transform=layout.fine.transform,
-                dtype="uint8").astype(bool)
+                [(geom, 1)],
+                out_shape=layout.fine.shape,
+                transform=layout.fine.transform,
+                dtype="uint8",
+            ).astype(bool)
     return ctx
 
 
@@ -122,8 +125,10 @@ def _zoom2(a: np.ndarray) -> np.ndarray:
 
 def _window(lo: float, hi: float, origin: float, res: float) -> tuple[float, float]:
     """Snap [lo, hi] inwards to the lattice of step `res` through `origin`."""
-    return (origin + math.ceil((lo - origin) / res) * res,
-            origin + math.floor((hi - origin) / res) * res)
+    return (
+        origin + math.ceil((lo - origin) / res) * res,
+        origin + math.floor((hi - origin) / res) * res,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,8 +147,10 @@ class ItemWindow:
 
     def offset_in(self, grid: Grid) -> tuple[int, int]:
         """(row, col) of this window's corner in `grid` (same lattice)."""
-        return (round((grid.y0 - self.y0) / grid.resolution),
-                round((self.x0 - grid.x0) / grid.resolution))
+        return (
+            round((grid.y0 - self.y0) / grid.resolution),
+            round((self.x0 - grid.x0) / grid.resolution),
+        )
 
 
 def item_windows(site: Grid, tile: MgrsTile) -> dict[int, ItemWindow] | None:
@@ -162,8 +169,9 @@ def item_windows(site: Grid, tile: MgrsTile) -> dict[int, ItemWindow] | None:
 
 
 def _valid_mask(win: ItemWindow, coverage: BaseGeometry) -> np.ndarray:
-    return features.rasterize([(coverage, 1)], out_shape=(win.height, win.width),
-                              transform=win.transform, dtype="uint8").astype(bool)
+    return features.rasterize(
+        [(coverage, 1)], out_shape=(win.height, win.width), transform=win.transform, dtype="uint8"
+    ).astype(bool)
 
 
 def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, list[dict], float]:
@@ -196,13 +204,26 @@ def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, 
             hull = ship_polygon(berths[bi], length, beam, rng.uniform())
             ships.append(hull)
             lon, lat = lay.grid.to_lonlat(hull.centroid).coords[0]
-            vessels.append({"datatake": take.id, "date": take.date.isoformat(),
-                            "facility": ev.facility, "berth": bi, "event": ev.id,
-                            "length_m": round(length, 1),
-                            "beam_m": round(beam, 1), "lon": round(lon, 6), "lat": round(lat, 6)})
+            vessels.append(
+                {
+                    "datatake": take.id,
+                    "date": take.date.isoformat(),
+                    "facility": ev.facility,
+                    "berth": bi,
+                    "event": ev.id,
+                    "length_m": round(length, 1),
+                    "beam_m": round(beam, 1),
+                    "lon": round(lon, 6),
+                    "lat": round(lat, 6),
+                }
+            )
     if ships:
-        hulls = features.rasterize([(s, 1) for s in ships], out_shape=lay.fine.shape,
-                                   transform=lay.fine.transform, dtype="uint8").astype(bool)
+        hulls = features.rasterize(
+            [(s, 1) for s in ships],
+            out_shape=lay.fine.shape,
+            transform=lay.fine.transform,
+            dtype="uint8",
+        ).astype(bool)
         # Ships float: they only cover water (or ice broken by their passage).
         cls[hulls & ((cls == WATER) | (cls == ICE))] = SHIP
 
@@ -229,7 +250,9 @@ def _scl(refl20: dict[str, np.ndarray], sky: Sky, valid: np.ndarray) -> np.ndarr
     scl[(sky.shadow > 0.45) & (sky.cloud < 0.3)] = sp.SCL_CLOUD_SHADOW
     scl[(sky.cirrus >= 0.08) & (sky.cloud < 0.3)] = sp.SCL_CIRRUS
     bright = (blue > 0.33) & (ndsi < 0.4)
-    scl[((sky.cloud >= 0.3) & (sky.cloud < 0.6)) | (bright & (sky.cloud < 0.6))] = sp.SCL_CLOUD_MEDIUM
+    scl[((sky.cloud >= 0.3) & (sky.cloud < 0.6)) | (bright & (sky.cloud < 0.6))] = (
+        sp.SCL_CLOUD_MEDIUM
+    )
     scl[sky.cloud >= 0.6] = sp.SCL_CLOUD_HIGH
     scl[~valid] = sp.SCL_NO_DATA
     return scl
@@ -248,7 +271,9 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     table = sp.class_table(sp.greenness(doy + rng.normal(0, 4)))
     turbidity = float(rng.lognormal(0, 0.18))  # sediment load of the estuary varies by day
     table[WATER] *= turbidity
-    table *= (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype("f4")  # per-class day-to-day
+    table *= (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype(
+        "f4"
+    )  # per-class day-to-day
     sky = make_sky(rng, take, sc.climate, g20.shape, len(sp.BANDS))
     sky.turbidity = turbidity
 
@@ -260,7 +285,9 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     sky20 = {k: getattr(sky, k) for k in ("cloud", "cirrus", "shadow", "haze")}
     wl = np.array([b.wavelength_nm for b in sp.BANDS], "f4")
 
-    def observe(ground: np.ndarray, bi: int, s: dict[str, np.ndarray], shift: np.ndarray) -> np.ndarray:
+    def observe(
+        ground: np.ndarray, bi: int, s: dict[str, np.ndarray], shift: np.ndarray
+    ) -> np.ndarray:
         ground = ndimage.shift(ground, shift, order=1, mode="nearest")
         lit = ground * (1 - s["shadow"] * (1 - sp.SHADOW_KEEP[bi]))
         top = (1 - s["cloud"]) * lit + s["cloud"] * sp.CLOUD[bi] + s["cirrus"] * sp.CIRRUS[bi]
@@ -291,27 +318,54 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
         tile_cov = coverage.intersection(box(*tile_bounds(tile)))
         if tile_cov.area < 0.005 * site.footprint.area:
             continue  # the datatake barely touches this tile's part of the site
-        meta_id = item_id(SceneMeta(take.platform, tile.code, take.datetime, site.epsg,
-                                    site.to_lonlat(tile_cov), 0.0, {}, baseline,
-                                    take.relative_orbit, take.absolute_orbit,
-                                    take.sun_azimuth, take.sun_elevation))
+        meta_id = item_id(
+            SceneMeta(
+                take.platform,
+                tile.code,
+                take.datetime,
+                site.epsg,
+                site.to_lonlat(tile_cov),
+                0.0,
+                {},
+                baseline,
+                take.relative_orbit,
+                take.absolute_orbit,
+                take.sun_azimuth,
+                take.sun_elevation,
+            )
+        )
         item_dir = ctx.out_dir / "items" / meta_id
         item_dir.mkdir(parents=True, exist_ok=True)
         assets: list[RasterAsset] = []
 
-        def emit(key: str, name: str, data: np.ndarray, win: ItemWindow, resampling: str) -> None:
+        def emit(
+            key: str,
+            name: str,
+            data: np.ndarray,
+            win: ItemWindow,
+            resampling: str,
+            item_dir: Path = item_dir,
+            assets: list = assets,
+            meta_id: str = meta_id,
+        ) -> None:
             path = item_dir / f"{name}.tif"
             write_cog(path, data, win.transform, site.epsg, nodata=0, resampling=resampling)
-            assets.append(RasterAsset(key, ctx.final_dir / "items" / meta_id / path.name,
-                                      tuple(data.shape[-2:]), win.transform))
+            assets.append(
+                RasterAsset(
+                    key,
+                    ctx.final_dir / "items" / meta_id / path.name,
+                    tuple(data.shape[-2:]),
+                    win.transform,
+                )
+            )
 
         def crop(a: np.ndarray, win: ItemWindow, grid: Grid) -> np.ndarray:
             r, c = win.offset_in(grid)
-            return a[r: r + win.height, c: c + win.width]
+            return a[r : r + win.height, c : c + win.width]
 
         valid = {res: _valid_mask(w, tile_cov) for res, w in wins.items()}
         r10, c10 = wins[10].offset_in(site)
-        site_valid10[r10: r10 + wins[10].height, c10: c10 + wins[10].width] |= valid[10]
+        site_valid10[r10 : r10 + wins[10].height, c10 : c10 + wins[10].width] |= valid[10]
 
         def to_dn(refl: np.ndarray, ok: np.ndarray) -> np.ndarray:
             dn = np.clip(np.rint(refl * 10000) + dn_offset, 1, 65535).astype("u2")
@@ -328,18 +382,26 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
             else:
                 rf, cf = win.offset_in(fine)
                 k = 60 // int(fine.resolution)
-                ground = _block_mean(fine60[bi][rf: rf + win.height * k, cf: cf + win.width * k], k)
+                ground = _block_mean(
+                    fine60[bi][rf : rf + win.height * k, cf : cf + win.width * k], k
+                )
                 r20, c20 = win.offset_in(g20)
-                s60 = {n: _block_mean(a[r20: r20 + win.height * 3, c20: c20 + win.width * 3], 3)
-                       for n, a in sky20.items()}
+                s60 = {
+                    n: _block_mean(a[r20 : r20 + win.height * 3, c20 : c20 + win.width * 3], 3)
+                    for n, a in sky20.items()
+                }
                 data = observe(ground, bi, s60, shift10 / 6)
             emit(band.key, band.name, to_dn(data, valid[res]), win, "average")
 
         w20 = wins[20]
         refl20_named = {b: crop(vis20[b], w20, g20) for b in vis20}
         refl20_named.update({sp.BANDS[i].key: crop(refl20[i], w20, g20) for i in TWENTY_M})
-        sky_crop = Sky(**{**sky.__dict__, **{n: crop(getattr(sky, n), w20, g20)
-                                             for n in ("cloud", "cirrus", "shadow")}})
+        sky_crop = Sky(
+            **{
+                **sky.__dict__,
+                **{n: crop(getattr(sky, n), w20, g20) for n in ("cloud", "cirrus", "shadow")},
+            }
+        )
         scl = _scl(refl20_named, sky_crop, valid[20])
         emit("scl", "SCL", scl, w20, "nearest")
         aot = np.clip(np.rint(crop(sky.aot, w20, g20) * 1000), 1, 65535).astype("u2")
@@ -355,14 +417,26 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
 
         n_valid = int(valid[20].sum())
         counts = np.bincount(scl[valid[20]], minlength=12) if n_valid else np.zeros(12, int)
-        pct = {key: round(100 * float(counts[code]) / max(n_valid, 1), 6)
-               for code, key in sp.SCL_PERCENT_KEYS.items()}
+        pct = {
+            key: round(100 * float(counts[code]) / max(n_valid, 1), 6)
+            for code, key in sp.SCL_PERCENT_KEYS.items()
+        }
         pct["nodata_pixel"] = round(100 * (1 - n_valid / valid[20].size), 6)
         cloud_pct = pct["medium_proba_clouds"] + pct["high_proba_clouds"] + pct["thin_cirrus"]
-        meta = SceneMeta(take.platform, tile.code, take.datetime, site.epsg,
-                         site.to_lonlat(tile_cov), round(cloud_pct, 6), pct, baseline,
-                         take.relative_orbit, take.absolute_orbit, take.sun_azimuth,
-                         take.sun_elevation)
+        meta = SceneMeta(
+            take.platform,
+            tile.code,
+            take.datetime,
+            site.epsg,
+            site.to_lonlat(tile_cov),
+            round(cloud_pct, 6),
+            pct,
+            baseline,
+            take.relative_orbit,
+            take.absolute_orbit,
+            take.sun_azimuth,
+            take.sun_elevation,
+        )
         items.append(build_item(meta, assets))
         item_ids.append(meta_id)
 
@@ -370,15 +444,24 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     return TakeResult(items, truth, vessels)
 
 
-def _truth(ctx: Context, take: Datatake, cls: np.ndarray, sky10: dict[str, np.ndarray],
-           valid10: np.ndarray, vessels: list[dict], ice_share: float, item_ids: list[str]) -> dict:
+def _truth(
+    ctx: Context,
+    take: Datatake,
+    cls: np.ndarray,
+    sky10: dict[str, np.ndarray],
+    valid10: np.ndarray,
+    vessels: list[dict],
+    ice_share: float,
+    item_ids: list[str],
+) -> dict:
     """Write the datatake's truth raster and return its row of the scenes table."""
     site = ctx.layout.grid
     cls10 = _majority(cls, 2)
     cloud = np.rint(sky10["cloud"] * 100).astype("u1")
     shadow = np.rint(sky10["shadow"] * 100).astype("u1")
-    stack = np.stack([np.where(valid10, cls10, 0).astype("u1"), cloud, shadow,
-                      valid10.astype("u1")])
+    stack = np.stack(
+        [np.where(valid10, cls10, 0).astype("u1"), cloud, shadow, valid10.astype("u1")]
+    )
     path = ctx.out_dir / "truth" / "scenes" / f"{take.id}.tif"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_cog(path, stack, site.transform, site.epsg, nodata=None, resampling="nearest")
@@ -390,8 +473,12 @@ def _truth(ctx: Context, take: Datatake, cls: np.ndarray, sky10: dict[str, np.nd
         "platform": take.platform,
         "items": " ".join(item_ids),
         "valid_fraction": round(n_valid / valid10.size, 4),
-        "cloud_fraction": round(float((sky10["cloud"][valid10] >= 0.3).mean()) if n_valid else math.nan, 4),
-        "shadow_fraction": round(float((sky10["shadow"][valid10] >= 0.45).mean()) if n_valid else math.nan, 4),
+        "cloud_fraction": round(
+            float((sky10["cloud"][valid10] >= 0.3).mean()) if n_valid else math.nan, 4
+        ),
+        "shadow_fraction": round(
+            float((sky10["shadow"][valid10] >= 0.45).mean()) if n_valid else math.nan, 4
+        ),
         "cirrus": bool((sky10["cirrus"] >= 0.08).any()),
         "ice_fraction": None if math.isnan(ice_share) else round(ice_share, 4),
         "sun_azimuth": round(take.sun_azimuth, 2),

@@ -18,8 +18,11 @@ from shapely.geometry import Polygon, box
 
 from nampo.scenario.model import MgrsTile, Scenario
 
-LAUNCH = {"sentinel-2a": dt.date(2015, 6, 23), "sentinel-2b": dt.date(2017, 3, 7),
-          "sentinel-2c": dt.date(2024, 9, 5)}
+LAUNCH = {
+    "sentinel-2a": dt.date(2015, 6, 23),
+    "sentinel-2b": dt.date(2017, 3, 7),
+    "sentinel-2c": dt.date(2024, 9, 5),
+}
 ORBITS_PER_DAY = 143 / 10  # 143 orbits per 10-day repeat cycle
 
 
@@ -48,18 +51,30 @@ def sun_position(when: dt.datetime, lon: float, lat: float) -> tuple[float, floa
     doy = when.timetuple().tm_yday
     hour = when.hour + when.minute / 60 + when.second / 3600
     g = 2 * math.pi / 365 * (doy - 1 + (hour - 12) / 24)
-    eqtime = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
-                       - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
-    decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g)
-            - 0.006758 * math.cos(2 * g) + 0.000907 * math.sin(2 * g)
-            - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
+    eqtime = 229.18 * (
+        0.000075
+        + 0.001868 * math.cos(g)
+        - 0.032077 * math.sin(g)
+        - 0.014615 * math.cos(2 * g)
+        - 0.040849 * math.sin(2 * g)
+    )
+    decl = (
+        0.006918
+        - 0.399912 * math.cos(g)
+        + 0.070257 * math.sin(g)
+        - 0.006758 * math.cos(2 * g)
+        + 0.000907 * math.sin(2 * g)
+        - 0.002697 * math.cos(3 * g)
+        + 0.00148 * math.sin(3 * g)
+    )
     true_solar_min = hour * 60 + eqtime + 4 * lon
     ha = math.radians(true_solar_min / 4 - 180)
     phi = math.radians(lat)
     cos_zen = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(ha)
     zen = math.acos(max(-1.0, min(1.0, cos_zen)))
-    az = math.degrees(math.atan2(math.sin(ha),
-                                 math.cos(ha) * math.sin(phi) - math.tan(decl) * math.cos(phi)))
+    az = math.degrees(
+        math.atan2(math.sin(ha), math.cos(ha) * math.sin(phi) - math.tan(decl) * math.cos(phi))
+    )
     return (az + 180) % 360, 90 - math.degrees(zen)
 
 
@@ -109,6 +124,10 @@ def swath_edge(scenario: Scenario, take: Datatake) -> Polygon | None:
     side = 1 if rng.uniform() < 0.5 else -1
     big = 4 * max(xmax - xmin, ymax - ymin)
     p0 = np.array([cx, cy]) + across * offset
-    pts = [p0 - along * big, p0 + along * big,
-           p0 + along * big + side * across * big, p0 - along * big + side * across * big]
+    pts = [
+        p0 - along * big,
+        p0 + along * big,
+        p0 + along * big + side * across * big,
+        p0 - along * big + side * across * big,
+    ]
     return Polygon(pts).intersection(box(*grid.bounds))

@@ -37,8 +37,9 @@ class Sky:
     wvp: np.ndarray  # water vapour, cm, 20 m
 
 
-def fractal_field(rng: np.random.Generator, shape: tuple[int, int], beta: float,
-                  min_scale_px: float = 1.0) -> np.ndarray:
+def fractal_field(
+    rng: np.random.Generator, shape: tuple[int, int], beta: float, min_scale_px: float = 1.0
+) -> np.ndarray:
     """Gaussian field with power spectrum ~ k^-beta, zero mean and unit variance."""
     ky = np.fft.fftfreq(shape[0])[:, None]
     kx = np.fft.rfftfreq(shape[1])[None, :]
@@ -47,7 +48,8 @@ def fractal_field(rng: np.random.Generator, shape: tuple[int, int], beta: float,
     amp = k ** (-beta / 2) * np.exp(-((k * min_scale_px) ** 2))
     amp[0, 0] = 0.0
     noise = rng.standard_normal((shape[0], kx.shape[1])) + 1j * rng.standard_normal(
-        (shape[0], kx.shape[1]))
+        (shape[0], kx.shape[1])
+    )
     field = np.fft.irfft2(noise * amp, s=shape)
     return ((field - field.mean()) / (field.std() + 1e-12)).astype("f4")
 
@@ -59,8 +61,13 @@ def scene_cloud_fraction(rng: np.random.Generator, mean: float) -> float:
     return float(rng.beta(a, b))
 
 
-def make_sky(rng: np.random.Generator, take: Datatake, climate: Climate,
-             shape20: tuple[int, int], n_bands: int) -> Sky:
+def make_sky(
+    rng: np.random.Generator,
+    take: Datatake,
+    climate: Climate,
+    shape20: tuple[int, int],
+    n_bands: int,
+) -> Sky:
     month = take.date.month - 1
     margin = int(MARGIN_M / 20)
     big = (shape20[0] + 2 * margin, shape20[1] + 2 * margin)
@@ -128,4 +135,4 @@ def make_sky(rng: np.random.Generator, take: Datatake, climate: Climate,
 def noise_sigma(reflectance: np.ndarray) -> np.ndarray:
     """Per-pixel noise of L2A reflectance: a floor plus a share of the signal (MSI SNR is
     about 100-170 at reference radiance; the L2A correction adds its own scatter)."""
-    return np.sqrt(0.0025 ** 2 + (0.012 * reflectance) ** 2)
+    return np.sqrt(0.0025**2 + (0.012 * reflectance) ** 2)

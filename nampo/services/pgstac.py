@@ -36,9 +36,10 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil
@@ -49,6 +50,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
 """The OS user that runs PostgreSQL when we are root (PostgreSQL refuses to run as root)."""
 PG_DATABASE = "postgres"
+
+T = TypeVar("T")
 
 _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 20.0
@@ -95,7 +98,8 @@ class ServiceStatus:
     postgres: bool
     """PostgreSQL of this folder is running."""
     api: bool
-    """The STAC API of this folder answers ``/_mgmt/ping``."""
+    """The STAC API recorded in ``state.json`` answers ``/_mgmt/ping`` and serves this
+    folder's running PostgreSQL."""
     endpoint: StacEndpoint | None
     """The endpoint recorded by the last :func:`start`, if any."""
 
@@ -146,19 +150,16 @@ def start(
         password = _read_password(state_dir)
         running_port = _postgres_port(pgdata)
         if running_port is None:
-            running_port = pg_port or _free_port()
-            _start_postgres(state_dir, running_port)
+            running_port, _ = _on_port(pg_port, lambda port: _start_postgres(state_dir, port))
         dsn = f"postgresql://postgres:{password}@127.0.0.1:{running_port}/{PG_DATABASE}"
         _prepare_database(dsn)
 
-        state = _read_state(state_dir)
-        api_pid = state.get("api_pid")
-        if current.api and current.endpoint and current.endpoint.pg_port == running_port:
-            port = current.endpoint.api_port
-        else:
-            _kill_api(state)  # an API bound to an older PostgreSQL port is useless
-            port = api_port or _free_port()
-            api_pid = _start_api(state_dir, port, running_port, password)
+        # Not running as a whole: an API left over (e.g. serving a PostgreSQL that died)
+        # is replaced.
+        _kill_api(_read_state(state_dir))
+        port, api_pid = _on_port(
+            api_port, lambda port: _start_api(state_dir, port, running_port, password)
+        )
 
         endpoint = StacEndpoint(f"http://127.0.0.1:{port}", running_port, port, dsn)
         _write_state(state_dir, {**asdict(endpoint), "api_pid": api_pid})
@@ -182,6 +183,7 @@ def load(endpoint: StacEndpoint, archive_dir: Path) -> int:
     """
     from pypgstac.load import Loader, Methods
 
+    archive_dir = Path(archive_dir)
     collection_path = archive_dir / "collection.json"
     items_path = archive_dir / "items.ndjson"
     for path in (collection_path, items_path):
@@ -196,6 +198,8 @@ def load(endpoint: StacEndpoint, archive_dir: Path) -> int:
             loader = Loader(db=db)
             loader.load_collections(iter([collection]), Methods.upsert)
             loader.load_items(iter(items), Methods.upsert)
+    except ServiceError:
+        raise
     except Exception as exc:  # psycopg and pgstac errors alike
         raise ServiceError(f"loading {archive_dir} into pgstac failed: {_one_line(exc)}") from exc
     return len(items)
@@ -416,10 +420,9 @@ def _start_postgres(state_dir: Path, port: int) -> None:
         "-t", str(int(_START_TIMEOUT)), "-o", f"-p {port}",
     ])
     if result.returncode != 0:
-        raise ServiceError(
-            f"PostgreSQL did not start on 127.0.0.1:{port}: "
-            f"{_last_line(_tail(log)) or _last_line(result.stderr)}"
-        )
+        tail = _tail(log)
+        why = "address already in use" if "already in use" in tail else _last_line(tail)
+        raise ServiceError(f"PostgreSQL did not start on 127.0.0.1:{port}: {why}")
 
 
 def _prepare_database(dsn: str) -> None:
@@ -433,7 +436,9 @@ def _prepare_database(dsn: str) -> None:
             with conn.transaction():
                 for sql, params in _PREPARE_SQL:
                     conn.execute(sql, params)
-    except Exception as exc:
+    except ServiceError:
+        raise
+    except Exception as exc:  # psycopg and pgstac errors alike
         raise ServiceError(f"preparing pgstac in {_redact(dsn)} failed: {_one_line(exc)}") from exc
 
 
@@ -445,9 +450,17 @@ def _pgstac_db(dsn: str) -> Iterator:
     (connections and pool threads would outlive the call), so we own the pool.
     """
     # Imported here: pypgstac pulls in psycopg, smart_open and fire, which only this needs.
+    import psycopg
     from psycopg_pool import ConnectionPool
     from pypgstac.db import PgstacDB
 
+    # Fail fast: a pool would keep retrying a stopped server until its timeout.
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        raise ServiceError(
+            f"cannot connect to PostgreSQL at {_redact(dsn)}: {str(exc).strip().splitlines()[0]}"
+        ) from exc
     with ConnectionPool(dsn, min_size=1, max_size=1, open=True, timeout=15) as pool:
         db = PgstacDB(dsn=dsn, pool=pool)
         try:
@@ -566,9 +579,23 @@ def _kill_pid(pid: int) -> None:
 # ------------------------------------------------------------------------------- helpers
 
 
+def _on_port(requested: int | None, launch: Callable[[int], T]) -> tuple[int, T]:
+    """``launch(port)`` on the requested port, or on a free one chosen now.
+
+    Another program may take a free port between our choice and the server's bind; then
+    we choose again (twice at most). A requested port is never replaced.
+    """
+    for attempt in range(3):
+        port = requested or _free_port()
+        try:
+            return port, launch(port)
+        except ServiceError as exc:
+            if requested or attempt == 2 or "already in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
 def _free_port() -> int:
-    # The kernel picks a free port; a race with another program is possible but rare, and
-    # then the server's start fails with a clear "address in use" in the error message.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
