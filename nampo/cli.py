@@ -33,17 +33,26 @@ def _add_scenario_commands(sub) -> None:
 
     build = cmds.add_parser("build", help="render a scenario's archive (cached)")
     build.add_argument("file", type=Path)
-    build.add_argument("--workers", type=int, default=None,
-                       help="render processes (default: NAMPO_RENDER_WORKERS or one per core)")
+    build.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="render processes (default: NAMPO_RENDER_WORKERS or one per core)",
+    )
     build.set_defaults(func=_scenario_build)
 
     demo = sub.add_parser(
-        "demo", help="the main job on the built-in default: render the Nampo archive, serve it "
-                     "from the local STAC API and search it for the site")
+        "demo",
+        help="the main job on the built-in default: render the Nampo archive, serve it "
+        "from the local STAC API and search it for the site",
+    )
     demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
     demo.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="leave the local STAC API running at the end (stop: nampo stac down)")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the local STAC API running at the end (stop: nampo stac down)",
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -55,11 +64,15 @@ def _scenario_validate(args, settings: Settings) -> int:
     g = sc.site_grid
     takes = datatakes(sc)
     print(f"{args.file}: valid scenario {sc.name!r} ({sc.title})")
-    print(f"  grid   EPSG:{g.epsg}, {g.width} x {g.height} px at {g.resolution:g} m, "
-          f"bounds {tuple(round(v) for v in g.bounds)}")
+    print(
+        f"  grid   EPSG:{g.epsg}, {g.width} x {g.height} px at {g.resolution:g} m, "
+        f"bounds {tuple(round(v) for v in g.bounds)}"
+    )
     print(f"  period {sc.period.start} .. {sc.period.end}: {len(takes)} datatakes")
-    print(f"  {len(sc.landcover.areas)} land-cover areas, {len(sc.facilities)} facilities, "
-          f"{len(sc.events)} events")
+    print(
+        f"  {len(sc.landcover.areas)} land-cover areas, {len(sc.facilities)} facilities, "
+        f"{len(sc.events)} events"
+    )
     return 0
 
 
@@ -71,7 +84,9 @@ def _build(path: Path, settings: Settings, workers: int | None):
     def progress(done: int, total: int) -> None:
         if tty:  # one line, updated in place
             end = "\n" if done == total else ""
-            print(f"\r    rendering datatakes: {done}/{total}", end=end, file=sys.stderr, flush=True)
+            print(
+                f"\r    rendering datatakes: {done}/{total}", end=end, file=sys.stderr, flush=True
+            )
         elif done == total or done % 25 == 0:
             print(f"    rendering datatakes: {done}/{total}", file=sys.stderr, flush=True)
 
@@ -83,8 +98,10 @@ def _scenario_build(args, settings: Settings) -> int:
     archive = _build(args.file, settings, args.workers)
     m = archive.manifest()
     state = "built" if archive.built else "already built (cached)"
-    print(f"{archive.path}: {state}: {m['items']} items from {m['datatakes']} datatakes, "
-          f"{m['bytes'] / 2**20:,.0f} MiB")
+    print(
+        f"{archive.path}: {state}: {m['items']} items from {m['datatakes']} datatakes, "
+        f"{m['bytes'] / 2**20:,.0f} MiB"
+    )
     return 0
 
 
@@ -97,20 +114,26 @@ def _demo(args, settings: Settings) -> int:
     m = archive.manifest()
     print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
     print("2/3 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)")
+    was_running = pgstac.status(settings.stac_dir).running
     endpoint = pgstac.start(settings.stac_dir)
     try:
         n = pgstac.load(endpoint, archive.path)
         print(f"    {endpoint.url}: loaded {n} items")
         sc = archive.scenario
         site = sc.site_grid.footprint_lonlat()
-        print(f"3/3 search: items intersecting the {sc.name} site, "
-              f"{sc.period.start}..{sc.period.end}"
-              + (f", cloud <= {args.max_cloud}%" if args.max_cloud is not None else ""))
-        items = catalog.search("local", endpoint.url, site, sc.period.start, sc.period.end,
-                               args.max_cloud)
+        print(
+            f"3/3 search: items intersecting the {sc.name} site, "
+            f"{sc.period.start}..{sc.period.end}"
+            + (f", cloud <= {args.max_cloud}%" if args.max_cloud is not None else "")
+        )
+        items = catalog.search(
+            "local", endpoint.url, site, sc.period.start, sc.period.end, args.max_cloud
+        )
         _print_search_summary(items)
     finally:
-        if not args.keep_running:
+        if was_running:
+            print(f"    STAC API was already running at {endpoint.url}: left running")
+        elif not args.keep_running:
             pgstac.stop(settings.stac_dir)
             print("    local STAC API stopped (use --keep-running to explore it)")
         else:
@@ -150,8 +173,14 @@ def _add_stac_commands(sub) -> None:
     cmds = stac.add_subparsers(dest="stac_command", required=True)
 
     up = cmds.add_parser("up", help="start the local STAC API and load archives into it")
-    up.add_argument("--archive", type=Path, action="append", default=[], metavar="DIR",
-                    help="archive folder with collection.json and items.ndjson (repeatable)")
+    up.add_argument(
+        "--archive",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="archive folder with collection.json and items.ndjson (repeatable)",
+    )
     up.set_defaults(func=_stac_up)
 
     load = cmds.add_parser("load", help="load archives into the running local STAC API")
@@ -159,17 +188,24 @@ def _add_stac_commands(sub) -> None:
     load.set_defaults(func=_stac_load)
 
     cmds.add_parser("down", help="stop the local STAC API").set_defaults(func=_stac_down)
-    cmds.add_parser("status", help="is the local STAC API running?").set_defaults(
-        func=_stac_status
-    )
+    cmds.add_parser("status", help="is the local STAC API running?").set_defaults(func=_stac_status)
 
     find = cmds.add_parser("search", help="search a STAC API and list the items found")
-    find.add_argument("--catalog", default="local",
-                      help="catalog profile: local, earth-search, planetary-computer")
-    find.add_argument("--url", help="STAC API root URL (default: the profile's, or the "
-                                    "running local API)")
-    find.add_argument("--bbox", type=_bbox, required=True, metavar="W,S,E,N",
-                      help="area of interest in degrees (lon/lat)")
+    find.add_argument(
+        "--catalog",
+        default="local",
+        help="catalog profile: local, earth-search, planetary-computer",
+    )
+    find.add_argument(
+        "--url", help="STAC API root URL (default: the profile's, or the running local API)"
+    )
+    find.add_argument(
+        "--bbox",
+        type=_bbox,
+        required=True,
+        metavar="W,S,E,N",
+        help="area of interest in degrees (lon/lat)",
+    )
     find.add_argument("--start", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
     find.add_argument("--end", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD")
     find.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
@@ -218,11 +254,15 @@ def _stac_status(args, settings: Settings) -> int:
 
     found = pgstac.status(settings.stac_dir)
     if found.running and found.endpoint is not None:
-        print(f"running: STAC API at {found.endpoint.url}, "
-              f"PostgreSQL on 127.0.0.1:{found.endpoint.pg_port}")
+        print(
+            f"running: STAC API at {found.endpoint.url}, "
+            f"PostgreSQL on 127.0.0.1:{found.endpoint.pg_port}"
+        )
         return 0
-    print(f"not running (PostgreSQL: {'up' if found.postgres else 'down'}, "
-          f"API: {'up' if found.api else 'down'}; state in {settings.stac_dir})")
+    print(
+        f"not running (PostgreSQL: {'up' if found.postgres else 'down'}, "
+        f"API: {'up' if found.api else 'down'}; state in {settings.stac_dir})"
+    )
     return 1
 
 
@@ -242,8 +282,10 @@ def _stac_search(args, settings: Settings) -> int:
     for item in items:
         props = item["properties"]
         cloud = props.get("eo:cloud_cover")
-        print(f"{item['id']:<36} {props.get('datetime', '')[:19]:<20} "
-              f"{'' if cloud is None else f'{cloud:6.1f}':>6}")
+        print(
+            f"{item['id']:<36} {props.get('datetime', '')[:19]:<20} "
+            f"{'' if cloud is None else f'{cloud:6.1f}':>6}"
+        )
     print(f"{len(items)} items")
     return 0
 

@@ -48,8 +48,9 @@ def test_local_needs_a_url() -> None:
 
 def test_period_must_not_end_before_it_starts() -> None:
     with pytest.raises(CatalogError, match="before it starts"):
-        catalog.search("local", "http://127.0.0.1:1", NAMPO_BOX,
-                       date(2018, 2, 1), date(2018, 1, 1), None)
+        catalog.search(
+            "local", "http://127.0.0.1:1", NAMPO_BOX, date(2018, 2, 1), date(2018, 1, 1), None
+        )
 
 
 def test_unreachable_api_is_one_line_naming_the_url() -> None:
@@ -58,6 +59,32 @@ def test_unreachable_api_is_one_line_naming_the_url() -> None:
         catalog.search("local", url, NAMPO_BOX, date(2018, 1, 1), date(2018, 2, 1), 20.0)
     message = str(caught.value)
     assert message == f"cannot reach the STAC API at {url}: Connection refused"
+
+
+def test_cli_search_of_an_unreachable_api_fails_on_one_line(capsys) -> None:
+    from nampo.cli import main
+
+    url = _refused_url()
+    code = main(
+        [
+            "stac",
+            "search",
+            "--url",
+            url,
+            "--bbox",
+            "125.3,38.7,125.5,38.8",
+            "--start",
+            "2018-01-01",
+            "--end",
+            "2018-02-01",
+        ]
+    )
+
+    assert code != 0
+    assert (
+        capsys.readouterr().err == f"nampo: error: cannot reach the STAC API at {url}: "
+        "Connection refused\n"
+    )
 
 
 def test_profiles_without_signer_return_items_unchanged() -> None:
@@ -94,7 +121,8 @@ def _expected(items, area, start: date, end: date, max_cloud) -> list[str]:
         return datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
 
     kept = [
-        item for item in items
+        item
+        for item in items
         if shape(area).intersects(shape(item["geometry"]))
         and first <= when(item) <= last
         and (max_cloud is None or item["properties"]["eo:cloud_cover"] <= max_cloud)
@@ -120,7 +148,13 @@ def test_search_matches_the_archive(
     assert expected, "the chosen area and period select nothing"
 
     found = catalog.search(
-        "local", loaded_stac_api.url, area, start, end, max_cloud, limit=7  # several pages
+        "local",
+        loaded_stac_api.url,
+        area,
+        start,
+        end,
+        max_cloud,
+        limit=7,  # several pages
     )
 
     assert [item["id"] for item in found] == expected

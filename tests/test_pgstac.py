@@ -132,6 +132,7 @@ def _cloud_threshold(items: list[dict]) -> float:
 def test_cloud_filter_cql2(client: Client, items: list[dict]) -> None:
     limit = _cloud_threshold(items)
     expected = {i["id"] for i in items if _cloud(i) <= limit}
+    assert 0 < len(expected) < len(items)
     cql2 = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, limit]}
 
     ids, matched = _run(
@@ -145,6 +146,7 @@ def test_cloud_filter_cql2(client: Client, items: list[dict]) -> None:
 def test_cloud_filter_query(client: Client, items: list[dict]) -> None:
     limit = _cloud_threshold(items)
     expected = {i["id"] for i in items if _cloud(i) <= limit}
+    assert 0 < len(expected) < len(items)
 
     ids, matched = _run(
         client.search(collections=[COLLECTION], query={"eo:cloud_cover": {"lte": limit}}, limit=50)

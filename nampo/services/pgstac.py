@@ -62,11 +62,17 @@ _STOP_TIMEOUT = 20.0
 _PREPARE_SQL = [
     (
         "SELECT upsert_queryable('eo:cloud_cover', %s::jsonb, 'to_float')",
-        (json.dumps({
-            "title": "Cloud cover",
-            "description": "Percentage of the scene covered by clouds",
-            "type": "number", "minimum": 0, "maximum": 100,
-        }),),
+        (
+            json.dumps(
+                {
+                    "title": "Cloud cover",
+                    "description": "Percentage of the scene covered by clouds",
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 100,
+                }
+            ),
+        ),
     ),
     (
         "INSERT INTO pgstac_settings (name, value) VALUES ('context', 'on'), "
@@ -216,8 +222,17 @@ def stop(state_dir: Path) -> None:
         if _postgres_port(pgdata) is not None:
             # Fast shutdown: rolls back open sessions, still a clean checkpoint.
             result = _run_as_pg(
-                [str(PG_BIN / "pg_ctl"), "stop", "-D", str(pgdata), "-m", "fast", "-w",
-                 "-t", str(int(_STOP_TIMEOUT))],
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(pgdata),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    str(int(_STOP_TIMEOUT)),
+                ],
             )
             if result.returncode != 0:
                 raise ServiceError(
@@ -232,9 +247,7 @@ def status(state_dir: Path) -> ServiceStatus:
     state = _read_state(state_dir)
     endpoint = None
     if state:
-        endpoint = StacEndpoint(
-            state["url"], state["pg_port"], state["api_port"], state["dsn"]
-        )
+        endpoint = StacEndpoint(state["url"], state["pg_port"], state["api_port"], state["dsn"])
     pg_port = _postgres_port(state_dir / "pgdata")
     api = bool(state) and _api_process_alive(state) and _ping(state["url"])
     return ServiceStatus(
@@ -292,9 +305,7 @@ def _grant_traverse(state_dir: Path) -> None:
             try:
                 folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
             except OSError as exc:
-                raise ServiceError(
-                    f"cannot let user {PG_USER} traverse {folder}: {exc}"
-                ) from exc
+                raise ServiceError(f"cannot let user {PG_USER} traverse {folder}: {exc}") from exc
     if not _pg_can_traverse(state_dir):
         raise ServiceError(
             f"user {PG_USER} cannot reach {state_dir} even after chmod o+x on its parents; "
@@ -313,7 +324,11 @@ def _run_as_pg(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
         cmd = ["runuser", "-u", PG_USER, "--", *cmd]
     try:
         return subprocess.run(
-            cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+            cmd,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
             **kwargs,
         )
     except FileNotFoundError as exc:
@@ -363,11 +378,21 @@ def _initdb(state_dir: Path) -> None:
     pwfile.write_text(password)
     _give_to_pg(pwfile)
     try:
-        result = _run_as_pg([
-            str(PG_BIN / "initdb"), "-D", str(partial), "-U", PG_USER, "-E", "UTF8",
-            "--no-locale", "--auth-local=peer", "--auth-host=scram-sha-256",
-            f"--pwfile={pwfile}",
-        ])
+        result = _run_as_pg(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(partial),
+                "-U",
+                PG_USER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ]
+        )
     finally:
         pwfile.unlink(missing_ok=True)
     if result.returncode != 0:
@@ -415,10 +440,21 @@ def _start_postgres(state_dir: Path, port: int) -> None:
     log = state_dir / "postgres.log"
     log.touch()
     _give_to_pg(log)
-    result = _run_as_pg([
-        str(PG_BIN / "pg_ctl"), "start", "-D", str(pgdata), "-l", str(log), "-w",
-        "-t", str(int(_START_TIMEOUT)), "-o", f"-p {port}",
-    ])
+    result = _run_as_pg(
+        [
+            str(PG_BIN / "pg_ctl"),
+            "start",
+            "-D",
+            str(pgdata),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            str(int(_START_TIMEOUT)),
+            "-o",
+            f"-p {port}",
+        ]
+    )
     if result.returncode != 0:
         tail = _tail(log)
         why = "address already in use" if "already in use" in tail else _last_line(tail)
@@ -478,9 +514,13 @@ def _start_api(state_dir: Path, port: int, pg_port: int, password: str) -> int:
     log = state_dir / "api.log"
     env = {
         **os.environ,
-        "PGUSER": PG_USER, "PGPASSWORD": password, "PGHOST": "127.0.0.1",
-        "PGPORT": str(pg_port), "PGDATABASE": PG_DATABASE,
-        "DB_MIN_CONN_SIZE": "1", "DB_MAX_CONN_SIZE": "4",
+        "PGUSER": PG_USER,
+        "PGPASSWORD": password,
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(pg_port),
+        "PGDATABASE": PG_DATABASE,
+        "DB_MIN_CONN_SIZE": "1",
+        "DB_MAX_CONN_SIZE": "4",
         # Merging items with their collection's item_assets ("hydration") in pgstac's
         # PL/pgSQL costs about 20 ms per Sentinel-2 item (35 assets); in the API, ~1 ms.
         "USE_API_HYDRATE": "true",
@@ -489,8 +529,16 @@ def _start_api(state_dir: Path, port: int, pg_port: int, password: str) -> int:
         "STAC_FASTAPI_LANDING_ID": "nampo-local",
     }
     cmd = [
-        sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "stac_fastapi.pgstac.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
     ]
     # A throwaway launcher starts uvicorn and exits, so uvicorn is re-parented to init: no
     # zombie or "still running" ResourceWarning in long-lived callers such as pytest.
@@ -505,7 +553,11 @@ def _start_api(state_dir: Path, port: int, pg_port: int, password: str) -> int:
     # cwd=state_dir: stac-fastapi reads a ".env" from its working folder; ours has none.
     result = subprocess.run(
         [sys.executable, "-c", launcher, str(log), *cmd],
-        capture_output=True, text=True, env=env, cwd=state_dir, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=state_dir,
+        check=False,
     )
     if result.returncode != 0:
         raise ServiceError(f"cannot launch the STAC API: {_last_line(result.stderr)}")
@@ -643,9 +695,11 @@ def _tail(path: Path, n_bytes: int = 4096) -> str:
 def _last_line(text: str) -> str:
     """The last error line of a log (hints follow errors in PostgreSQL's output)."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    errors = [line for line in lines if any(
-        word in line.lower() for word in ("error", "fatal", "panic", "exception")
-    )]
+    errors = [
+        line
+        for line in lines
+        if any(word in line.lower() for word in ("error", "fatal", "panic", "exception"))
+    ]
     return (errors or lines or ["(no output)"])[-1]
 
 
