@@ -15,3 +15,7 @@ class ServiceError(NampoError):
 
 class CatalogError(NampoError):
     """A STAC catalog could not be searched or returned something unusable."""
+
+
+class CatalogWarning(UserWarning):
+    """A STAC item or page was skipped or looks wrong, and the search went on."""

@@ -67,6 +67,24 @@ def test_shipped_scenarios_are_valid():
         ),
         (lambda d: d.update(colour="red"), r"colour: Extra inputs are not permitted"),
         (
+            lambda d: d["acquisitions"]["platforms"][1].update(first="2016-01-01"),
+            r"platforms\[1\]: .*before sentinel-2b's launch \(2017-03-07\)",
+        ),
+        (
+            lambda d: d["events"][17]["ice"].update(peak="13-45"),
+            r"events\[17\]\.ice\.peak: .*'13-45' is not a month-day",
+        ),
+        (
+            lambda d: d["acquisitions"]["tiles"][0].update(code="52SBH"),
+            r"acquisitions\.tiles\[0\] \(52SBH\): tile of UTM zone 52 on a grid in zone 51",
+        ),
+        (
+            lambda d: d["acquisitions"]["tiles"][1].update(x_origin=480000),
+            r"acquisitions\.tiles\[1\] \(51SXC\): does not overlap the grid",
+        ),
+        (lambda d: d["events"][1].update(via="ice"), r"`via` cannot be ice"),
+        (lambda d: d["climate"].update(cloud_height_m=[2000, 500]), r"climate\.cloud_height_m"),
+        (
             lambda d: d["events"][12].update(berths=[7]),
             r"events\[12\] \(oil_ships_before_2018\)\.berths: 7 is not a berth of 'oil_terminal'",
         ),

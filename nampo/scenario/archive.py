@@ -42,7 +42,7 @@ from nampo.scenario.model import ACTIVITY_EVENTS, Scenario, load_scenario
 from nampo.scenario.schedule import datatakes
 from nampo.scenario.stac_items import build_collection
 
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 """Bump when the renderer's output changes: it is part of every archive's cache key."""
 
 _CTX: render.Context | None = None  # the worker's context (inherited through fork)
@@ -268,10 +268,13 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
     first = layout.classes_at(day_number(scenario.period.start) - 1)
     last = layout.classes_at(day_number(scenario.period.end))
     k = 2
+    number10 = render._majority(number.astype("u2"), k).astype("i4")
+    day10 = day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3))
+    day10[number10 == 0] = 0  # a pixel mostly outside every event has no change day
     stack = np.stack(
         [
-            render._majority(number.astype("u1"), k).astype("i4"),
-            day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3)),
+            number10,
+            day10,
             render._majority(first, k).astype("i4"),
             render._majority(last, k).astype("i4"),
         ]

@@ -80,7 +80,7 @@ class Layout:
     base: np.ndarray  # uint8 class codes on the fine grid
     events: list[EventRaster]
     texture: np.ndarray  # float32 standard-normal field, static ground texture
-    freeze_order: np.ndarray  # float32 in [0, 1]: water freezes where it is low first
+    freeze_key: np.ndarray  # float32: where it is low, water freezes first
     berths: dict[str, list[Polygon]]  # facility -> berth polygons (grid CRS)
     facilities: dict[str, Polygon]  # facility -> outline (grid CRS)
 
@@ -153,7 +153,8 @@ def _progress_days(
         # x grows east with columns, y grows north against rows.
         order_key = c * np.sin(rad) - r * np.cos(rad)
     elif ev.progress == Progress.edge_inward:
-        dist = ndimage.distance_transform_edt(mask)
+        # Pad: the mask is cropped to its bounding box, whose border is also the outline.
+        dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
         order_key = dist[mask]
     else:  # linear: a spatially coherent random order (patches, not salt and pepper)
         field = _smooth_noise(rng, mask.shape, sigma=max(1.0, 30 / resolution))
@@ -209,16 +210,11 @@ def build_layout(scenario: Scenario) -> Layout:
     water = base == LandCover.water.code
     shore_dist = ndimage.distance_transform_edt(water) * fine.resolution
     floes = _smooth_noise(rng, fine.shape, 25.0)
-    key = np.tanh(shore_dist / 600.0) + 0.35 * floes
-    order = np.zeros(fine.shape, "f4")
-    if water.any():
-        ranks = np.argsort(np.argsort(key[water]))
-        order[water] = (ranks + 0.5) / water.sum()
-    order[~water] = 1.0
+    freeze_key = (np.tanh(shore_dist / 600.0) + 0.35 * floes).astype("f4")
 
     berths = {f.name: [grid.from_lonlat(Polygon(b)) for b in f.berths] for f in scenario.facilities}
     facilities = {f.name: grid.from_lonlat(Polygon(f.polygon)) for f in scenario.facilities}
-    return Layout(scenario, grid, fine, base, events, texture, order, berths, facilities)
+    return Layout(scenario, grid, fine, base, events, texture, freeze_key, berths, facilities)
 
 
 def ship_polygon(berth: Polygon, length: float, beam: float, along: float) -> Polygon:

@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Point, Polygon, box, shape
 from shapely.validation import explain_validity
 
 from nampo.errors import ScenarioError
@@ -110,8 +110,8 @@ class GridSpec(_Model):
     @field_validator("origin")
     @classmethod
     def _aligned(cls, v: tuple[float, float]) -> tuple[float, float]:
-        # Sentinel-2 10/20/60 m pixels of a tile have edges on multiples of 20 m in x and y
-        # (tile origins are xx9960 / xx00000): keep the site on that lattice.
+        # Sentinel-2 tile origins lie on a 60 m lattice counted from x = 0 and the equator
+        # (e.g. 699960 / 4300020): keep the site's 10 and 20 m pixels on those lattices.
         if v[0] % 20 or v[1] % 20:
             raise ValueError(
                 f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}"
@@ -151,18 +151,35 @@ class Period(_Model):
         return self
 
 
+LAUNCHES = {
+    "sentinel-2a": dt.date(2015, 6, 23),
+    "sentinel-2b": dt.date(2017, 3, 7),
+    "sentinel-2c": dt.date(2024, 9, 5),
+}
+
+
 class Platform(_Model):
     name: Literal["sentinel-2a", "sentinel-2b", "sentinel-2c"]
     first: dt.date = Field(description="Date of this platform's first acquisition of the site.")
     last: dt.date | None = Field(default=None, description="Last acquisition (open if omitted).")
     revisit_days: int = Field(default=10, ge=1, le=30)
 
+    @model_validator(mode="after")
+    def _launched(self) -> Platform:
+        if self.first < LAUNCHES[self.name]:
+            raise ValueError(
+                f"first {self.first} is before {self.name}'s launch ({LAUNCHES[self.name]})"
+            )
+        if self.last is not None and self.last < self.first:
+            raise ValueError(f"last {self.last} is before first {self.first}")
+        return self
+
 
 class MgrsTile(_Model):
     code: str = Field(pattern=r"^\d{2}[C-X][A-Z]{2}$")
     x_origin: float = Field(description="x of the tile's west edge in the site CRS (e.g. 699960).")
     y_origin: float = Field(
-        description="y of the tile's north edge in the site CRS (e.g. 4300000)."
+        description="y of the tile's north edge in the site CRS (e.g. 4300020)."
     )
     size: float = 109800.0
 
@@ -198,6 +215,15 @@ class Climate(_Model):
     cirrus: float = Field(default=0.1, ge=0, le=1, description="Probability of thin cirrus.")
     cloud_height_m: tuple[float, float] = (600.0, 2500.0)
 
+    @field_validator("cloud_height_m")
+    @classmethod
+    def _heights(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] <= v[1] <= 15000:
+            raise ValueError(
+                f"must be [low, high] metres with 0 < low <= high <= 15000, got {list(v)}"
+            )
+        return v
+
     @field_validator("cloud_cover", "fog")
     @classmethod
     def _fractions(cls, v: list[float]) -> list[float]:
@@ -227,8 +253,8 @@ class Mixture(_Model):
 # A class name, or a mapping describing a mixture: dispatch on the shape so that errors
 # point at the right one instead of listing both alternatives.
 Cover = Annotated[
-    Annotated[LandCover, Tag("class")] | Annotated[Mixture, Tag("mixture")],
-    Discriminator(lambda v: "mixture" if isinstance(v, dict | Mixture) else "class"),
+    Annotated[LandCover, Tag("class-name")] | Annotated[Mixture, Tag("mixture")],
+    Discriminator(lambda v: "mixture" if isinstance(v, dict | Mixture) else "class-name"),
 ]
 
 
@@ -325,6 +351,14 @@ class Ships(_Model):
     beam_m: tuple[float, float] = (12.0, 30.0)
 
 
+def _check_mmdd(v: str) -> str:
+    try:
+        dt.date(2001, *(int(x) for x in v.split("-")))  # a non-leap year: no 02-29
+    except ValueError:
+        raise ValueError(f"{v!r} is not a month-day (MM-DD) of the calendar") from None
+    return v
+
+
 class IceSeason(_Model):
     """A winter ice season that repeats every year of the event's window."""
 
@@ -332,6 +366,11 @@ class IceSeason(_Model):
     peak: str = Field(default="01-25", pattern=r"^\d{2}-\d{2}$", description="MM-DD most ice")
     thaw: str = Field(default="03-05", pattern=r"^\d{2}-\d{2}$", description="MM-DD ice gone")
     peak_fraction: float = Field(default=0.6, gt=0, le=1)
+
+    @field_validator("freeze", "peak", "thaw")
+    @classmethod
+    def _day(cls, v: str) -> str:
+        return _check_mmdd(v)
 
 
 class Event(_Model):
@@ -374,6 +413,8 @@ class Event(_Model):
                 raise ValueError(f"`to`/`via` do not apply to {self.type.value} events")
         elif self.target in (LandCover.ice, LandCover.ship):
             raise ValueError(f"`to` cannot be {self.target.value}")
+        elif self.via in (LandCover.ice, LandCover.ship):
+            raise ValueError(f"`via` cannot be {self.via.value}")
         if self.type == EventType.vessel_visits and self.facility is None:
             raise ValueError("vessel_visits needs `facility` (ships moor at its berths)")
         return self
@@ -424,7 +465,7 @@ class Scenario(_Model):
         for i, a in enumerate(self.landcover.areas):
             # Land-cover areas may run past the grid (they are clipped): only reject
             # polygons that miss the grid entirely, which is always a mistake.
-            if a.polygon is not None and not site.intersects(grid.from_lonlat(Polygon(a.polygon))):
+            if not site.intersects(area_shape(a, grid)):
                 raise ValueError(f"landcover.areas[{i}].polygon lies entirely outside the grid")
         for i, f in enumerate(self.facilities):
             inside(f.polygon, f"facilities[{i}] ({f.name}).polygon")
@@ -458,10 +499,20 @@ class Scenario(_Model):
                             f"{where}.berths: {b} is not a berth of {fac.name!r} "
                             f"(it has {len(fac.berths)})"
                         )
-        for t in self.acquisitions.tiles:
-            if t.x_origin % 20 or t.y_origin % 20:
+        zone = grid.epsg % 100
+        for i, t in enumerate(self.acquisitions.tiles):
+            where = f"acquisitions.tiles[{i}] ({t.code})"
+            if t.x_origin % 60 or t.y_origin % 60:
+                raise ValueError(f"{where}: origin must be on the 60 m lattice (multiples of 60)")
+            if int(t.code[:2]) != zone:
+                raise ValueError(f"{where}: tile of UTM zone {t.code[:2]} on a grid in zone {zone}")
+            tile = box(t.x_origin, t.y_origin - t.size, t.x_origin + t.size, t.y_origin)
+            if tile.intersection(grid.footprint).area == 0:
+                raise ValueError(f"{where}: does not overlap the grid {grid.bounds}")
+        for p in self.acquisitions.platforms:
+            if p.first > self.period.end:
                 raise ValueError(
-                    f"acquisitions.tiles ({t.code}): origin must be on the 20 m lattice"
+                    f"acquisitions.platforms ({p.name}): first {p.first} is after the period"
                 )
         return self
 
@@ -475,9 +526,19 @@ class Scenario(_Model):
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def area_shape(area: Area, grid: Grid):
+    """A land-cover area's shape in the grid's CRS."""
+    if area.circle is not None:
+        lon, lat, diameter = area.circle
+        return grid.from_lonlat(Point(lon, lat)).buffer(diameter / 2, quad_segs=16)
+    return grid.from_lonlat(Polygon(area.polygon))
+
+
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:
+        if part == "class-name":  # the tag of the union `class: <name> | <mixture>`
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -497,8 +558,10 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
         first = exc.errors()[0]
         # Keep the message one line: the field path, then what is wrong with it.
         msg = first["msg"].removeprefix("Value error, ")
-        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ScenarioError(f"{source}: {_loc(first['loc'])}: {msg}{extra}") from None
+        more = exc.error_count() - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        where = f" {_loc(first['loc'])}:" if first["loc"] else ""
+        raise ScenarioError(f"{source}:{where} {msg}{extra}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -53,6 +53,9 @@ class Context:
     out_dir: Path  # where files are written now (a temporary folder)
     final_dir: Path  # where the archive will live (hrefs point here)
     ice_masks: dict[str, np.ndarray] = field(default_factory=dict)  # event id -> fine mask
+    # event id -> float32 rank in (0, 1) of each water pixel of the event's region in the
+    # order it freezes (1 elsewhere): a peak_fraction of 0.6 freezes 60 % of that water.
+    freeze_rank: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,12 +70,19 @@ def prepare(scenario: Scenario, layout: Layout, out_dir: Path, final_dir: Path) 
     for ev in scenario.events:
         if ev.type == EventType.seasonal_ice:
             geom = event_geometry(ev, layout.grid)
-            ctx.ice_masks[ev.id] = features.rasterize(
+            region = features.rasterize(
                 [(geom, 1)],
                 out_shape=layout.fine.shape,
                 transform=layout.fine.transform,
                 dtype="uint8",
             ).astype(bool)
+            ctx.ice_masks[ev.id] = region
+            water = region & (layout.base == WATER)
+            rank = np.ones(layout.fine.shape, "f4")
+            if water.any():
+                order = np.argsort(np.argsort(layout.freeze_key[water], kind="stable"))
+                rank[water] = (order + 0.5) / water.sum()
+            ctx.freeze_rank[ev.id] = rank
     return ctx
 
 
@@ -110,7 +120,7 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
 def _majority(cls: np.ndarray, k: int) -> np.ndarray:
     h, w = cls.shape[0] // k, cls.shape[1] // k
     blocks = cls.reshape(h, k, w, k)
-    best = np.zeros((h, w), "u1")
+    best = np.zeros((h, w), cls.dtype)
     best_n = np.zeros((h, w), "i1")
     for code in np.unique(cls):
         n = (blocks == code).sum(axis=(1, 3), dtype="i1")
@@ -180,16 +190,18 @@ def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, 
     lay, sc = ctx.layout, ctx.scenario
     cls = lay.classes_at(day_number(take.date))
     ice_share = math.nan
+    regions = np.zeros(cls.shape, bool)
     for ev in sc.events:
         if ev.type != EventType.seasonal_ice:
             continue
         f = ice_fraction(ev, take.date, sc.seed)
         region = ctx.ice_masks[ev.id] & (cls == WATER)
+        regions |= region
         if f > 0:
-            frozen = region & (lay.freeze_order < f + rng.normal(0, 0.02))
-            cls[frozen] = ICE
-        water_px = int(region.sum())
-        ice_share = float((cls[ctx.ice_masks[ev.id]] == ICE).sum() / water_px) if water_px else 0.0
+            cls[region & (ctx.freeze_rank[ev.id] < f + rng.normal(0, 0.02))] = ICE
+    if regions.any():
+        # Share of the ice events' open water that is frozen (all ice events together).
+        ice_share = float((cls[regions] == ICE).mean())
 
     vessels, ships = [], []
     for ev in sc.events:
@@ -202,6 +214,8 @@ def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, 
             length = rng.uniform(*ev.ships.length_m)
             beam = rng.uniform(*ev.ships.beam_m)
             hull = ship_polygon(berths[bi], length, beam, rng.uniform())
+            if not _floats(hull, cls, lay):
+                continue  # a berth over land (a pier not yet built): no ship that day
             ships.append(hull)
             lon, lat = lay.grid.to_lonlat(hull.centroid).coords[0]
             vessels.append(
@@ -230,6 +244,19 @@ def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, 
     amp = sp.texture_table()[cls]
     mult = 1 + amp * lay.texture
     return cls, mult.astype("f4"), vessels, ice_share
+
+
+def _floats(hull, cls: np.ndarray, lay: Layout) -> bool:
+    """Whether at least 80 % of a ship's hull lies on water or ice on the fine grid."""
+    inside = features.rasterize(
+        [(hull, 1)],
+        out_shape=lay.fine.shape,
+        transform=lay.fine.transform,
+        dtype="uint8",
+        all_touched=False,
+    ).astype(bool)
+    n = int(inside.sum())
+    return n > 0 and ((cls[inside] == WATER) | (cls[inside] == ICE)).mean() >= 0.8
 
 
 def _scl(refl20: dict[str, np.ndarray], sky: Sky, valid: np.ndarray) -> np.ndarray:

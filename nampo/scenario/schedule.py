@@ -16,13 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from shapely.geometry import Polygon, box
 
-from nampo.scenario.model import MgrsTile, Scenario
+from nampo.scenario.model import LAUNCHES, MgrsTile, Scenario
 
-LAUNCH = {
-    "sentinel-2a": dt.date(2015, 6, 23),
-    "sentinel-2b": dt.date(2017, 3, 7),
-    "sentinel-2c": dt.date(2024, 9, 5),
-}
+LAUNCH = LAUNCHES
 ORBITS_PER_DAY = 143 / 10  # 143 orbits per 10-day repeat cycle
 
 
