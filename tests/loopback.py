@@ -8,6 +8,7 @@ the waits between them. Nothing here talks to anything but loopback.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +94,9 @@ class LoopbackServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     def requests(self, method: str | None = None, path: str | None = None) -> list[Seen]:
@@ -188,14 +191,30 @@ class Replay:
 
 
 class Faulty:
-    """Wraps a handler: the first requests to (method, path) get the given faults."""
+    """Wraps a handler: the first requests to (method, path) get the given faults in turn
+    (None: let that one through), the later ones the wrapped handler's answer."""
 
-    def __init__(self, inner: Callable[[Seen], Reply], faults: dict[tuple, list[Reply]]):
+    def __init__(self, inner: Callable[[Seen], Reply], faults: dict[tuple, list]) -> None:
         self.inner = inner
         self.faults = {key: list(replies) for key, replies in faults.items()}
 
     def __call__(self, seen: Seen) -> Reply:
         queue = self.faults.get((seen.method, seen.path))
-        if queue:
-            return queue.pop(0)
-        return self.inner(seen)
+        fault = queue.pop(0) if queue else None
+        return fault if fault is not None else self.inner(seen)
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def refuse_other_hosts(monkeypatch) -> None:
+    """Make any name lookup other than loopback fail at once (no DNS query leaves)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name not in LOOPBACK_NAMES:
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve loopback only, not {name}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

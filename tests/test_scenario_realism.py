@@ -49,8 +49,18 @@ from tests.test_scenario_truth import (
 
 REAL = shared_dir() / "data" / "real"
 OSCD = shared_dir() / "data" / "oscd"
-ABER_BANDS = ["blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
-              "swir16", "swir22"]  # B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 (PROVENANCE.md)
+ABER_BANDS = [
+    "blue",
+    "green",
+    "red",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "swir16",
+    "swir22",
+]  # B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 (PROVENANCE.md)
 SUMMER = (6, 7, 8, 9)
 MARGIN = 3  # pixels kept from a class's edge when measuring its homogeneous interior
 
@@ -90,8 +100,7 @@ def aberystwyth() -> dict[str, np.ndarray]:
 @cache
 def virginia() -> dict[str, np.ndarray]:
     out = {}
-    for key, name in (("rededge1", "B05"), ("nir08", "B8A"), ("swir16", "B11"),
-                      ("swir22", "B12")):
+    for key, name in (("rededge1", "B05"), ("nir08", "B8A"), ("swir16", "B11"), ("swir22", "B12")):
         with rasterio.open(REAL / f"sentinel2_L1C_T18SVG_20160112_subset_{name}.jp2") as src:
             out[key] = src.read(1).astype("f4") / 10000
     out["valid"] = out["nir08"] > 0
@@ -103,12 +112,20 @@ def oscd_scenes() -> tuple[dict[str, object], ...]:
     """Every OSCD image (city x date) as 10 m arrays (B11 repeated onto the 10 m grid)."""
     scenes = []
     for city in sorted(p for p in OSCD.iterdir() if p.is_dir()):
-        dates = dict(line.split(": ") for line in (city / "dates.txt").read_text().split("\n")
-                     if ": " in line)
+        dates = dict(
+            line.split(": ")
+            for line in (city / "dates.txt").read_text().split("\n")
+            if ": " in line
+        )
         for n, folder in ((1, "imgs_1"), (2, "imgs_2")):
             bands = {}
-            for key, name in (("blue", "B02"), ("green", "B03"), ("red", "B04"),
-                              ("nir", "B08"), ("swir16", "B11")):
+            for key, name in (
+                ("blue", "B02"),
+                ("green", "B03"),
+                ("red", "B04"),
+                ("nir", "B08"),
+                ("swir16", "B11"),
+            ):
                 (path,) = glob.glob(str(city / folder / f"*_{name}.tif"))
                 with rasterio.open(path) as src:
                     a = src.read(1).astype("f4") / 10000
@@ -167,10 +184,12 @@ def test_water_nir_and_swir_lie_within_real_water(rendered: list[View]) -> None:
     aber, virg = aberystwyth(), virginia()
     aber_water = interior(aber["valid"] & (aber["nir"] < 0.05) & (aber["green"] > aber["nir"]))
     virg_water = interior(virg["valid"] & (virg["nir08"] < 0.05))
-    refs = {"nir": [aber["nir"][aber_water]],
-            "nir08": [aber["nir08"][aber_water], virg["nir08"][virg_water]],
-            "swir16": [virg["swir16"][virg_water]],
-            "swir22": [virg["swir22"][virg_water]]}
+    refs = {
+        "nir": [aber["nir"][aber_water]],
+        "nir08": [aber["nir08"][aber_water], virg["nir08"][virg_water]],
+        "swir16": [virg["swir16"][virg_water]],
+        "swir22": [virg["swir22"][virg_water]],
+    }
     for key, real in refs.items():
         res = 10 if key == "nir" else 20
         pixels = np.concatenate([a[m] for a, m in rendered_water(rendered, key, res)])
@@ -184,30 +203,41 @@ def test_water_nir_and_swir_lie_within_real_water(rendered: list[View]) -> None:
 
 # Pixel-scale noise of homogeneous water, per band: std of the 3x3 high-pass. References
 # on native grids only: OSCD rivers for 10 m bands, Virginia's sea for 20 m bands.
-NOISE_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "rendered water is 2.5-4x noisier than real Sentinel-2 at the pixel scale: high-pass "
-    "std 0.0030 (B02-B04), 0.0025 (B08), 0.0023 (B11/B12) against 0.0006-0.0009 on OSCD "
-    "rivers and 0.0007-0.0008 in Virginia's SWIR; sky.noise_sigma has a 0.0025 floor"))
+NOISE_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rendered water is 2.7-4.2x noisier than real Sentinel-2 at the pixel scale: "
+        "high-pass std 0.0030-0.0034 (B02-B04), 0.0025 (B08), 0.0023 (B11/B12) against "
+        "medians of 0.0008-0.0009 on OSCD rivers and 0.0007 in Virginia's SWIR (B05/B8A: "
+        "1.7x, within tolerance); sky.noise_sigma has a 0.0025 floor"
+    ),
+)
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param("blue", marks=NOISE_XFAIL),
-    pytest.param("green", marks=NOISE_XFAIL),
-    pytest.param("red", marks=NOISE_XFAIL),
-    pytest.param("nir", marks=NOISE_XFAIL),
-    "rededge1",
-    "nir08",
-    pytest.param("swir16", marks=NOISE_XFAIL),
-    pytest.param("swir22", marks=NOISE_XFAIL),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("blue", marks=NOISE_XFAIL),
+        pytest.param("green", marks=NOISE_XFAIL),
+        pytest.param("red", marks=NOISE_XFAIL),
+        pytest.param("nir", marks=NOISE_XFAIL),
+        "rededge1",
+        "nir08",
+        pytest.param("swir16", marks=NOISE_XFAIL),
+        pytest.param("swir22", marks=NOISE_XFAIL),
+    ],
+)
 def test_water_pixel_noise_matches_real(rendered: list[View], key: str) -> None:
     """Within a factor of 2 of real water (median over scenes on each side). The factor
     covers what separates the references from L2A: Level-1C noise is amplified 1.1-1.4x
     by the atmospheric correction (1 / transmittance), and rivers and sea differ."""
     res = 10 if key in ("blue", "green", "red", "nir") else 20
     if res == 10:
-        real = [float(highpass(b[key])[m].std()) for b in oscd_scenes()
-                if (m := interior(real_water_mask(b))).sum() >= 200]
+        real = [
+            float(highpass(b[key])[m].std())
+            for b in oscd_scenes()
+            if (m := interior(real_water_mask(b))).sum() >= 200
+        ]
     else:
         virg = virginia()
         m = interior(virg["valid"] & (virg["nir08"] < 0.05))
@@ -219,14 +249,21 @@ def test_water_pixel_noise_matches_real(rendered: list[View], key: str) -> None:
     assert 0.5 < ratio < 2, (key, np.median(mine), np.median(real))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rendered pixel noise is white (neighbour correlation of the high-pass -0.10 to -0.19) "
-    "while real Sentinel-2 water has +0.03 to +0.4 (MTF blur and onboard wavelet "
-    "compression correlate neighbouring pixels); render.observe adds independent noise "
-    "per pixel after averaging and applies no point spread function"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rendered pixel noise is white (neighbour correlation of the high-pass: median "
+        "-0.17) while real Sentinel-2 water has +0.02 to +0.51 (median +0.32: MTF blur and "
+        "onboard wavelet compression correlate neighbouring pixels); render.observe adds "
+        "independent noise per pixel after averaging and applies no point spread function"
+    ),
+)
 def test_pixel_noise_is_correlated_between_neighbours_like_real(rendered: list[View]) -> None:
-    real = [neighbour_correlation(b["nir"], m) for b in oscd_scenes()
-            if (m := interior(real_water_mask(b))).sum() >= 200]
+    real = [
+        neighbour_correlation(b["nir"], m)
+        for b in oscd_scenes()
+        if (m := interior(real_water_mask(b))).sum() >= 200
+    ]
     virg = virginia()
     m = interior(virg["valid"] & (virg["nir08"] < 0.05))
     real += [neighbour_correlation(virg[k], m) for k in ("rededge1", "nir08", "swir22")]
@@ -254,41 +291,74 @@ def real_vegetation(b: dict, threshold: float = 0.5) -> np.ndarray:
     return interior(ndvi(b) > threshold, 1) & np.isfinite(b["nir"])
 
 
-def test_summer_vegetation_spectrum_lies_within_real_vegetation(rendered: list[View]) -> None:
-    """Band by band, the median of rendered summer vegetation lies in the 5-95 % range of
+RED_EDGE_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rendered vegetation is too dark at the red edge: B06 median 0.265 in July-August, "
+        "below real vegetation's 5 % quantile (0.282, median 0.39); the shape is off, not "
+        "only the level: B06/B8A 0.72 (0.69-0.74) against 0.80 (0.735-0.84) in "
+        "Aberystwyth; spectra._LIBRARY vegetation B06 0.270 with B8A 0.380"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *ABER_BANDS[:4],
+        pytest.param("rededge2", marks=RED_EDGE_XFAIL),
+        *ABER_BANDS[5:],
+    ],
+)
+def test_summer_vegetation_spectrum_lies_within_real_vegetation(
+    rendered: list[View], key: str
+) -> None:
+    """The median of rendered July-August vegetation lies in the 5-95 % range of
     Aberystwyth's pasture and woods (NDVI > 0.6, late May), widened by 0.01 for the
     accuracy of surface reflectance products (Sen2Cor validation: about +-0.01-0.02)."""
     aber = aberystwyth()
     real = interior(ndvi(aber) > 0.6, 1)
     veg = rendered_vegetation(rendered, (7, 8))
-    assert len(veg) >= 3
-    for key in ABER_BANDS:
-        mine = np.concatenate([v.refl(key)[m] for v, m in veg])
-        lo, hi = np.quantile(aber[key][real], [0.05, 0.95])
-        assert lo - 0.01 <= np.median(mine) <= hi + 0.01, (key, np.median(mine), lo, hi)
+    assert len(veg) >= 2
+    mine = np.concatenate([v.refl(key)[m] for v, m in veg])
+    lo, hi = np.quantile(aber[key][real], [0.05, 0.95])
+    assert lo - 0.01 <= np.median(mine) <= hi + 0.01, (key, np.median(mine), lo, hi)
 
 
 def test_summer_ndvi_level_matches_real(rendered: list[View]) -> None:
     """Median NDVI of vegetated pixels (NDVI > 0.5 on both sides) within 0.1 of real."""
     aber = aberystwyth()
     real = ndvi(aber)[real_vegetation(aber)]
-    mine = np.concatenate([ndvi({k: v.refl(k) for k in ("red", "nir")})[m]
-                           for v, m in rendered_vegetation(rendered, (7, 8))])
+    mine = np.concatenate(
+        [
+            ndvi({k: v.refl(k) for k in ("red", "nir")})[m]
+            for v, m in rendered_vegetation(rendered, (7, 8))
+        ]
+    )
     mine = mine[mine > 0.5]
     assert abs(np.median(mine) - np.median(real)) < 0.1, (np.median(mine), np.median(real))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rendered vegetation NDVI is far too uniform: interquartile range 0.03 in July-August "
-    "against 0.15 for real vegetated pixels (Aberystwyth; 0.05-0.15 even in Level-1C OSCD "
-    "scenes); spectra.TEXTURE multiplies every band of a pixel by the same factor, so "
-    "NDVI does not vary within the class (crops, grass and woods differ in real scenes)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "rendered vegetation NDVI is far too uniform: interquartile range 0.021 in "
+        "July-August against 0.089 for real vegetated pixels (Aberystwyth, same selection), "
+        "a quarter of it; spectra.TEXTURE multiplies every band of a pixel by the same "
+        "factor, so NDVI (and every band ratio) is constant within the class, where real "
+        "crops, grass and woods differ"
+    ),
+)
 def test_vegetation_ndvi_spread_matches_real(rendered: list[View]) -> None:
     """Same selection on both sides (NDVI > 0.5); the spread within a factor of 2."""
     aber = aberystwyth()
     real = ndvi(aber)[real_vegetation(aber)]
-    mine = np.concatenate([ndvi({k: v.refl(k) for k in ("red", "nir")})[m]
-                           for v, m in rendered_vegetation(rendered, (7, 8))])
+    mine = np.concatenate(
+        [
+            ndvi({k: v.refl(k) for k in ("red", "nir")})[m]
+            for v, m in rendered_vegetation(rendered, (7, 8))
+        ]
+    )
     mine = mine[mine > 0.5]
 
     def iqr(a: np.ndarray) -> float:
@@ -307,8 +377,10 @@ def test_vegetation_texture_matches_real(rendered: list[View]) -> None:
         m = real_vegetation(b, 0.5)
         if m.sum() >= 500:
             real.append(float(highpass(b["nir"])[m].std() / np.median(b["nir"][m])))
-    mine = [float(highpass(np.nan_to_num(v.refl("nir")))[m].std() / np.median(v.refl("nir")[m]))
-            for v, m in rendered_vegetation(rendered)]
+    mine = [
+        float(highpass(np.nan_to_num(v.refl("nir")))[m].std() / np.median(v.refl("nir")[m]))
+        for v, m in rendered_vegetation(rendered)
+    ]
     assert len(real) >= 6 and len(mine) >= 5
     ratio = np.median(mine) / np.median(real)
     assert 0.5 < ratio < 2, (np.median(mine), np.median(real))
@@ -325,8 +397,13 @@ def test_scene_cloud_fraction_is_u_shaped(mini_archive: Archive) -> None:
     5-bin histogram beat every middle bin, for the truth and for eo:cloud_cover."""
     with open(mini_archive.path / "truth" / "scenes.csv", newline="") as f:
         truth = np.array([float(r["cloud_fraction"]) for r in csv.DictReader(f)])
-    eo = np.array([i["properties"]["eo:cloud_cover"] / 100 for i in items_of(mini_archive.path)
-                   if i["properties"]["grid:code"] == "MGRS-51SYC"])
+    eo = np.array(
+        [
+            i["properties"]["eo:cloud_cover"] / 100
+            for i in items_of(mini_archive.path)
+            if i["properties"]["grid:code"] == "MGRS-51SYC"
+        ]
+    )
     for values in (truth, eo):
         counts, _ = np.histogram(values, bins=np.linspace(0, 1, 6))
         assert min(counts[0], counts[-1]) > max(counts[1:-1]), counts
@@ -359,9 +436,15 @@ def test_town_texture_matches_real_cities(nampo_archive: Archive) -> None:
     town = np.zeros(grid.shape, bool)
     for area in scenario.landcover.areas:
         if isinstance(area.cover, Mixture) and LandCover.roof in area.cover.classes:
-            town |= features.rasterize(
-                [(grid.from_lonlat(Polygon(area.polygon)), 1)], out_shape=grid.shape,
-                transform=grid.transform, dtype="uint8") > 0
+            town |= (
+                features.rasterize(
+                    [(grid.from_lonlat(Polygon(area.polygon)), 1)],
+                    out_shape=grid.shape,
+                    transform=grid.transform,
+                    dtype="uint8",
+                )
+                > 0
+            )
     assert town.sum() > 10_000
     mine_urban, mine_ratio = [], []
     for i, v in enumerate(full_views(nampo_archive.path)):
@@ -379,6 +462,10 @@ def test_town_texture_matches_real_cities(nampo_archive: Archive) -> None:
         mine_ratio.append(u / float(highpass(nir)[veg].std() / np.median(nir[veg])))
     assert len(real_urban) >= 8 and len(mine_urban) >= 10
     assert 0.5 < np.median(mine_urban) / np.median(real_urban) < 2, (
-        np.median(mine_urban), np.median(real_urban))
+        np.median(mine_urban),
+        np.median(real_urban),
+    )
     assert 0.5 < np.median(mine_ratio) / np.median(real_ratio) < 2, (
-        np.median(mine_ratio), np.median(real_ratio))
+        np.median(mine_ratio),
+        np.median(real_ratio),
+    )

@@ -42,9 +42,12 @@ from tests.conftest import MINI
 SWITCH = dt.date(2022, 1, 25)  # ESA processing baseline 04.00: BOA_ADD_OFFSET = -1000
 REFLECTANCE_KEYS = [b.key for b in sp.BANDS]
 RESOLUTION = {b.key: b.resolution for b in sp.BANDS}
-NAMES = {code: cover.value for cover, code in CLASS_CODES.items()}
-WATER, VEGETATION, ICE, SHIP = (LandCover.water.code, LandCover.vegetation.code,
-                                LandCover.ice.code, LandCover.ship.code)
+WATER, VEGETATION, ICE, SHIP = (
+    LandCover.water.code,
+    LandCover.vegetation.code,
+    LandCover.ice.code,
+    LandCover.ship.code,
+)
 CROSS = ndimage.generate_binary_structure(2, 1)
 
 # --------------------------------------------------------------------------------------
@@ -125,7 +128,7 @@ class View:
             r0, c0 = max(row, 0), max(col, 0)
             h = min(row + data.shape[0], out.shape[0]) - r0
             w = min(col + data.shape[1], out.shape[1]) - c0
-            out[r0: r0 + h, c0: c0 + w] = data[r0 - row: r0 - row + h, c0 - col: c0 - col + w]
+            out[r0 : r0 + h, c0 : c0 + w] = data[r0 - row : r0 - row + h, c0 - col : c0 - col + w]
             self._dn[key] = out
         return self._dn[key]
 
@@ -133,8 +136,9 @@ class View:
         """Reflectance by the item's own ``raster:bands`` scale and offset; NaN at nodata."""
         band = self.item["assets"][key]["raster:bands"][0]
         dn = self.dn(key)
-        return np.where(dn == band["nodata"], np.nan,
-                        dn * band["scale"] + band["offset"]).astype("f4")
+        return np.where(dn == band["nodata"], np.nan, dn * band["scale"] + band["offset"]).astype(
+            "f4"
+        )
 
     @property
     def inside(self) -> np.ndarray:
@@ -143,9 +147,15 @@ class View:
 
     def clear(self) -> np.ndarray:
         """Pixels with no cloud and no shadow drawn, and not flagged cloudy by SCL."""
-        return (self.inside & (self.cloud == 0) & (self.shadow == 0)
-                & ~np.isin(self.dn("scl"), (sp.SCL_NO_DATA, sp.SCL_CLOUD_MEDIUM,
-                                            sp.SCL_CLOUD_HIGH, sp.SCL_CIRRUS)))
+        return (
+            self.inside
+            & (self.cloud == 0)
+            & (self.shadow == 0)
+            & ~np.isin(
+                self.dn("scl"),
+                (sp.SCL_NO_DATA, sp.SCL_CLOUD_MEDIUM, sp.SCL_CLOUD_HIGH, sp.SCL_CIRRUS),
+            )
+        )
 
 
 def view(path: Path, item: dict) -> View:
@@ -178,13 +188,15 @@ def block20(a: np.ndarray, how: str = "mean") -> np.ndarray:
     return getattr(blocks, how)(axis=(1, 3))
 
 
-def rasterize_lonlat(geometry: dict, grid_transform: Affine, shape_: tuple[int, int],
-                     epsg: int) -> np.ndarray:
+def rasterize_lonlat(
+    geometry: dict, grid_transform: Affine, shape_: tuple[int, int], epsg: int
+) -> np.ndarray:
     """A lon/lat GeoJSON geometry burnt into a grid (pixel centres inside)."""
     g = Grid(epsg, grid_transform.a, grid_transform.c, grid_transform.f, shape_[1], shape_[0])
     geom = g.from_lonlat(shape(geometry))
-    return features.rasterize([(geom, 1)], out_shape=shape_, transform=grid_transform,
-                              dtype="uint8").astype(bool)
+    return features.rasterize(
+        [(geom, 1)], out_shape=shape_, transform=grid_transform, dtype="uint8"
+    ).astype(bool)
 
 
 def majority(classes: np.ndarray) -> int | None:
@@ -205,8 +217,7 @@ def test_cogs_are_valid_with_earth_search_encoding(mini_archive: Archive) -> Non
     west = [i for i in items if i["properties"]["grid:code"] == "MGRS-51SXC"]
     after = [i for i in items if i["properties"]["datetime"][:10] >= SWITCH.isoformat()]
     assert partial and west and after, "the mini scenario must have these kinds of items"
-    sample = {i["id"]: i for i in (items[0], items[-1], partial[0], west[len(west) // 2],
-                                   after[0])}
+    sample = {i["id"]: i for i in (items[0], items[-1], partial[0], west[len(west) // 2], after[0])}
     for item in sample.values():
         for key, asset in item["assets"].items():
             href = asset["href"]
@@ -246,9 +257,12 @@ def test_baseline_04_items_carry_the_reflectance_offset(mini_archive: Archive) -
     # itself, while reflectance read through raster:bands must agree. SWIR bands: water
     # is near 0.005 there whatever its sediment load (NIR varies by +-0.015 between days).
     def best(month: str) -> View:
-        views = [view(mini_archive.path, i) for i in items
-                 if i["properties"]["datetime"].startswith(month)
-                 and i["properties"]["grid:code"] == "MGRS-51SYC"]
+        views = [
+            view(mini_archive.path, i)
+            for i in items
+            if i["properties"]["datetime"].startswith(month)
+            and i["properties"]["grid:code"] == "MGRS-51SYC"
+        ]
         return max(views, key=lambda v: int((v.clear() & (v.cls == WATER)).sum()))
 
     old, new = best("2021-10"), best("2022-03")
@@ -267,8 +281,10 @@ def test_baseline_04_items_carry_the_reflectance_offset(mini_archive: Archive) -
 
 def test_item_footprints_match_valid_pixels(mini_archive: Archive) -> None:
     """Each item's geometry is where its B02 has data: the 51SXC items stop at the tile's
-    east edge (x = 709760), and partial datatakes have nodata where the swath is not."""
-    n_partial = 0
+    east edge (inside the site), and partial datatakes have nodata where the swath is not."""
+    tiles = {t.code: t for t in mini_archive.scenario.acquisitions.tiles}
+    site = mini_archive.scenario.site_grid
+    n_partial = n_cut = 0
     for item in items_of(mini_archive.path):
         asset = item["assets"]["blue"]
         with rasterio.open(asset["href"]) as src:
@@ -282,10 +298,14 @@ def test_item_footprints_match_valid_pixels(mini_archive: Archive) -> None:
         wrong = valid ^ drawn
         assert not (wrong & ~edge).any(), item["id"]
         assert wrong.sum() <= 0.01 * valid.size, item["id"]
-        if item["properties"]["grid:code"] == "MGRS-51SXC":
-            assert tr.c + tr.a * valid.shape[1] <= 709760
-            east = Grid(epsg, 10, 0, 0, 1, 1).from_lonlat(shape(item["geometry"])).bounds[2]
-            assert east <= 709760 + 1, item["id"]
+        # An item covers no more than its tile (51SXC ends inside the site).
+        tile = tiles[item["properties"]["grid:code"].removeprefix("MGRS-")]
+        east_edge = tile.x_origin + tile.size
+        assert tr.c + tr.a * valid.shape[1] <= east_edge
+        east = Grid(epsg, 10, 0, 0, 1, 1).from_lonlat(shape(item["geometry"])).bounds[2]
+        assert east <= east_edge + 1, item["id"]
+        if east_edge < site.bounds[2]:
+            n_cut += 1
         # SCL (20 m) has data where its pixel centre is covered: where all four 10 m
         # pixels have data, and never where none has.
         with rasterio.open(item["assets"]["scl"]["href"]) as src:
@@ -294,10 +314,12 @@ def test_item_footprints_match_valid_pixels(mini_archive: Archive) -> None:
         assert not (~scl_valid & (block20(valid, "min") > 0)).any(), item["id"]
         nodata_pct = 100 * (1 - scl_valid.mean())
         assert item["properties"]["s2:nodata_pixel_percentage"] == pytest.approx(
-            nodata_pct, abs=1e-4)
+            nodata_pct, abs=1e-4
+        )
         if 0 < nodata_pct < 100:
             n_partial += 1
     assert n_partial >= 3, "partial-coverage datatakes are part of the mini scenario"
+    assert n_cut >= 50, "the mini site straddles the edge of tile 51SXC"
 
 
 # --------------------------------------------------------------------------------------
@@ -328,11 +350,13 @@ def class_pixels(mini_archive: Archive) -> dict:
             if m10.any():
                 nir, red = refl["nir"][m10], refl["red"][m10]
                 out.setdefault((int(code), "ndvi", v.date.month), []).append(
-                    (nir - red) / (nir + red))
+                    (nir - red) / (nir + red)
+                )
             if m20.any():
                 green, swir = refl["green"][m20], refl["swir16"][m20]
                 out.setdefault((int(code), "ndsi", v.date.month), []).append(
-                    (green - swir) / (green + swir))
+                    (green - swir) / (green + swir)
+                )
     return out
 
 
@@ -404,8 +428,14 @@ def test_built_surfaces_are_brighter_than_water_in_every_band(class_pixels: dict
     spectrum (USGS/ECOSTRESS man-made and soil spectra); water is darker in every band."""
     water = {k: float(np.median(pooled(class_pixels, WATER, k))) for k in REFLECTANCE_KEYS}
     checked = 0
-    for cover in (LandCover.paved, LandCover.roof, LandCover.pier, LandCover.tank,
-                  LandCover.bare, LandCover.containers):
+    for cover in (
+        LandCover.paved,
+        LandCover.roof,
+        LandCover.pier,
+        LandCover.tank,
+        LandCover.bare,
+        LandCover.containers,
+    ):
         for key in REFLECTANCE_KEYS:
             a = pooled(class_pixels, cover.code, key)
             if a.size < 20:
@@ -414,8 +444,10 @@ def test_built_surfaces_are_brighter_than_water_in_every_band(class_pixels: dict
             assert np.median(a) > water[key], (cover.value, key)
     assert checked >= 4 * 4  # at least four classes in the 10 m bands
     # Soil: reflectance rises from the visible into SWIR-1 (moist silts, USGS splib07).
-    bare = {k: np.median(pooled(class_pixels, LandCover.bare.code, k))
-            for k in ("blue", "red", "swir16")}
+    bare = {
+        k: np.median(pooled(class_pixels, LandCover.bare.code, k))
+        for k in ("blue", "red", "swir16")
+    }
     assert bare["blue"] < bare["red"] < bare["swir16"]
 
 
@@ -423,10 +455,13 @@ def test_built_surfaces_are_brighter_than_water_in_every_band(class_pixels: dict
 # Events in the truth rasters
 
 
-def _event_masks(path: Path, grid_transform: Affine, shape_: tuple[int, int], epsg: int
-                 ) -> dict[str, np.ndarray]:
-    return {f["id"]: rasterize_lonlat(f["geometry"], grid_transform, shape_, epsg)
-            for f in events_of(path)}
+def _event_masks(
+    path: Path, grid_transform: Affine, shape_: tuple[int, int], epsg: int
+) -> dict[str, np.ndarray]:
+    return {
+        f["id"]: rasterize_lonlat(f["geometry"], grid_transform, shape_, epsg)
+        for f in events_of(path)
+    }
 
 
 def check_land_cover_events(archive: Archive) -> int:
@@ -454,8 +489,15 @@ def check_land_cover_events(archive: Archive) -> int:
             # Sub-pixel: the class it brings is never the majority around it, and the
             # per-pixel change raster does not claim it.
             geom = grid.from_lonlat(shape(f["geometry"]))
-            around = features.rasterize([(geom.buffer(20), 1)], out_shape=grid.shape,
-                                        transform=grid.transform, dtype="uint8") > 0
+            around = (
+                features.rasterize(
+                    [(geom.buffer(20), 1)],
+                    out_shape=grid.shape,
+                    transform=grid.transform,
+                    dtype="uint8",
+                )
+                > 0
+            )
             assert not (event_numbers == p["number"]).any(), f["id"]
             ref = None
             for r in takes:
@@ -477,11 +519,16 @@ def check_land_cover_events(archive: Archive) -> int:
         # Events listed after this one override it where they overlap (the renderer
         # applies events in the scenario's order): check up to the first such start.
         index = scenario.events.index(ev)
-        later = [e for e in scenario.events[index + 1:] if e.type not in ACTIVITY_EVENTS
-                 and (masks[e.id] & masks[f["id"]]).sum() > 0.2 * masks[f["id"]].sum()]
+        later = [
+            e
+            for e in scenario.events[index + 1 :]
+            if e.type not in ACTIVITY_EVENTS
+            and (masks[e.id] & masks[f["id"]]).sum() > 0.2 * masks[f["id"]].sum()
+        ]
         horizon = min([e.start for e in later], default=dt.date.max)
-        def truth_covering(rows: list[dict]) -> np.ndarray | None:
-            """Class raster of the first of `rows` that covers the event's pixels."""
+
+        def truth_covering(rows: list[dict], mask: np.ndarray) -> np.ndarray | None:
+            """Class raster of the first of `rows` that covers `mask`."""
             for r in rows:
                 t, _ = read_truth(path, r["datatake"])
                 if t[3][mask].all():
@@ -490,7 +537,7 @@ def check_land_cover_events(archive: Archive) -> int:
 
         pre = [r for r, d in zip(takes, dates, strict=True) if d < start]
         post = [r for r, d in zip(takes, dates, strict=True) if end < d < horizon]
-        cls_pre, cls_post = truth_covering(pre[::-1]), truth_covering(post)
+        cls_pre, cls_post = truth_covering(pre[::-1], mask), truth_covering(post, mask)
         assert cls_pre is not None, f"no scene covers {f['id']} before it starts"
         assert cls_post is not None, f"no scene covers {f['id']} after it ends"
         assert majority(cls_pre[mask]) == before, (f["id"], "before")
@@ -505,7 +552,9 @@ def check_land_cover_events(archive: Archive) -> int:
             if m.sum() >= 0.9 * mask.sum():
                 shares.append(float((t[0][m] == after).mean()))
         assert all(b >= a - 0.02 for a, b in zip(shares, shares[1:], strict=False)), (
-            f["id"], shares)
+            f["id"],
+            shares,
+        )
         if ev.via is not None:  # the ground is cleared at `start`, built on by `end`
             during = [r for r, d in zip(takes, dates, strict=True) if start <= d < end]
             for r in during[:1]:
@@ -517,8 +566,7 @@ def check_land_cover_events(archive: Archive) -> int:
     return checked
 
 
-def test_land_cover_events_are_in_the_truth_at_their_place_and_dates(
-        mini_archive: Archive) -> None:
+def test_land_cover_events_are_in_the_truth_at_their_place_and_dates(mini_archive: Archive) -> None:
     n = check_land_cover_events(mini_archive)
     assert n == 5  # drainage, construction, pier, coal, tank
 
@@ -538,16 +586,21 @@ def test_vessel_counts_match_ships_in_the_truth(mini_archive: Archive) -> None:
             continue
         berths = [grid.from_lonlat(Polygon(b)) for b in fac.berths]
         # a ship's hull may poke a pixel out of its berth polygon
-        zones = [features.rasterize([(b.buffer(10), 1)], out_shape=grid.shape,
-                                    transform=grid.transform, dtype="uint8") > 0
-                 for b in berths]
+        zones = [
+            features.rasterize(
+                [(b.buffer(10), 1)], out_shape=grid.shape, transform=grid.transform, dtype="uint8"
+            )
+            > 0
+            for b in berths
+        ]
         for take, row in scenes_of(path).items():
             truth, _ = read_truth(path, take)
             listed = [v for v in vessels if v["datatake"] == take and v["facility"] == fac.name]
             assert int(row[f"vessels_{fac.name}"]) == len(listed)
             for v in listed:
-                pt = grid.from_lonlat(shape({"type": "Point",
-                                             "coordinates": (float(v["lon"]), float(v["lat"]))}))
+                pt = grid.from_lonlat(
+                    shape({"type": "Point", "coordinates": (float(v["lon"]), float(v["lat"]))})
+                )
                 assert berths[int(v["berth"])].contains(pt), v
             if not all(truth[3][z].all() for z in zones):
                 continue  # the datatake does not cover every berth
@@ -611,8 +664,10 @@ def test_events_raster_agrees_with_events_geojson(mini_archive: Archive) -> None
         number, day, first, last = src.read()
         tr, epsg = src.transform, src.crs.to_epsg()
     feats = list(events_of(path))
-    masks = {f["properties"]["number"]: rasterize_lonlat(f["geometry"], tr, number.shape, epsg)
-             for f in feats}
+    masks = {
+        f["properties"]["number"]: rasterize_lonlat(f["geometry"], tr, number.shape, epsg)
+        for f in feats
+    }
     land = [f for f in feats if f["properties"]["class_before"] is not None]
     for f in feats:
         n = f["properties"]["number"]
@@ -622,10 +677,12 @@ def test_events_raster_agrees_with_events_geojson(mini_archive: Archive) -> None
         mine = number == n
         assert mine.any(), f["id"]
         assert not (mine & ~ndimage.binary_dilation(masks[n], CROSS)).any(), f["id"]
-        later = [masks[g["properties"]["number"]] for g in land
-                 if g["properties"]["number"] > n]
-        others = (ndimage.binary_dilation(np.any(later, axis=0), CROSS) if later
-                  else np.zeros(number.shape, bool))
+        later = [masks[g["properties"]["number"]] for g in land if g["properties"]["number"] > n]
+        others = (
+            ndimage.binary_dilation(np.any(later, axis=0), CROSS)
+            if later
+            else np.zeros(number.shape, bool)
+        )
         inner = ndimage.binary_erosion(masks[n], CROSS) & ~others
         assert inner.any(), f["id"]
         assert (number[inner] == n).all(), f["id"]
@@ -650,16 +707,18 @@ def scl_pairs(mini_archive: Archive) -> list[dict[str, np.ndarray]]:
         v = view(mini_archive.path, item)
         inside = block20(v.inside, "min") > 0
         pure_water = block20(core(v.cls == WATER, 10), "min") > 0
-        out.append({
-            "item": item,
-            "scl": v.dn("scl")[::2, ::2],
-            "inside": inside,
-            "cloud": block20(v.cloud),
-            "cloud_max": block20(v.cloud, "max"),
-            "shadow": block20(v.shadow),
-            "blue": block20(np.nan_to_num(v.refl("blue"))),
-            "water": pure_water,
-        })
+        out.append(
+            {
+                "item": item,
+                "scl": v.dn("scl")[::2, ::2],
+                "inside": inside,
+                "cloud": block20(v.cloud),
+                "cloud_max": block20(v.cloud, "max"),
+                "shadow": block20(v.shadow),
+                "blue": block20(np.nan_to_num(v.refl("blue"))),
+                "water": pure_water,
+            }
+        )
     return out
 
 
@@ -689,8 +748,13 @@ def test_scl_flags_shadows_and_water(scl_pairs: list) -> None:
         m = p["inside"] & (p["shadow"] >= 45) & (p["cloud"] == 0)
         shade += int(m.sum())
         shade_ok += int(np.isin(p["scl"][m], (sp.SCL_CLOUD_SHADOW, sp.SCL_CIRRUS)).sum())
-        w = (p["inside"] & p["water"] & (p["cloud"] == 0) & (p["shadow"] == 0)
-             & (p["scl"] != sp.SCL_CIRRUS))
+        w = (
+            p["inside"]
+            & p["water"]
+            & (p["cloud"] == 0)
+            & (p["shadow"] == 0)
+            & (p["scl"] != sp.SCL_CIRRUS)
+        )
         water += int(w.sum())
         water_ok += int((p["scl"][w] == sp.SCL_WATER).sum())
     assert shade > 1000 and water > 10_000
