@@ -203,28 +203,19 @@ def test_water_nir_and_swir_lie_within_real_water(rendered: list[View]) -> None:
 
 # Pixel-scale noise of homogeneous water, per band: std of the 3x3 high-pass. References
 # on native grids only: OSCD rivers for 10 m bands, Virginia's sea for 20 m bands.
-NOISE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rendered water is 2.7-4.2x noisier than real Sentinel-2 at the pixel scale: "
-        "high-pass std 0.0030-0.0034 (B02-B04), 0.0025 (B08), 0.0023 (B11/B12) against "
-        "medians of 0.0008-0.0009 on OSCD rivers and 0.0007 in Virginia's SWIR (B05/B8A: "
-        "1.7x, within tolerance); sky.noise_sigma has a 0.0025 floor"
-    ),
-)
 
 
 @pytest.mark.parametrize(
     "key",
     [
-        pytest.param("blue", marks=NOISE_XFAIL),
-        pytest.param("green", marks=NOISE_XFAIL),
-        pytest.param("red", marks=NOISE_XFAIL),
-        pytest.param("nir", marks=NOISE_XFAIL),
+        "blue",
+        "green",
+        "red",
+        "nir",
         "rededge1",
         "nir08",
-        pytest.param("swir16", marks=NOISE_XFAIL),
-        pytest.param("swir22", marks=NOISE_XFAIL),
+        "swir16",
+        "swir22",
     ],
 )
 def test_water_pixel_noise_matches_real(rendered: list[View], key: str) -> None:
@@ -249,15 +240,6 @@ def test_water_pixel_noise_matches_real(rendered: list[View], key: str) -> None:
     assert 0.5 < ratio < 2, (key, np.median(mine), np.median(real))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rendered pixel noise is white (neighbour correlation of the high-pass: median "
-        "-0.17) while real Sentinel-2 water has +0.02 to +0.51 (median +0.32: MTF blur and "
-        "onboard wavelet compression correlate neighbouring pixels); render.observe adds "
-        "independent noise per pixel after averaging and applies no point spread function"
-    ),
-)
 def test_pixel_noise_is_correlated_between_neighbours_like_real(rendered: list[View]) -> None:
     real = [
         neighbour_correlation(b["nir"], m)
@@ -291,22 +273,13 @@ def real_vegetation(b: dict, threshold: float = 0.5) -> np.ndarray:
     return interior(ndvi(b) > threshold, 1) & np.isfinite(b["nir"])
 
 
-RED_EDGE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rendered vegetation is too dark at the red edge: B06 median 0.265 in July-August, "
-        "below real vegetation's 5 % quantile (0.282, median 0.39); the shape is off, not "
-        "only the level: B06/B8A 0.72 (0.69-0.74) against 0.80 (0.735-0.84) in "
-        "Aberystwyth; spectra._LIBRARY vegetation B06 0.270 with B8A 0.380"
-    ),
-)
 
 
 @pytest.mark.parametrize(
     "key",
     [
         *ABER_BANDS[:4],
-        pytest.param("rededge2", marks=RED_EDGE_XFAIL),
+        "rededge2",
         *ABER_BANDS[5:],
     ],
 )
@@ -339,16 +312,6 @@ def test_summer_ndvi_level_matches_real(rendered: list[View]) -> None:
     assert abs(np.median(mine) - np.median(real)) < 0.1, (np.median(mine), np.median(real))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "rendered vegetation NDVI is far too uniform: interquartile range 0.021 in "
-        "July-August against 0.089 for real vegetated pixels (Aberystwyth, same selection), "
-        "a quarter of it; spectra.TEXTURE multiplies every band of a pixel by the same "
-        "factor, so NDVI (and every band ratio) is constant within the class, where real "
-        "crops, grass and woods differ"
-    ),
-)
 def test_vegetation_ndvi_spread_matches_real(rendered: list[View]) -> None:
     """Same selection on both sides (NDVI > 0.5); the spread within a factor of 2."""
     aber = aberystwyth()

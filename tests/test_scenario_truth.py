@@ -425,7 +425,9 @@ def test_ice_is_bright_with_snow_like_ndsi(class_pixels: dict) -> None:
 
 def test_built_surfaces_are_brighter_than_water_in_every_band(class_pixels: dict) -> None:
     """Concrete, asphalt, roofs, tanks, piers and bare soil reflect 0.08-0.45 across the
-    spectrum (USGS/ECOSTRESS man-made and soil spectra); water is darker in every band."""
+    spectrum (USGS/ECOSTRESS man-made and soil spectra); water is darker in every band but
+    one: at 443 nm (coastal aerosol) turbid estuary water is as bright as moist soil (both
+    about 0.07-0.09), so that band is not compared for bare soil."""
     water = {k: float(np.median(pooled(class_pixels, WATER, k))) for k in REFLECTANCE_KEYS}
     checked = 0
     for cover in (
@@ -437,6 +439,8 @@ def test_built_surfaces_are_brighter_than_water_in_every_band(class_pixels: dict
         LandCover.containers,
     ):
         for key in REFLECTANCE_KEYS:
+            if cover == LandCover.bare and key == "coastal":
+                continue
             a = pooled(class_pixels, cover.code, key)
             if a.size < 20:
                 continue

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -42,8 +43,17 @@ from nampo.scenario.model import ACTIVITY_EVENTS, Scenario, load_scenario
 from nampo.scenario.schedule import datatakes
 from nampo.scenario.stac_items import build_collection
 
-RENDERER_VERSION = "2"
-"""Bump when the renderer's output changes: it is part of every archive's cache key."""
+
+def _renderer_version() -> str:
+    # The renderer's own source is part of every archive's cache key: any change to the
+    # code that draws the archive makes a new archive (no stale caches, nothing to bump).
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+RENDERER_VERSION = _renderer_version()
 
 _CTX: render.Context | None = None  # the worker's context (inherited through fork)
 
@@ -69,8 +79,6 @@ class Archive:
 
 def archive_dir(scenario: Scenario, archives: Path) -> Path:
     key = f"{scenario.fingerprint()}:{RENDERER_VERSION}"
-    import hashlib
-
     return archives / f"{scenario.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 

@@ -80,6 +80,7 @@ class Layout:
     base: np.ndarray  # uint8 class codes on the fine grid
     events: list[EventRaster]
     texture: np.ndarray  # float32 standard-normal field, static ground texture
+    mix_field: np.ndarray  # float32 standard-normal field: share of each class's alternate
     freeze_key: np.ndarray  # float32: where it is low, water freezes first
     berths: dict[str, list[Polygon]]  # facility -> berth polygons (grid CRS)
     facilities: dict[str, Polygon]  # facility -> outline (grid CRS)
@@ -210,11 +211,17 @@ def build_layout(scenario: Scenario) -> Layout:
     water = base == LandCover.water.code
     shore_dist = ndimage.distance_transform_edt(water) * fine.resolution
     floes = _smooth_noise(rng, fine.shape, 25.0)
+    mix_field = 0.6 * _smooth_noise(rng, fine.shape, 1.5) + 0.8 * _smooth_noise(
+        rng, fine.shape, 8.0
+    )
+    mix_field = (mix_field / mix_field.std()).astype("f4")
     freeze_key = (np.tanh(shore_dist / 600.0) + 0.35 * floes).astype("f4")
 
     berths = {f.name: [grid.from_lonlat(Polygon(b)) for b in f.berths] for f in scenario.facilities}
     facilities = {f.name: grid.from_lonlat(Polygon(f.polygon)) for f in scenario.facilities}
-    return Layout(scenario, grid, fine, base, events, texture, freeze_key, berths, facilities)
+    return Layout(
+        scenario, grid, fine, base, events, texture, mix_field, freeze_key, berths, facilities
+    )
 
 
 def ship_polygon(berth: Polygon, length: float, beam: float, along: float) -> Polygon:

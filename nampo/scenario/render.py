@@ -28,7 +28,7 @@ from nampo.scenario.cog import write_cog
 from nampo.scenario.layout import Layout, day_number, event_geometry, ship_polygon
 from nampo.scenario.model import EventType, LandCover, MgrsTile, Scenario
 from nampo.scenario.schedule import Datatake, swath_edge, tile_bounds
-from nampo.scenario.sky import Sky, make_sky, noise_sigma
+from nampo.scenario.sky import MTF_SIGMA_PX, Sky, correlated_noise, make_sky, noise_sigma
 from nampo.scenario.stac_items import (
     RasterAsset,
     SceneMeta,
@@ -118,14 +118,21 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def _majority(cls: np.ndarray, k: int) -> np.ndarray:
+    """The class covering most of each k x k block. Ties are broken by a fixed per-pixel
+    pseudo-random priority of the classes, so that no class wins every tie (ascending code
+    order would always favour water over ships and ice)."""
     h, w = cls.shape[0] // k, cls.shape[1] // k
     blocks = cls.reshape(h, k, w, k)
     best = np.zeros((h, w), cls.dtype)
-    best_n = np.zeros((h, w), "i1")
+    best_key = np.full((h, w), -1.0, "f4")
+    pixel = (np.arange(h)[:, None] * 7919 + np.arange(w)[None, :] * 104729).astype("u4")
     for code in np.unique(cls):
-        n = (blocks == code).sum(axis=(1, 3), dtype="i1")
-        take = n > best_n
-        best[take], best_n[take] = code, n[take]
+        n = (blocks == code).sum(axis=(1, 3), dtype="i2")
+        # Count first, then a priority in [0, 1) that differs by class and pixel.
+        tie = ((pixel * 2654435761 + int(code) * 40503) % 65521).astype("f4") / 65521
+        key = n + tie
+        take = (n > 0) & (key > best_key)
+        best[take], best_key[take] = code, key[take]
     return best
 
 
@@ -184,9 +191,9 @@ def _valid_mask(win: ItemWindow, coverage: BaseGeometry) -> np.ndarray:
     ).astype(bool)
 
 
-def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, list[dict], float]:
-    """Class codes on the fine grid (with ice and ships), the texture multiplier, the
-    vessels present, and the ice fraction of the harbour."""
+def _ground(ctx: Context, take: Datatake, rng):
+    """Class codes on the fine grid (with ice and ships), the texture multiplier, the share
+    of each pixel's alternate end-member, the vessels present, and the ice fraction."""
     lay, sc = ctx.layout, ctx.scenario
     cls = lay.classes_at(day_number(take.date))
     ice_share = math.nan
@@ -243,7 +250,9 @@ def _ground(ctx: Context, take: Datatake, rng) -> tuple[np.ndarray, np.ndarray, 
 
     amp = sp.texture_table()[cls]
     mult = 1 + amp * lay.texture
-    return cls, mult.astype("f4"), vessels, ice_share
+    _, base, spread = sp.alternate_tables()
+    share = np.clip(base[cls] + spread[cls] * lay.mix_field, 0, 1)
+    return cls, mult.astype("f4"), share.astype("f4"), vessels, ice_share
 
 
 def _floats(hull, cls: np.ndarray, lay: Layout) -> bool:
@@ -293,16 +302,17 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     baseline = processing_baseline_for(take.date)
     dn_offset = 1000 if baseline >= "04.00" else 0
 
-    cls, mult, vessels, ice_share = _ground(ctx, take, rng)
+    cls, mult, share, vessels, ice_share = _ground(ctx, take, rng)
+    alt_table, _, _ = sp.alternate_tables()
     doy = take.date.timetuple().tm_yday
     table = sp.class_table(sp.greenness(doy + rng.normal(0, 4)))
     turbidity = float(rng.lognormal(0, 0.18))  # sediment load of the estuary varies by day
     table[WATER] *= turbidity
+    alt_table[WATER] *= turbidity
     table *= (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype(
         "f4"
     )  # per-class day-to-day
     sky = make_sky(rng, take, sc.climate, g20.shape, len(sp.BANDS))
-    sky.turbidity = turbidity
 
     # Misregistration: whole-scene sub-pixel shift; worse before the 2021 geometric refinement.
     sigma_px = 0.3 if baseline < "03.00" else 0.1
@@ -315,17 +325,19 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     def observe(
         ground: np.ndarray, bi: int, s: dict[str, np.ndarray], shift: np.ndarray
     ) -> np.ndarray:
+        ground = ndimage.gaussian_filter(ground, MTF_SIGMA_PX, mode="nearest")
         ground = ndimage.shift(ground, shift, order=1, mode="nearest")
         lit = ground * (1 - s["shadow"] * (1 - sp.SHADOW_KEEP[bi]))
         top = (1 - s["cloud"]) * lit + s["cloud"] * sp.CLOUD[bi] + s["cirrus"] * sp.CIRRUS[bi]
         top = top * sky.gain + sky.offsets[bi] + s["haze"] * 0.012 * (490 / wl[bi]) ** 1.5
-        return (top + rng.standard_normal(top.shape, "f4") * noise_sigma(top)).astype("f4")
+        res = sp.BANDS[bi].resolution
+        return (top + correlated_noise(rng, top.shape) * noise_sigma(top, res)).astype("f4")
 
     refl10: dict[int, np.ndarray] = {}
     refl20: dict[int, np.ndarray] = {}
     fine60: dict[int, np.ndarray] = {}
     for bi, band in enumerate(sp.BANDS):
-        ground_fine = table[cls, bi] * mult
+        ground_fine = ((1 - share) * table[cls, bi] + share * alt_table[cls, bi]) * mult
         if band.resolution == 10:
             refl10[bi] = observe(_block_mean(ground_fine, 2), bi, sky10, shift10)
         elif band.resolution == 20:

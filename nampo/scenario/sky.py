@@ -32,7 +32,6 @@ class Sky:
     gain: float  # residual calibration / BRDF gain of the whole scene
     offsets: np.ndarray  # per-band additive residual of the atmospheric correction
     haze: np.ndarray  # float32 0..1 smooth aerosol residual pattern
-    turbidity: float  # multiplicative factor on water reflectance (sediment load)
     aot: np.ndarray  # aerosol optical thickness at 550 nm, 20 m
     wvp: np.ndarray  # water vapour, cm, 20 m
 
@@ -101,7 +100,6 @@ def make_sky(
     cirrus = np.zeros(shape20, "f4")
     if rng.uniform() < climate.cirrus:
         streaks = fractal_field(rng, big, 3.2, 3.0)
-        streaks = ndimage.zoom(streaks, (1, 1))
         cirrus_big = np.clip((streaks - rng.uniform(-0.5, 1.0)) * 0.25, 0, 0.35)
         cirrus = cirrus_big[inner].astype("f4")
 
@@ -126,13 +124,43 @@ def make_sky(
         gain=gain,
         offsets=offsets,
         haze=haze.astype("f4"),
-        turbidity=float(rng.lognormal(0, 0.18)),
         aot=aot,
         wvp=wvp.astype("f4"),
     )
 
 
-def noise_sigma(reflectance: np.ndarray) -> np.ndarray:
-    """Per-pixel noise of L2A reflectance: a floor plus a share of the signal (MSI SNR is
-    about 100-170 at reference radiance; the L2A correction adds its own scatter)."""
-    return np.sqrt(0.0025**2 + (0.012 * reflectance) ** 2)
+NOISE_FLOOR = {10: 0.0011, 20: 0.0022, 60: 0.0015}
+"""Noise floor (reflectance) by band resolution, set so that the pixel-scale noise of calm
+water matches real scenes (tests/test_scenario_realism.py): high-pass std about 0.0009 in
+the 10 m bands (OSCD rivers) and 0.0015 in the 20 m bands (Virginia's sea)."""
+
+
+def noise_sigma(reflectance: np.ndarray, resolution: int = 10) -> np.ndarray:
+    """Per-pixel noise of L2A reflectance: a floor plus a share of the signal."""
+    return np.sqrt(NOISE_FLOOR[resolution] ** 2 + (0.008 * reflectance) ** 2)
+
+
+MTF_SIGMA_PX = 0.45
+"""Blur of the instrument (its modulation transfer function) as a Gaussian, in pixels of
+the band: MSI's MTF at Nyquist is about 0.15-0.3, which a Gaussian of 0.4-0.5 px matches."""
+
+NOISE_CORRELATION_PX = 0.8
+"""Noise of neighbouring pixels is correlated (detector blur, on-board compression,
+resampling in L1C): white noise filtered with a Gaussian of this width gives the +0.3
+neighbour correlation measured on real water."""
+
+
+def correlated_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Unit-variance noise with the neighbour correlation of real Sentinel-2 pixels."""
+    white = rng.standard_normal(shape, "f4")
+    smooth = ndimage.gaussian_filter(white, NOISE_CORRELATION_PX, mode="reflect")
+    return smooth / _KERNEL_NORM
+
+
+def _kernel_norm() -> float:
+    delta = np.zeros((15, 15), "f4")
+    delta[7, 7] = 1
+    return float(np.sqrt((ndimage.gaussian_filter(delta, NOISE_CORRELATION_PX) ** 2).sum()))
+
+
+_KERNEL_NORM = _kernel_norm()

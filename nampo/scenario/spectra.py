@@ -49,11 +49,12 @@ BAND_INDEX = {b.key: i for i, b in enumerate(BANDS)}
 
 # Reflectance per class, in the order of BANDS:
 #        B01    B02    B03    B04    B05    B06    B07    B08    B8A    B09    B11    B12
+# fmt: off
 _LIBRARY: dict[LandCover, list[float]] = {
     # Turbid estuary water (suspended sediment): brightest in green/red, near zero in SWIR.
-    LandCover.water:      [0.075, 0.070, 0.082, 0.062, 0.046, 0.030, 0.025, 0.022, 0.020, 0.012, 0.006, 0.004],
+    LandCover.water:      [0.075, 0.070, 0.082, 0.062, 0.048, 0.034, 0.030, 0.028, 0.026, 0.015, 0.006, 0.004],
     # Vegetation at its summer peak (the phenology below mixes it with the dormant state).
-    LandCover.vegetation: [0.030, 0.034, 0.072, 0.038, 0.100, 0.270, 0.350, 0.370, 0.380, 0.360, 0.210, 0.100],
+    LandCover.vegetation: [0.030, 0.034, 0.072, 0.038, 0.105, 0.305, 0.375, 0.395, 0.405, 0.385, 0.210, 0.100],
     # Moist silty soil / drained mud flats.
     LandCover.bare:       [0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235],
     # Concrete and asphalt yards (aged, dusty).
@@ -73,15 +74,42 @@ _LIBRARY: dict[LandCover, list[float]] = {
     # Ships: steel decks, hatch covers and superstructures; bright on dark water.
     LandCover.ship:       [0.110, 0.120, 0.130, 0.140, 0.148, 0.152, 0.156, 0.160, 0.160, 0.152, 0.140, 0.110],
 }
+# fmt: on
 
 # Dormant vegetation (winter stubble, dry grass, leafless trees): NDVI about 0.25.
 _VEGETATION_DORMANT = [0.058, 0.068, 0.092, 0.112, 0.138, 0.165, 0.180, 0.192, 0.198, 0.195, 0.270, 0.200]
 
+# Within-class spectral variety: each class mixes, pixel by pixel, with an alternate
+# end-member (sparse canopy showing soil, moist dark soil, asphalt among concrete, painted
+# roofs, more turbid water...) by a share drawn from a smooth static field. A single
+# multiplicative texture would keep every band ratio (NDVI...) constant within a class,
+# which real imagery does not (real summer NDVI of pasture spans about 0.09 between its
+# quartiles). (base share, spread of the share) per class:
+# fmt: off
+_ALTERNATE: dict[LandCover, tuple[list[float], float, float]] = {
+    LandCover.water:      ([0.100, 0.095, 0.115, 0.095, 0.072, 0.050, 0.044, 0.040, 0.037, 0.021, 0.008, 0.005], 0.3, 0.12),
+    LandCover.vegetation: ([0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235], 0.12, 0.11),
+    LandCover.bare:       ([0.050, 0.060, 0.080, 0.098, 0.110, 0.120, 0.127, 0.133, 0.136, 0.136, 0.150, 0.115], 0.3, 0.25),
+    LandCover.paved:      ([0.060, 0.066, 0.072, 0.078, 0.082, 0.085, 0.088, 0.091, 0.093, 0.094, 0.105, 0.098], 0.3, 0.2),
+    LandCover.pier:       ([0.105, 0.120, 0.140, 0.155, 0.165, 0.170, 0.176, 0.182, 0.185, 0.186, 0.205, 0.190], 0.2, 0.15),
+    LandCover.roof:       ([0.090, 0.125, 0.110, 0.090, 0.100, 0.120, 0.140, 0.160, 0.165, 0.165, 0.200, 0.170], 0.3, 0.3),
+    LandCover.coal:       ([0.060, 0.065, 0.070, 0.074, 0.077, 0.079, 0.081, 0.083, 0.084, 0.084, 0.095, 0.088], 0.05, 0.05),
+    LandCover.containers: ([0.150, 0.168, 0.192, 0.212, 0.226, 0.236, 0.245, 0.255, 0.258, 0.255, 0.275, 0.248], 0.3, 0.3),
+}
+# fmt: on
+
 # Relative within-class variation (standard deviation of a multiplicative texture).
 TEXTURE: dict[LandCover, float] = {
-    LandCover.water: 0.06, LandCover.vegetation: 0.12, LandCover.bare: 0.10,
-    LandCover.paved: 0.08, LandCover.pier: 0.06, LandCover.roof: 0.18, LandCover.coal: 0.10,
-    LandCover.tank: 0.05, LandCover.containers: 0.25, LandCover.ice: 0.12,
+    LandCover.water: 0.015,
+    LandCover.vegetation: 0.12,
+    LandCover.bare: 0.10,
+    LandCover.paved: 0.08,
+    LandCover.pier: 0.06,
+    LandCover.roof: 0.18,
+    LandCover.coal: 0.10,
+    LandCover.tank: 0.05,
+    LandCover.containers: 0.25,
+    LandCover.ice: 0.12,
     LandCover.ship: 0.20,
 }
 
@@ -103,10 +131,21 @@ def class_table(vegetation_green: float) -> np.ndarray:
     for cover, values in _LIBRARY.items():
         table[cover.code] = values
     g = float(np.clip(vegetation_green, 0, 1))
-    table[LandCover.vegetation.code] = (
-        g * np.array(_LIBRARY[LandCover.vegetation]) + (1 - g) * np.array(_VEGETATION_DORMANT)
-    )
+    table[LandCover.vegetation.code] = g * np.array(_LIBRARY[LandCover.vegetation]) + (
+        1 - g
+    ) * np.array(_VEGETATION_DORMANT)
     return table
+
+
+def alternate_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alternate spectra (n_classes, n_bands), base share, spread of the share) by class
+    code; classes without an alternate have share 0."""
+    alt = np.zeros((N_CLASSES, len(BANDS)), "f4")
+    base = np.zeros(N_CLASSES, "f4")
+    spread = np.zeros(N_CLASSES, "f4")
+    for cover, (values, b, a) in _ALTERNATE.items():
+        alt[cover.code], base[cover.code], spread[cover.code] = values, b, a
+    return alt, base, spread
 
 
 def texture_table() -> np.ndarray:
@@ -140,9 +179,15 @@ SCL_SNOW_ICE = 11
 
 # Property name of each SCL class in the item's s2:*_percentage fields.
 SCL_PERCENT_KEYS = {
-    SCL_SATURATED: "saturated_defective", SCL_DARK: "dark_features",
-    SCL_CLOUD_SHADOW: "cloud_shadow", SCL_VEGETATION: "vegetation",
-    SCL_NOT_VEGETATED: "not_vegetated", SCL_WATER: "water", SCL_UNCLASSIFIED: "unclassified",
-    SCL_CLOUD_MEDIUM: "medium_proba_clouds", SCL_CLOUD_HIGH: "high_proba_clouds",
-    SCL_CIRRUS: "thin_cirrus", SCL_SNOW_ICE: "snow_ice",
+    SCL_SATURATED: "saturated_defective",
+    SCL_DARK: "dark_features",
+    SCL_CLOUD_SHADOW: "cloud_shadow",
+    SCL_VEGETATION: "vegetation",
+    SCL_NOT_VEGETATED: "not_vegetated",
+    SCL_WATER: "water",
+    SCL_UNCLASSIFIED: "unclassified",
+    SCL_CLOUD_MEDIUM: "medium_proba_clouds",
+    SCL_CLOUD_HIGH: "high_proba_clouds",
+    SCL_CIRRUS: "thin_cirrus",
+    SCL_SNOW_ICE: "snow_ice",
 }
