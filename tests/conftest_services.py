@@ -46,8 +46,9 @@ def stac_home() -> Iterator[Path]:
 def stac_api(stac_home: Path) -> Iterator[pgstac.StacEndpoint]:
     if not (pgstac.PG_BIN / "initdb").exists():
         # infra/local/setup.sh installs it: a missing server is a broken set-up, not a skip.
-        pytest.fail(f"PostgreSQL 15 is not installed ({pgstac.PG_BIN} is missing): "
-                    "run infra/local/setup.sh")
+        pytest.fail(
+            f"PostgreSQL 15 is not installed ({pgstac.PG_BIN} is missing): run infra/local/setup.sh"
+        )
     state_dir = stac_home / "stac"
     try:
         yield pgstac.start(state_dir)

@@ -273,8 +273,6 @@ def real_vegetation(b: dict, threshold: float = 0.5) -> np.ndarray:
     return interior(ndvi(b) > threshold, 1) & np.isfinite(b["nir"])
 
 
-
-
 @pytest.mark.parametrize(
     "key",
     [
