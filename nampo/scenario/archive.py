@@ -276,7 +276,8 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
     first = layout.classes_at(day_number(scenario.period.start) - 1)
     last = layout.classes_at(day_number(scenario.period.end))
     k = 2
-    number10 = render._majority(number.astype("u2"), k).astype("i4")
+    # A pixel belongs to an event when more than half of it changed.
+    number10 = render._majority(number.astype("u2"), k, strict_fill=0).astype("i4")
     day10 = day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3))
     day10[number10 == 0] = 0  # a pixel mostly outside every event has no change day
     stack = np.stack(

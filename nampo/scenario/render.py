@@ -117,10 +117,11 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
     return a[: h * k, : w * k].reshape(h, k, w, k).mean(axis=(1, 3), dtype="f4")
 
 
-def _majority(cls: np.ndarray, k: int) -> np.ndarray:
+def _majority(cls: np.ndarray, k: int, strict_fill: int | None = None) -> np.ndarray:
     """The class covering most of each k x k block. Ties are broken by a fixed per-pixel
     pseudo-random priority of the classes, so that no class wins every tie (ascending code
-    order would always favour water over ships and ice)."""
+    order would always favour water over ships and ice). With `strict_fill`, a class must
+    cover more than half of the block, else the block gets `strict_fill`."""
     h, w = cls.shape[0] // k, cls.shape[1] // k
     blocks = cls.reshape(h, k, w, k)
     best = np.zeros((h, w), cls.dtype)
@@ -133,6 +134,8 @@ def _majority(cls: np.ndarray, k: int) -> np.ndarray:
         key = n + tie
         take = (n > 0) & (key > best_key)
         best[take], best_key[take] = code, key[take]
+    if strict_fill is not None:
+        best[best_key < k * k / 2 + 1] = strict_fill
     return best
 
 
