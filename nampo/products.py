@@ -1,0 +1,118 @@
+"""What the store holds: every product variable, its dtype, fill value, dimensions and
+CF attributes. One list, read by the composite code (which fills them) and the store
+(which creates them), so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+"""Bands composited every month (10 m and 20 m bands; 20 m resampled to the 10 m grid)."""
+
+INDICES = ("ndvi", "mndwi", "ndbi", "ndsi", "dark")
+"""Spectral indices (see nampo.indices)."""
+
+CLASSES = {1: "water", 2: "vegetation", 3: "bare", 4: "built", 5: "dark", 6: "ice"}
+"""Land-cover classes of the monthly class map (0 = no clear observation)."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    dtype: str
+    fill_value: float | int
+    monthly: bool = True
+    """Dims (time, y, x) when True, (y, x) when False (baseline products)."""
+    attrs: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return ("time", "y", "x") if self.monthly else ("y", "x")
+
+
+def _reflectance(name: str, prefix: str = "", monthly: bool = True) -> Variable:
+    what = "median of clear observations" if monthly else "baseline median"
+    return Variable(
+        f"{prefix}{name}",
+        "float32",
+        np.nan,
+        monthly,
+        {"long_name": f"{name} surface reflectance, {what}", "units": "1"},
+    )
+
+
+MONTHLY: tuple[Variable, ...] = (
+    *(_reflectance(b) for b in COMPOSITE_BANDS),
+    *(
+        Variable(i, "float32", np.nan, True, {"long_name": f"{i} of the monthly composite"})
+        for i in INDICES
+    ),
+    Variable(
+        "clear_count", "uint8", 0, True, {"long_name": "number of clear observations in the month"}
+    ),
+    Variable(
+        "obs_count",
+        "uint8",
+        0,
+        True,
+        {"long_name": "number of observations (any sky) in the month"},
+    ),
+    Variable(
+        "landcover",
+        "uint8",
+        0,
+        True,
+        {
+            "long_name": "land-cover class",
+            "flag_values": list(CLASSES),
+            "flag_meanings": " ".join(CLASSES.values()),
+        },
+    ),
+    Variable(
+        "cva_prev",
+        "float32",
+        np.nan,
+        True,
+        {"long_name": "change-vector magnitude against the previous month"},
+    ),
+    Variable(
+        "cva_base",
+        "float32",
+        np.nan,
+        True,
+        {"long_name": "change-vector magnitude against the baseline"},
+    ),
+    *(
+        Variable(
+            f"d{i}_prev", "float32", np.nan, True, {"long_name": f"{i} minus the previous month's"}
+        )
+        for i in INDICES
+    ),
+    *(
+        Variable(f"d{i}_base", "float32", np.nan, True, {"long_name": f"{i} minus the baseline's"})
+        for i in INDICES
+    ),
+)
+"""Per (month, pixel) products, written one (tile, month) unit at a time."""
+
+BASELINE: tuple[Variable, ...] = (
+    *(_reflectance(b, "base_", monthly=False) for b in COMPOSITE_BANDS),
+    *(
+        Variable(f"base_{i}", "float32", np.nan, False, {"long_name": f"{i} of the baseline"})
+        for i in INDICES
+    ),
+    Variable(
+        "base_clear_count",
+        "uint16",
+        0,
+        False,
+        {"long_name": "clear observations in the baseline period"},
+    ),
+    Variable("base_landcover", "uint8", 0, False, {"long_name": "baseline land-cover class"}),
+)
+"""Per-pixel products of the baseline period, written one (tile, baseline) unit at a time."""
+
+ALL = MONTHLY + BASELINE

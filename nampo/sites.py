@@ -1,0 +1,103 @@
+"""A watched site: its fixed pixel grid, its tiles, and its facilities.
+
+Tiles are fixed squares of the grid counted from its upper-left corner; the last row and
+column may be narrower. A tile is the spatial half of a unit of work and exactly one Zarr
+chunk in y and x, so every unit writes its own chunks and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from shapely.geometry import Polygon, box
+
+from nampo.grid import Grid
+
+DEFAULT_TILE_PX = 256
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a site's grid."""
+
+    ix: int
+    """Column of the tile (0 = west)."""
+    iy: int
+    """Row of the tile (0 = north)."""
+    rows: tuple[int, int]
+    """[start, stop) pixel rows of the tile in the site grid."""
+    cols: tuple[int, int]
+    """[start, stop) pixel columns."""
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, like odc-stats' tile ids: ``x01y02``."""
+        return f"x{self.ix:02d}y{self.iy:02d}"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows[1] - self.rows[0], self.cols[1] - self.cols[0])
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    title: str
+    grid: Grid
+    tile_px: int = DEFAULT_TILE_PX
+    facilities: tuple[tuple[str, str, Polygon], ...] = field(default=(), compare=False)
+    """(name, title, outline in lon/lat) of each facility."""
+
+    @cached_property
+    def tiles(self) -> tuple[Tile, ...]:
+        g, t = self.grid, self.tile_px
+        out = []
+        for iy in range(-(-g.height // t)):
+            for ix in range(-(-g.width // t)):
+                out.append(
+                    Tile(
+                        ix,
+                        iy,
+                        (iy * t, min((iy + 1) * t, g.height)),
+                        (ix * t, min((ix + 1) * t, g.width)),
+                    )
+                )
+        return tuple(out)
+
+    def tile(self, tile_id: str) -> Tile:
+        for t in self.tiles:
+            if t.id == tile_id:
+                return t
+        raise KeyError(f"site {self.name!r} has no tile {tile_id!r}")
+
+    def tile_grid(self, tile: Tile) -> Grid:
+        """The tile as a grid of its own (same CRS, resolution and pixel lattice)."""
+        g = self.grid
+        return Grid(
+            g.epsg,
+            g.resolution,
+            g.x0 + tile.cols[0] * g.resolution,
+            g.y0 - tile.rows[0] * g.resolution,
+            tile.shape[1],
+            tile.shape[0],
+        )
+
+    def tile_footprint_lonlat(self, tile: Tile) -> Polygon:
+        return self.tile_grid(tile).footprint_lonlat()
+
+    @property
+    def footprint_lonlat(self) -> Polygon:
+        return self.grid.footprint_lonlat()
+
+    @classmethod
+    def from_scenario(cls, scenario, tile_px: int = DEFAULT_TILE_PX) -> Site:
+        """The site a scenario describes (same grid, same facilities)."""
+        facilities = tuple((f.name, f.title, Polygon(f.polygon)) for f in scenario.facilities)
+        return cls(scenario.name, scenario.title, scenario.site_grid, tile_px, facilities)
+
+
+def tiles_touching(site: Site, bounds: tuple[float, float, float, float]) -> list[Tile]:
+    """Tiles of the site whose area intersects `bounds` (in the grid's CRS)."""
+    area = box(*bounds)
+    return [t for t in site.tiles if site.tile_grid(t).footprint.intersects(area)]
