@@ -502,7 +502,9 @@ class Scenario(_Model):
         zone = grid.epsg % 100
         for i, t in enumerate(self.acquisitions.tiles):
             where = f"acquisitions.tiles[{i}] ({t.code})"
-            if t.x_origin % 60 or t.y_origin % 60:
+            # South of the equator the lattice counts from the false northing (10,000 km).
+            northing = t.y_origin - (10_000_000 if grid.epsg > 32700 else 0)
+            if t.x_origin % 60 or northing % 60:
                 raise ValueError(f"{where}: origin must be on the 60 m lattice (multiples of 60)")
             if int(t.code[:2]) != zone:
                 raise ValueError(f"{where}: tile of UTM zone {t.code[:2]} on a grid in zone {zone}")

@@ -312,9 +312,10 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     turbidity = float(rng.lognormal(0, 0.18))  # sediment load of the estuary varies by day
     table[WATER] *= turbidity
     alt_table[WATER] *= turbidity
-    table *= (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype(
-        "f4"
-    )  # per-class day-to-day
+    # Day-to-day variation of each class (moisture, sun angle), on both end-members.
+    day_factor = (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype("f4")
+    table *= day_factor
+    alt_table *= day_factor
     sky = make_sky(rng, take, sc.climate, g20.shape, len(sp.BANDS))
 
     # Misregistration: whole-scene sub-pixel shift; worse before the 2021 geometric refinement.
