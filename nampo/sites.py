@@ -7,6 +7,7 @@ chunk in y and x, so every unit writes its own chunks and nothing else.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -46,6 +47,9 @@ class Site:
     title: str
     grid: Grid
     tile_px: int = DEFAULT_TILE_PX
+    baseline: tuple[dt.date, dt.date] | None = None
+    """First and last month of the baseline period that change is measured against. A
+    property of the site, not of a run: every run compares with the same baseline."""
     facilities: tuple[tuple[str, str, Polygon], ...] = field(default=(), compare=False)
     """(name, title, outline in lon/lat) of each facility."""
 
@@ -91,10 +95,18 @@ class Site:
         return self.grid.footprint_lonlat()
 
     @classmethod
-    def from_scenario(cls, scenario, tile_px: int = DEFAULT_TILE_PX) -> Site:
-        """The site a scenario describes (same grid, same facilities)."""
+    def from_scenario(
+        cls, scenario, tile_px: int = DEFAULT_TILE_PX, baseline_months: int = 12
+    ) -> Site:
+        """The site a scenario describes (same grid, same facilities); its baseline is the
+        scenario's first `baseline_months` months."""
         facilities = tuple((f.name, f.title, Polygon(f.polygon)) for f in scenario.facilities)
-        return cls(scenario.name, scenario.title, scenario.site_grid, tile_px, facilities)
+        first = scenario.period.start.replace(day=1)
+        last_month = first.month + baseline_months - 2
+        last = dt.date(first.year + last_month // 12, last_month % 12 + 1, 1)
+        return cls(
+            scenario.name, scenario.title, scenario.site_grid, tile_px, (first, last), facilities
+        )
 
 
 def tiles_touching(site: Site, bounds: tuple[float, float, float, float]) -> list[Tile]:

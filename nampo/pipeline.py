@@ -1,0 +1,310 @@
+"""Process a site over a period: search the catalog once, cut the work into units, run
+them in parallel on a Dask cluster, write each unit's chunks and then its record.
+
+Baseline units (one per tile) run first, since every month is compared with them; month
+units follow, in any order. Completed units are skipped unless forced, so a re-run does
+only what is missing and an interrupted run resumes where it stopped.
+
+Each unit task is a plain function of plain values (the site, the unit, its scenes, the
+store's location), so it runs the same in-process, on a local multi-process cluster, or
+on a remote cluster given by address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from nampo import catalog, composite
+from nampo.cube import load_cube, merge_same_day, skipped_scenes, to_reflectance
+from nampo.errors import NampoError
+from nampo.products import BASELINE, COMPOSITE_BANDS, MONTHLY
+from nampo.scenes import NormalisedItem
+from nampo.sites import Site, Tile
+from nampo.store import Store, StoreLocation
+from nampo.units import Unit, add_months, month_end, months
+
+CALENDAR = months(dt.date(2015, 6, 1), dt.date(2035, 12, 1))
+"""The fixed monthly calendar of every store: Sentinel-2's first month to 2035."""
+
+CODE_VERSION = "nampo-0.1"
+
+
+class PipelineError(NampoError):
+    """Parameters or inputs that make a run impossible (raised before any unit runs)."""
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    profile: str = "local"
+    url: str | None = None
+    max_cloud: float | None = None
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit_id: str
+    status: str  # "done" | "skipped" | "failed"
+    scenes: int = 0
+    skipped_scenes: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    results: list[UnitResult]
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+
+def baseline_id(tile_id: str) -> str:
+    return f"{tile_id}/baseline"
+
+
+# --------------------------------------------------------------------------------------
+# Work of one unit (runs on a worker)
+
+
+def _in_window(scene: NormalisedItem, first: dt.date, last: dt.date) -> bool:
+    return first <= scene.datetime.date() <= last
+
+
+def _composite(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str):
+    """Median composite (with indices and class) of the scenes over one tile, computed
+    here, and the scenes that could not be read."""
+    grid = site.tile_grid(tile)
+    raw = load_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader, chunk_px=site.tile_px)
+    skipped = skipped_scenes(raw)
+    refl = merge_same_day(to_reflectance(raw, scenes))
+    # This runs inside a task already: compute here, single-threaded, in this process.
+    refl = refl.compute(scheduler="synchronous")
+    bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
+    finite = np.isfinite(refl["reflectance"]).all("band")
+    valid = refl["clear"] & finite
+    observed = refl["scl"] > 0
+    comp = composite.median_composite(bands, valid, observed)
+    comp = composite.with_indices(comp)
+    return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
+
+
+def run_baseline(
+    site: Site,
+    tile_id: str,
+    scenes: Sequence[NormalisedItem],
+    location: StoreLocation,
+    loader: str,
+    run_id: str,
+) -> UnitResult:
+    t0 = time.perf_counter()
+    tile = site.tile(tile_id)
+    first, last = site.baseline
+    mine = [s for s in scenes if _in_window(s, first, month_end(last))]
+    comp, skipped = _composite(site, tile, mine, loader)
+    ds = xr.Dataset()
+    for v in BASELINE:
+        name = v.name.removeprefix("base_")
+        src = comp["clear_count"] if name == "clear_count" else comp[name]
+        ds[v.name] = src.astype(v.dtype)
+    record = {
+        "run": run_id,
+        "scenes": sorted(s.id for s in mine if s.id not in skipped),
+        "skipped_scenes": skipped,
+        "code": CODE_VERSION,
+    }
+    Store(location).write_baseline(tile, ds, record)
+    return UnitResult(baseline_id(tile_id), "done", len(mine), skipped, time.perf_counter() - t0)
+
+
+def run_month(
+    site: Site,
+    unit: Unit,
+    scenes: Sequence[NormalisedItem],
+    location: StoreLocation,
+    loader: str,
+    run_id: str,
+) -> UnitResult:
+    t0 = time.perf_counter()
+    tile = site.tile(unit.tile_id)
+    store = Store(location)
+    now = [s for s in scenes if _in_window(s, unit.month, month_end(unit.month))]
+    prev_month = add_months(unit.month, -1)
+    before = [s for s in scenes if _in_window(s, prev_month, month_end(prev_month))]
+    current, skipped = _composite(site, tile, now, loader)
+    previous, skipped_prev = _composite(site, tile, before, loader)
+    base = store.read_baseline(tile)
+    baseline = xr.Dataset({k.removeprefix("base_"): base[k] for k in base.data_vars})
+    baseline = baseline.assign_coords(y=current["y"], x=current["x"])
+    metrics = composite.change_metrics(current, previous, baseline)
+    ds = xr.Dataset()
+    merged = current.merge(metrics)
+    for v in MONTHLY:
+        ds[v.name] = merged[v.name].astype(v.dtype)
+    record = {
+        "run": run_id,
+        "scenes": sorted(s.id for s in now if s.id not in skipped),
+        "previous_scenes": sorted(s.id for s in before if s.id not in skipped_prev),
+        "skipped_scenes": skipped,
+        "code": CODE_VERSION,
+    }
+    store.write_unit(unit, ds, record)
+    return UnitResult(unit.id, "done", len(now), skipped, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------
+# A run (runs on the client)
+
+
+def validate_period(first: dt.date, last: dt.date) -> None:
+    if last < first:
+        raise PipelineError(f"period ends ({last:%Y-%m}) before it starts ({first:%Y-%m})")
+    if first < CALENDAR[0] or last > CALENDAR[-1]:
+        raise PipelineError(
+            f"period {first:%Y-%m}..{last:%Y-%m} is outside the store calendar "
+            f"{CALENDAR[0]:%Y-%m}..{CALENDAR[-1]:%Y-%m}"
+        )
+
+
+def find_scenes(
+    site: Site, first: dt.date, last: dt.date, spec: CatalogSpec
+) -> list[NormalisedItem]:
+    """Every scene the units of the period need: the period, the month before it, and the
+    site's baseline."""
+    start = min(add_months(first, -1), site.baseline[0])
+    end = max(month_end(last), month_end(site.baseline[1]))
+    scenes = catalog.search_scenes(
+        spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud
+    )
+    return scenes
+
+
+def process(
+    site: Site,
+    first: dt.date,
+    last: dt.date,
+    *,
+    store: Store,
+    spec: CatalogSpec = CatalogSpec(),  # noqa: B008 (frozen)
+    client=None,
+    loader: str = "stackstac",
+    force: bool = False,
+    retries: int = 2,
+    progress: Callable[[UnitResult, int, int], None] | None = None,
+) -> RunReport:
+    """Compute every (tile, month) unit of a period and write it to the store.
+
+    Parameters
+    ----------
+    site : the site (grid, tiles, baseline).
+    first, last : first and last month of the period (any day of the month).
+    store : where the products go (created on first use).
+    spec : the STAC catalog to search.
+    client : a ``distributed.Client`` (any cluster); None runs the units in this process.
+    loader : ``stackstac`` (default) or ``odc``.
+    force : recompute units that are already complete.
+    retries : attempts per unit after a failure (on a cluster).
+    progress : called with each unit's result, the number finished and the total.
+    """
+    first, last = first.replace(day=1), last.replace(day=1)
+    validate_period(first, last)
+    if site.baseline is None:
+        raise PipelineError(f"site {site.name!r} has no baseline period")
+    store.check_writable()
+    scenes = find_scenes(site, first, last, spec)
+    if not scenes:
+        raise PipelineError(
+            f"the catalog has no scenes of site {site.name!r} for {first:%Y-%m}..{last:%Y-%m} "
+            f"(nor its baseline): is the site inside the catalog's coverage?"
+        )
+    store.create(site, CALENDAR)
+    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    done = set() if force else store.done()
+
+    results: list[UnitResult] = []
+    base_todo = [t.id for t in site.tiles if baseline_id(t.id) not in done]
+    month_units = [Unit(m, t.id) for m in months(first, last) for t in site.tiles]
+    month_todo = [u for u in month_units if u.id not in done]
+    total = len(site.tiles) + len(month_units)
+    for tid in [t.id for t in site.tiles if t.id not in base_todo]:
+        results.append(UnitResult(baseline_id(tid), "skipped"))
+    for u in month_units:
+        if u not in month_todo:
+            results.append(UnitResult(u.id, "skipped"))
+    for r in results:
+        if progress:
+            progress(r, len(results), total)
+
+    def report(r: UnitResult) -> None:
+        results.append(r)
+        if progress:
+            progress(r, len(results), total)
+
+    loc = store.location
+    base_calls = [
+        (run_baseline, (site, tid, scenes, loc, loader, run_id), baseline_id(tid))
+        for tid in base_todo
+    ]
+    _run(base_calls, client, retries, report)
+    failed_tiles = {r.unit_id.split("/")[0] for r in results if r.status == "failed"}
+    month_calls = []
+    for u in month_todo:
+        if u.tile_id in failed_tiles:
+            report(UnitResult(u.id, "failed", error="the tile's baseline failed"))
+            continue
+        month_calls.append((run_month, (site, u, scenes, loc, loader, run_id), u.id))
+    _run(month_calls, client, retries, report)
+    store.write_run(
+        run_id,
+        {
+            "site": site.name,
+            "first": f"{first:%Y-%m}",
+            "last": f"{last:%Y-%m}",
+            "loader": loader,
+            "force": force,
+            "catalog": spec.profile,
+            "units": {r.unit_id: r.status for r in results},
+            "skipped_scenes": {k: v for r in results for k, v in r.skipped_scenes.items()},
+        },
+    )
+    return RunReport(run_id, results)
+
+
+def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> None:
+    if not calls:
+        return
+    if client is None:
+        for fn, args, uid in calls:
+            try:
+                report(fn(*args))
+            except Exception as exc:  # noqa: BLE001 - a unit's failure is reported, not fatal
+                report(UnitResult(uid, "failed", error=f"{type(exc).__name__}: {exc}"))
+        return
+    from distributed import as_completed
+
+    # Scatter the scene list once: every task of the run shares it.
+    scenes = calls[0][1][2]
+    [scenes_future] = client.scatter([scenes], broadcast=True)
+    futures = {}
+    for fn, args, uid in calls:
+        args = (*args[:2], scenes_future, *args[3:])
+        fut = client.submit(fn, *args, key=f"{uid}-{args[-1]}", retries=retries, pure=False)
+        futures[fut] = uid
+    for fut in as_completed(futures):
+        uid = futures[fut]
+        if fut.status == "finished":
+            report(fut.result())
+        else:
+            exc = fut.exception()
+            report(UnitResult(uid, "failed", error=f"{type(exc).__name__}: {exc}"))
