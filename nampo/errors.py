@@ -17,5 +17,17 @@ class CatalogError(NampoError):
     """A STAC catalog could not be searched or returned something unusable."""
 
 
+class StoreError(NampoError):
+    """A Zarr store cannot be created, written or read (the message names its URL)."""
+
+
 class CatalogWarning(UserWarning):
     """A STAC item or page was skipped or looks wrong, and the search went on."""
+
+
+class CubeError(NampoError):
+    """A data cube cannot be built from the given scenes, grid and bands."""
+
+
+class CubeWarning(UserWarning):
+    """Scenes were left out of a cube (unreadable assets); the cube was built without them."""

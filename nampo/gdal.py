@@ -1,0 +1,163 @@
+"""GDAL settings for reading COGs: one frozen object, passed with every load.
+
+No module of nampo sets GDAL options globally (no ``os.environ``, no ``rasterio.Env``
+left open, no ``odc.stac.configure_rio``): :class:`GdalSettings` travels with each call,
+is pickled into the Dask graph with the tasks that read, and is applied there. This is
+the only module that knows GDAL option names; :mod:`nampo.cube` turns the layers into
+stackstac's ``LayeredEnv`` and odc-stac's reader environment.
+
+Why these options (GDAL's "Configuration options" page and its /vsicurl/ notes):
+
+``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``
+    Opening ``https://.../B04.tif`` otherwise lists the "directory" and asks for
+    ``B04.tif.aux.xml``, ``B04.tif.msk``, ``B04.tfw``...: several round trips per open.
+``CPL_VSIL_CURL_ALLOWED_EXTENSIONS``
+    The same for side files GDAL probes by name: only names with these extensions exist
+    (the query string of a signed Planetary Computer URL is ignored by the check).
+``GDAL_HTTP_MAX_RETRY`` / ``GDAL_HTTP_RETRY_DELAY``
+    Retry HTTP 429, 500, 502, 503, 504 (GDAL's default retry codes) with a doubling delay,
+    so a flaky object store or a rate limit does not turn into a failed block read.
+``VSI_CACHE``
+    On while opening (stackstac re-opens each file once per thread, and the header is
+    then served from the cache), off while reading pixels (blocks are read once; caching
+    them would only evict the headers).
+``GDAL_NUM_THREADS=1``
+    Dask already runs one read per thread and core; GDAL threads per read (``ALL_CPUS``)
+    would oversubscribe the cores. Raise it only for single-threaded, many-block reads.
+``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES`` / ``GDAL_HTTP_MULTIPLEX``
+    Fewer HTTP requests for adjacent blocks; HTTP/2 multiplexing where the server has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import rasterio
+
+Value = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class GdalSettings:
+    """GDAL configuration for reading Cloud-Optimized GeoTIFFs (frozen, picklable).
+
+    Examples
+    --------
+    >>> settings = GdalSettings(http_max_retry=3)
+    >>> settings.open_options()["GDAL_HTTP_MAX_RETRY"]
+    '3'
+    >>> with settings.env():                          # doctest: +SKIP
+    ...     rasterio.open(href).profile
+    """
+
+    disable_readdir_on_open: Literal["EMPTY_DIR", "TRUE", "FALSE"] = "EMPTY_DIR"
+    """``GDAL_DISABLE_READDIR_ON_OPEN``: do not list a remote folder on open."""
+    allowed_extensions: tuple[str, ...] = (".tif", ".tiff", ".TIF", ".TIFF")
+    """``CPL_VSIL_CURL_ALLOWED_EXTENSIONS``: the only remote names GDAL may look for
+    (empty: no restriction)."""
+    http_max_retry: int = 5
+    """``GDAL_HTTP_MAX_RETRY``: retries of an HTTP request that got 429 or 5xx."""
+    http_retry_delay: float = 1.0
+    """``GDAL_HTTP_RETRY_DELAY``: seconds before the first retry (then doubled)."""
+    http_timeout: int = 60
+    """``GDAL_HTTP_TIMEOUT``: seconds before an HTTP request is given up."""
+    vsi_cache_on_open: bool = True
+    """``VSI_CACHE`` while opening files (cheap repeated opens of one header)."""
+    vsi_cache_size: int = 25_000_000
+    """``VSI_CACHE_SIZE`` in bytes, per open file."""
+    num_threads: int | Literal["ALL_CPUS"] = 1
+    """``GDAL_NUM_THREADS``: decoding/warping threads per read (Dask parallelises reads)."""
+    merge_consecutive_ranges: bool = True
+    """``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES``: one request for adjacent blocks."""
+    http_multiplex: bool = True
+    """``GDAL_HTTP_MULTIPLEX``: HTTP/2 multiplexing when the server supports it."""
+    requester_pays: bool = False
+    """``AWS_REQUEST_PAYER=requester`` (Landsat hrefs on ``s3://usgs-landsat``)."""
+    extra: tuple[tuple[str, str], ...] = field(default=())
+    """Any other ``(option, value)`` pairs, applied last (e.g. ``("AWS_NO_SIGN_REQUEST",
+    "YES")``). A tuple, not a dict, so the settings stay hashable."""
+
+    def __post_init__(self) -> None:
+        if self.http_max_retry < 0:
+            raise ValueError(f"http_max_retry must be >= 0, not {self.http_max_retry}")
+        if self.http_retry_delay < 0:
+            raise ValueError(f"http_retry_delay must be >= 0, not {self.http_retry_delay}")
+        if self.num_threads != "ALL_CPUS" and (
+            not isinstance(self.num_threads, int) or self.num_threads < 1
+        ):
+            raise ValueError(
+                f"num_threads must be an int >= 1 or 'ALL_CPUS', not {self.num_threads!r}"
+            )
+        for pair in self.extra:
+            if len(pair) != 2 or not all(isinstance(v, str) for v in pair):
+                raise ValueError(f"extra must hold (option, value) string pairs, not {pair!r}")
+
+    # ----------------------------------------------------------------------------------
+    # Layers: always < open, always < read (the layering stackstac's LayeredEnv uses)
+    # ----------------------------------------------------------------------------------
+
+    def always_options(self) -> dict[str, str]:
+        """Options for every GDAL call."""
+        opts: dict[str, Value] = {
+            "GDAL_DISABLE_READDIR_ON_OPEN": self.disable_readdir_on_open,
+            "GDAL_HTTP_MAX_RETRY": self.http_max_retry,
+            "GDAL_HTTP_RETRY_DELAY": self.http_retry_delay,
+            "GDAL_HTTP_TIMEOUT": self.http_timeout,
+            "GDAL_NUM_THREADS": self.num_threads,
+            "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": self.merge_consecutive_ranges,
+            "GDAL_HTTP_MULTIPLEX": self.http_multiplex,
+            "VSI_CACHE_SIZE": self.vsi_cache_size,
+        }
+        if self.allowed_extensions:
+            opts["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = ",".join(self.allowed_extensions)
+        if self.requester_pays:
+            opts["AWS_REQUEST_PAYER"] = "requester"
+        out = {key: _text(value) for key, value in opts.items()}
+        out.update(dict(self.extra))
+        return out
+
+    def open_options(self) -> dict[str, str]:
+        """Options while opening a file (header reads)."""
+        return {**self.always_options(), "VSI_CACHE": _text(self.vsi_cache_on_open)}
+
+    def read_options(self) -> dict[str, str]:
+        """Options while reading pixels (blocks are read once: no cache)."""
+        return {**self.always_options(), "VSI_CACHE": "FALSE"}
+
+    def layers(self) -> dict[str, dict[str, str]]:
+        """``{"always": ..., "open": ..., "read": ...}``: only what each layer adds."""
+        always = self.always_options()
+        return {
+            "always": always,
+            "open": {k: v for k, v in self.open_options().items() if always.get(k) != v},
+            "read": {k: v for k, v in self.read_options().items() if always.get(k) != v},
+        }
+
+    def env(self, phase: Literal["open", "read"] = "open") -> rasterio.Env:
+        """A ``rasterio.Env`` with these settings (enter it in the thread that reads)."""
+        options = self.open_options() if phase == "open" else self.read_options()
+        return rasterio.Env(**options)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> GdalSettings:
+        """Settings from a plain mapping of field names (e.g. pydantic-settings output)."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown GDAL settings {unknown}; valid: {sorted(known)}")
+        kwargs = dict(values)
+        for key in ("allowed_extensions", "extra"):
+            if key in kwargs and kwargs[key] is not None:
+                kwargs[key] = tuple(
+                    tuple(v) if isinstance(v, list | tuple) else v
+                    for v in kwargs[key]  # type: ignore[union-attr]
+                )
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _text(value: Value) -> str:
+    if isinstance(value, bool):
+        return "YES" if value else "NO"
+    return str(value)
