@@ -24,7 +24,7 @@ import xarray as xr
 from nampo import catalog, composite
 from nampo.cube import load_cube, merge_same_day, skipped_scenes, to_reflectance
 from nampo.errors import NampoError
-from nampo.products import BASELINE, COMPOSITE_BANDS, MONTHLY
+from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, MONTHLY
 from nampo.scenes import NormalisedItem
 from nampo.sites import Site, Tile
 from nampo.store import Store, StoreLocation
@@ -128,6 +128,18 @@ def run_baseline(
     return UnitResult(baseline_id(tile_id), "done", len(mine), skipped, time.perf_counter() - t0)
 
 
+def _stored_composite(store: Store, unit: Unit, like: xr.Dataset) -> xr.Dataset | None:
+    """A done unit's composite (bands, indices, counts, class) read back from the store."""
+    try:
+        store.record(unit.id)
+    except NampoError:
+        return None
+    ds = store.read_unit(unit)
+    keep = [*COMPOSITE_BANDS, *INDICES, "clear_count", "obs_count", "landcover"]
+    ds = ds[keep].drop_vars([c for c in ds.coords if c not in ("y", "x")])
+    return ds.assign_coords(y=like["y"], x=like["x"])
+
+
 def run_month(
     site: Site,
     unit: Unit,
@@ -135,17 +147,25 @@ def run_month(
     location: StoreLocation,
     loader: str,
     run_id: str,
+    after=None,
 ) -> UnitResult:
+    """One (tile, month) unit. `after` is the previous month's task of the same tile when
+    it runs in the same run: the scheduler then runs this one after it, and the previous
+    composite is read back from the store instead of being computed again (half the
+    reads). Either way the values are the same: composites are deterministic."""
     t0 = time.perf_counter()
     tile = site.tile(unit.tile_id)
     store = Store(location)
     now = [s for s in scenes if _in_window(s, unit.month, month_end(unit.month))]
-    prev_month = add_months(unit.month, -1)
-    before = [s for s in scenes if _in_window(s, prev_month, month_end(prev_month))]
     current, skipped = _composite(site, tile, now, loader)
-    previous, skipped_prev = _composite(site, tile, before, loader)
+    prev_unit = Unit(add_months(unit.month, -1), unit.tile_id)
+    previous = _stored_composite(store, prev_unit, current)
+    if previous is None:
+        before = [s for s in scenes if _in_window(s, prev_unit.month, month_end(prev_unit.month))]
+        previous, _ = _composite(site, tile, before, loader)
     base = store.read_baseline(tile)
     baseline = xr.Dataset({k.removeprefix("base_"): base[k] for k in base.data_vars})
+    baseline = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
     baseline = baseline.assign_coords(y=current["y"], x=current["x"])
     metrics = composite.change_metrics(current, previous, baseline)
     ds = xr.Dataset()
@@ -155,7 +175,6 @@ def run_month(
     record = {
         "run": run_id,
         "scenes": sorted(s.id for s in now if s.id not in skipped),
-        "previous_scenes": sorted(s.id for s in before if s.id not in skipped_prev),
         "skipped_scenes": skipped,
         "code": CODE_VERSION,
     }
@@ -282,6 +301,8 @@ def process(
 
 
 def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> None:
+    """Run unit calls in order (in process) or on the cluster; month units of one tile are
+    chained so that each can read its predecessor's composite from the store."""
     if not calls:
         return
     if client is None:
@@ -294,12 +315,22 @@ def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> N
     from distributed import as_completed
 
     # Scatter the scene list once: every task of the run shares it.
-    scenes = calls[0][1][2]
-    [scenes_future] = client.scatter([scenes], broadcast=True)
+    [scenes_future] = client.scatter([calls[0][1][2]], broadcast=True)
     futures = {}
+    last_of_tile = {}
     for fn, args, uid in calls:
         args = (*args[:2], scenes_future, *args[3:])
-        fut = client.submit(fn, *args, key=f"{uid}-{args[-1]}", retries=retries, pure=False)
+        kwargs = {}
+        if fn is run_month:
+            unit = args[1]
+            prev = last_of_tile.get(unit.tile_id)
+            if prev is not None and prev[0] == add_months(unit.month, -1):
+                kwargs["after"] = prev[1]
+        fut = client.submit(
+            fn, *args, **kwargs, key=f"{uid}-{args[-1]}", retries=retries, pure=False
+        )
+        if fn is run_month:
+            last_of_tile[args[1].tile_id] = (args[1].month, fut)
         futures[fut] = uid
     for fut in as_completed(futures):
         uid = futures[fut]
