@@ -16,6 +16,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_scenario_commands(sub)
     _add_stac_commands(sub)
+    _add_process_command(sub)
     return parser
 
 
@@ -165,6 +166,118 @@ def _print_search_summary(items: list[dict]) -> None:
             continue
         p = it["properties"]
         print(f"    {it['id']:<28} {p['datetime'][:19]:<20} {p['eo:cloud_cover']:>8.1f}")
+
+
+def _add_process_command(sub) -> None:
+    """`nampo process`: the pipeline over a period, on a Dask cluster."""
+    proc = sub.add_parser(
+        "process", help="compute monthly composites and change metrics of a site into its store"
+    )
+    proc.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        help="the site, taken from a scenario file (default: Nampo)",
+    )
+    proc.add_argument("--first", required=True, metavar="YYYY-MM", help="first month")
+    proc.add_argument("--last", required=True, metavar="YYYY-MM", help="last month")
+    proc.add_argument(
+        "--store",
+        required=True,
+        metavar="URL",
+        help="Zarr store: a path, file:// or s3:// (S3 settings: NAMPO_S3_*)",
+    )
+    proc.add_argument(
+        "--catalog",
+        default="local",
+        help="catalog profile: local, earth-search, planetary-computer",
+    )
+    proc.add_argument("--url", help="STAC API URL (default: the profile's, or the local API)")
+    proc.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
+    proc.add_argument("--loader", choices=["stackstac", "odc"], default="stackstac")
+    proc.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local cluster worker processes (0: run in this process)",
+    )
+    proc.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (instead of a local cluster)",
+    )
+    proc.add_argument("--tile-px", type=int, default=256)
+    proc.add_argument("--force", action="store_true", help="recompute completed units")
+    proc.set_defaults(func=_process)
+
+
+def _process(args, settings: Settings) -> int:
+    from nampo import pipeline
+    from nampo.scenario.model import load_scenario
+    from nampo.services import pgstac
+    from nampo.sites import Site
+    from nampo.store import Store, StoreLocation
+    from nampo.units import parse_month
+
+    try:
+        first, last = parse_month(args.first), parse_month(args.last)
+    except ValueError as exc:
+        raise NampoError(str(exc)) from None
+    site = Site.from_scenario(load_scenario(args.scenario), tile_px=args.tile_px)
+    url = args.url
+    if args.catalog == "local" and url is None:
+        url = pgstac.read_endpoint(settings.stac_dir).url
+    spec = pipeline.CatalogSpec(args.catalog, url, args.max_cloud)
+    store = Store(StoreLocation.from_settings(args.store, settings))
+    pipeline.validate_period(first, last)
+
+    def progress(r, done: int, total: int) -> None:
+        note = f" ({r.error})" if r.error else ""
+        extra = f", {r.scenes} scenes, {r.seconds:.1f} s" if r.status == "done" else ""
+        print(f"  [{done:>4}/{total}] {r.unit_id:<20} {r.status}{extra}{note}", flush=True)
+
+    with _dask_client(args) as client:
+        if client is not None:
+            workers = len(client.scheduler_info().get("workers", {}))
+            print(f"Dask cluster at {client.scheduler.address} with {workers} workers")
+        report = pipeline.process(
+            site,
+            first,
+            last,
+            store=store,
+            spec=spec,
+            client=client,
+            loader=args.loader,
+            force=args.force,
+            progress=progress,
+        )
+    print(
+        f"run {report.run_id}: {report.count('done')} units computed, "
+        f"{report.count('skipped')} already complete, {report.count('failed')} failed; "
+        f"store {store.url}"
+    )
+    return 1 if report.failed else 0
+
+
+def _dask_client(args):
+    import contextlib
+
+    if args.cluster:
+        from distributed import Client
+
+        return Client(args.cluster)
+    if args.workers <= 0:
+        return contextlib.nullcontext(None)
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=args.workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return Client(cluster)
 
 
 def _add_stac_commands(sub) -> None:

@@ -271,8 +271,13 @@ def process(
             progress(r, len(results), total)
 
     loc = store.location
+    shared = scenes
+    if client is not None:
+        # Send the scene list to the workers once; every task of the run shares it. The
+        # future is held until the run ends (a released one would be deleted on the workers).
+        [shared] = client.scatter([scenes], broadcast=True, hash=False)
     base_calls = [
-        (run_baseline, (site, tid, scenes, loc, loader, run_id), baseline_id(tid))
+        (run_baseline, (site, tid, shared, loc, loader, run_id), baseline_id(tid))
         for tid in base_todo
     ]
     _run(base_calls, client, retries, report)
@@ -282,7 +287,7 @@ def process(
         if u.tile_id in failed_tiles:
             report(UnitResult(u.id, "failed", error="the tile's baseline failed"))
             continue
-        month_calls.append((run_month, (site, u, scenes, loc, loader, run_id), u.id))
+        month_calls.append((run_month, (site, u, shared, loc, loader, run_id), u.id))
     _run(month_calls, client, retries, report)
     store.write_run(
         run_id,
@@ -314,12 +319,9 @@ def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> N
         return
     from distributed import as_completed
 
-    # Scatter the scene list once: every task of the run shares it.
-    [scenes_future] = client.scatter([calls[0][1][2]], broadcast=True)
     futures = {}
     last_of_tile = {}
     for fn, args, uid in calls:
-        args = (*args[:2], scenes_future, *args[3:])
         kwargs = {}
         if fn is run_month:
             unit = args[1]
@@ -337,5 +339,6 @@ def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> N
         if fut.status == "finished":
             report(fut.result())
         else:
-            exc = fut.exception()
-            report(UnitResult(uid, "failed", error=f"{type(exc).__name__}: {exc}"))
+            exc = fut.exception() if fut.status == "error" else None
+            why = f"{type(exc).__name__}: {exc}" if exc else f"task {fut.status}"
+            report(UnitResult(uid, "failed", error=why))
