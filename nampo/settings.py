@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,19 @@ class Settings(BaseSettings):
 
     render_workers: int = Field(default=0, ge=0)
     """Processes used to render scenario archives (0: one per core)."""
+
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-protocol server (MinIO, Ceph, moto: ``http://host:port``); None
+    means AWS S3 itself. Used for ``s3://`` store URLs."""
+
+    s3_key: str | None = None
+    """Access key id for ``s3://`` stores (None: boto's own credential chain)."""
+
+    s3_secret: SecretStr | None = None
+    """Secret access key for ``s3://`` stores (never printed)."""
+
+    s3_region: str | None = None
+    """Region of the S3 service, when it needs one (AWS outside us-east-1)."""
 
     @property
     def archives_dir(self) -> Path:

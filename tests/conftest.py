@@ -69,3 +69,49 @@ def small_archive(mini_archive: Archive) -> Path:
 def nampo_archive(archives_root: Path) -> Archive:
     """The full Nampo scenario (about 2 minutes on 2 cores: use in slow tests only)."""
     return build_archive(NAMPO, archives_root, workers=2)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-protocol server (moto) on 127.0.0.1 and a free port: its endpoint URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_settings(endpoint: str):
+    from nampo.settings import Settings
+
+    return Settings(s3_endpoint_url=endpoint, s3_key="testing", s3_secret="testing")
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real multi-process Dask cluster on loopback (2 workers, 1 thread each)."""
+    from distributed import Client
+
+    with Client(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as client:
+        yield client

@@ -1,0 +1,529 @@
+"""nampo.store against real components: an S3 server (moto) on loopback, local folders,
+GDAL (rasterio's wheel), xarray, and processes writing at the same time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import pickle
+import socket
+import time
+import uuid
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import boto3
+import fsspec
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from pyproj import CRS
+from rasterio.session import AWSSession
+
+from nampo.errors import StoreError
+from nampo.grid import Grid
+from nampo.products import ALL, BASELINE, MONTHLY
+from nampo.settings import Settings
+from nampo.sites import Site
+from nampo.store import COMPRESSOR, Store, StoreLocation
+from nampo.units import Unit, months
+from tests import store_jobs
+from tests.store_jobs import CALENDAR, SITE, unit_ds
+
+BUCKET = "nampo-test"
+KEY, SECRET = "testing-key", "testing-secret-do-not-print"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def objects(store: Store) -> dict[str, object]:
+    """A fingerprint of every object under the store root, by key: its bytes in a local
+    folder, its ETag (the MD5 of its bytes) and time in the bucket (one listing)."""
+    fs, root = fsspec.core.url_to_fs(store.url, **store.location.storage_options)
+    fs.invalidate_cache()
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return {}
+    if store.location.is_local:
+        return {p[len(root) + 1 :]: Path(p).read_bytes() for p in found}
+    return {p[len(root) + 1 :]: (i["ETag"], i["LastModified"]) for p, i in found.items()}
+
+
+def chunk_keys(unit: Unit) -> list[str]:
+    tile = SITE.tile(unit.tile_id)
+    t = CALENDAR.index(unit.month)
+    return [f"{v.name}/{t}.{tile.iy}.{tile.ix}" for v in MONTHLY]
+
+
+def digests(store: Store) -> dict[str, str]:
+    """The MD5 of every object under the store root (S3: its ETag, from one listing)."""
+    return {
+        k: v[0].strip('"') if isinstance(v, tuple) else hashlib.md5(v).hexdigest()
+        for k, v in objects(store).items()
+    }
+
+
+def free_port() -> int:
+    # A port that was free a moment ago: nothing listens there.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_unit_is(store: Store, unit: Unit) -> None:
+    want = unit_ds(SITE.tile(unit.tile_id), unit.month)
+    got = store.read_unit(unit)
+    for v in MONTHLY:
+        np.testing.assert_array_equal(got[v.name].values, want[v.name].values)
+        assert got[v.name].dtype == v.dtype
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3_client(endpoint).create_bucket(Bucket=BUCKET)  # no region: moto refuses a constraint
+    yield endpoint
+    server.stop()
+
+
+def s3_client(endpoint: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+    )
+
+
+def s3_settings(endpoint: str) -> Settings:
+    return Settings(s3_endpoint_url=endpoint, s3_key=KEY, s3_secret=SECRET)
+
+
+@pytest.fixture(params=["local", "s3"])
+def location(request, tmp_path) -> StoreLocation:
+    """A fresh, empty location for a store: a local folder, or a prefix in the bucket."""
+    if request.param == "local":
+        return StoreLocation(str(tmp_path / "site.zarr"))
+    endpoint = request.getfixturevalue("s3_endpoint")
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}/site.zarr"
+    return StoreLocation.from_settings(url, s3_settings(endpoint))
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Two worker processes, started before the test needs them. Forked from a fork
+    server that imported nampo.store and nothing else (forking this process, whose zarr
+    and s3fs I/O threads run, is unsafe; spawning costs each worker 3 s of imports)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.store_jobs"])
+    with ProcessPoolExecutor(2, mp_context=ctx) as executor:
+        assert len(set(executor.map(store_jobs.ready, [0.5, 0.5]))) == 2
+        yield executor
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_write_units_and_open_with_xarray(location: StoreLocation) -> None:
+    store = Store(location).create(SITE, CALENDAR)
+    written = [Unit(date(2017, 5, 1), "x01y01"), Unit(date(2018, 12, 1), "x00y00")]
+    for unit in written:
+        record = store.write_unit(
+            unit, unit_ds(SITE.tile(unit.tile_id), unit.month), {"scenes_used": ["S2A_1"]}
+        )
+        assert record["unit"] == unit.id and record["scenes_used"] == ["S2A_1"]
+    store.write_baseline("x01y00", unit_ds(SITE.tile("x01y00"), None, BASELINE), {"n": 3})
+
+    assert store.done() == {"x01y01/2017-05", "x00y00/2018-12", "x01y00/baseline"}
+    assert store.record("x01y00/baseline")["n"] == 3
+    assert store.record("x01y01/2017-05")["written"].startswith(str(date.today().year))
+
+    # what anyone else does: a plain xarray.open_zarr of the URL, without zarr warnings
+    # (locally without the consolidated metadata, on S3 with it: both must work)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(
+            location.url,
+            storage_options=dict(location.storage_options) or None,
+            consolidated=False if location.is_local else None,
+        )
+    assert list(ds.data_vars) and set(ds.data_vars) == {v.name for v in ALL}
+    assert "nampo" not in ds.variables
+    for v in MONTHLY:
+        assert ds[v.name].dims == ("time", "y", "x")
+        assert ds[v.name].encoding["chunks"] == (1, 64, 64)
+        assert ds[v.name].attrs["grid_mapping"] == "spatial_ref"
+    for v in BASELINE:
+        assert ds[v.name].dims == ("y", "x")
+        assert ds[v.name].encoding["chunks"] == (64, 64)
+    assert ds["ndvi"].encoding["compressors"] == (COMPRESSOR,)
+    x, y = SITE.grid.xy_coords()
+    np.testing.assert_array_equal(ds.x.values, x)
+    np.testing.assert_array_equal(ds.y.values, y)
+    assert ds.x.attrs["standard_name"] == "projection_x_coordinate"
+    assert ds.y.attrs["units"] == "m"
+    assert [t.date() for t in ds.indexes["time"]] == CALENDAR
+    assert "spatial_ref" in ds.coords
+    sr = ds.spatial_ref.attrs
+    assert CRS.from_cf(sr) == CRS.from_epsg(32651)
+    assert CRS.from_wkt(sr["spatial_ref"]).to_epsg() == 32651
+    assert [float(v) for v in sr["GeoTransform"].split()] == list(SITE.grid.transform.to_gdal())
+    assert ds.attrs["nampo_site"] == "teststore" and ds.attrs["nampo_tile_px"] == 64
+    assert ds.attrs["nampo_calendar"][0] == "2017-01" and len(ds.attrs["nampo_calendar"]) == 24
+
+    # written tiles read back exactly, everything else is fill
+    opened = store.open()
+    assert list(opened.data_vars) == [v.name for v in ALL]
+    assert opened["clear_count"].dtype == np.uint8 and opened["base_clear_count"].dtype == "uint16"
+    unit = written[0]
+    tile, t = SITE.tile(unit.tile_id), CALENDAR.index(unit.month)
+    want = unit_ds(tile, unit.month)
+    got = opened.isel(time=t, y=slice(*tile.rows), x=slice(*tile.cols)).compute()
+    for v in MONTHLY:
+        np.testing.assert_array_equal(got[v.name].values, want[v.name].values)
+        assert got[v.name].dtype == v.dtype
+    assert_unit_is(store, written[1])  # the same, read the way write_unit writes
+    baseline = store.read_baseline("x01y00")
+    for v in BASELINE:
+        np.testing.assert_array_equal(
+            baseline[v.name].values, unit_ds(SITE.tile("x01y00"), None, BASELINE)[v.name].values
+        )
+    unwritten = opened.isel(time=CALENDAR.index(date(2017, 5, 1)), y=slice(0, 64), x=slice(0, 64))
+    assert np.isnan(unwritten["ndvi"].values).all()
+    assert (unwritten["landcover"].values == 0).all()
+    assert np.isnan(ds["ndvi"].isel(time=0).values).all()  # masked view: NaN too
+    assert np.isnan(opened["base_ndvi"].isel(y=slice(64, None), x=slice(0, 64)).values).all()
+
+    # a unit is exactly its own chunks and its record: nothing else in the store changed
+    before = objects(store)
+    unit = Unit(date(2017, 2, 1), "x00y01")
+    store.write_unit(unit, unit_ds(SITE.tile("x00y01"), unit.month))
+    after = objects(store)
+    new = set(after) - set(before)
+    assert new == {*chunk_keys(unit), "nampo/units/x00y01/2017-02.json"}
+    assert all(after[k] == v for k, v in before.items())
+
+
+def test_gdal_reads_crs_transform_and_values(tmp_path: Path) -> None:
+    store = Store(tmp_path / "site.zarr").create(SITE, CALENDAR)
+    unit = Unit(date(2017, 5, 1), "x01y01")
+    tile = SITE.tile(unit.tile_id)
+    want = unit_ds(tile, unit.month)
+    store.write_unit(unit, want)
+    store.write_baseline(tile, unit_ds(tile, None, BASELINE))
+    rows, cols = slice(*tile.rows), slice(*tile.cols)
+
+    with rasterio.open(f'ZARR:"{store.url}":/ndvi') as src:
+        assert src.crs.to_epsg() == 32651
+        assert src.transform == SITE.grid.transform
+        assert (src.count, src.height, src.width) == (len(CALENDAR), 120, 120)
+        assert np.isnan(src.nodata)
+        band = src.read(CALENDAR.index(unit.month) + 1)  # one band per month
+        np.testing.assert_array_equal(band[rows, cols], want["ndvi"].values)
+        assert np.isnan(band[:64, :64]).all()
+    with rasterio.open(f'ZARR:"{store.url}":/landcover') as src:
+        assert src.nodata == 0 and src.dtypes[0] == "uint8"
+        band = src.read(CALENDAR.index(unit.month) + 1)
+        np.testing.assert_array_equal(band[rows, cols], want["landcover"].values)
+    with rasterio.open(f'ZARR:"{store.url}":/base_clear_count') as src:
+        assert src.crs.to_epsg() == 32651 and src.transform == SITE.grid.transform
+        assert src.count == 1 and src.dtypes[0] == "uint16"
+        base = unit_ds(tile, None, BASELINE)["base_clear_count"].values
+        np.testing.assert_array_equal(src.read(1)[rows, cols], base)
+    # the store as a whole: one subdataset per array, none from the records folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(f'ZARR:"{store.url}"') as src:
+            names = {s.rsplit(":/", 1)[-1] for s in src.subdatasets}
+    assert {v.name for v in ALL} <= names and not any("nampo" in n for n in names)
+
+
+def test_gdal_reads_the_s3_store(s3_endpoint: str) -> None:
+    # GDAL's own S3 client (/vsis3/), as QGIS or gdalinfo would use it
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}/site.zarr"
+    store = Store(StoreLocation.from_settings(url, s3_settings(s3_endpoint))).create(SITE, CALENDAR)
+    unit = Unit(date(2018, 2, 1), "x00y01")
+    tile = SITE.tile(unit.tile_id)
+    want = unit_ds(tile, unit.month)
+    store.write_unit(unit, want)
+    session = AWSSession(
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        endpoint_url=s3_endpoint.removeprefix("http://"),
+    )
+    with rasterio.Env(session=session, AWS_HTTPS="NO", AWS_VIRTUAL_HOSTING="FALSE"):
+        with rasterio.open(f'ZARR:"/vsis3/{url.removeprefix("s3://")}":/ndvi') as src:
+            assert src.crs.to_epsg() == 32651 and src.transform == SITE.grid.transform
+            band = src.read(CALENDAR.index(unit.month) + 1)
+    np.testing.assert_array_equal(band[slice(*tile.rows), slice(*tile.cols)], want.ndvi.values)
+
+
+def test_create_is_a_no_op_the_second_time_and_names_differences(
+    location: StoreLocation,
+) -> None:
+    store = Store(location).create(SITE, CALENDAR)
+    unit = Unit(date(2017, 3, 1), "x00y00")
+    store.write_unit(unit, unit_ds(SITE.tile("x00y00"), unit.month))
+    before = objects(store)
+    mtimes = {str(p): p.stat().st_mtime_ns for p in Path(store.url).rglob("*")}
+
+    again = Store(location).create(SITE, CALENDAR)
+    assert objects(store) == before  # nothing rewritten (for S3: same ETags and times)
+    if location.is_local:
+        assert {str(p): p.stat().st_mtime_ns for p in Path(store.url).rglob("*")} == mtimes
+    assert again.calendar == tuple(CALENDAR) and again.site == SITE
+
+    g = SITE.grid
+    others = {
+        "grid x0 709160 in the store, 709170 asked": Site(
+            "teststore", "t", Grid(32651, 10, 709170, 4289200, 120, 120), 64
+        ),
+        "grid epsg 32651 in the store, 32652 asked": Site(
+            "teststore", "t", Grid(32652, 10, g.x0, g.y0, 120, 120), 64
+        ),
+        "tile_px 64 in the store, 32 asked": Site("teststore", "t", g, 32),
+        "site 'teststore' in the store, 'other' asked": Site("other", "t", g, 64),
+    }
+    for message, site in others.items():
+        with pytest.raises(StoreError, match=message):
+            Store(location).create(site, CALENDAR)
+    with pytest.raises(StoreError, match=r"calendar 2017-01..2018-12 \(24 months\) in the store, "):
+        Store(location).create(SITE, months(date(2017, 1, 1), date(2019, 12, 1)))
+    with pytest.raises(StoreError, match=r"in the store, 2017-02..2018-12 \(23 months\) asked"):
+        Store(location).create(SITE, CALENDAR[1:])
+    assert objects(store) == before
+
+    # a store's layout is known from the store alone (what a worker gets)
+    reopened = Store(location)
+    assert reopened.site.grid == SITE.grid and reopened.calendar == tuple(CALENDAR)
+
+
+def test_create_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"jpeg")
+    with pytest.raises(StoreError, match=r"holds other files \(holiday.jpg\)"):
+        Store(folder).create(SITE, CALENDAR)
+    assert sorted(p.name for p in folder.iterdir()) == ["holiday.jpg"]
+    with pytest.raises(StoreError, match="no nampo store at"):
+        Store(tmp_path / "nothing.zarr").open()
+
+
+def test_create_finishes_an_interrupted_creation(tmp_path: Path) -> None:
+    store = Store(tmp_path / "site.zarr")
+    assert not store.exists()
+    store.create(SITE, CALENDAR)
+    # as if the creating process died before its last writes
+    (tmp_path / "site.zarr/.zmetadata").unlink()
+    (tmp_path / "site.zarr/ndvi/.zarray").unlink()
+    (tmp_path / "site.zarr/.zmetadata.0123abcd.partial").write_bytes(b"{")  # a torn write
+    assert not Store(store.location).exists()
+    with pytest.raises(StoreError, match="create also finishes a creation that was interrupted"):
+        Store(store.location).open()
+    Store(store.location).create(SITE, CALENDAR)
+    assert digests(store) == digests(Store(tmp_path / "fresh.zarr").create(SITE, CALENDAR)) | {
+        ".zmetadata.0123abcd.partial": hashlib.md5(b"{").hexdigest()
+    }
+    assert Store(store.location).open()["ndvi"].shape == (len(CALENDAR), 120, 120)
+
+
+def test_bad_units_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "site.zarr").create(SITE, CALENDAR)
+    unit = Unit(date(2017, 4, 1), "x01y00")
+    tile = SITE.tile(unit.tile_id)
+    good = unit_ds(tile, unit.month)
+    before = objects(store)
+    wide = unit_ds(SITE.tile("x00y00"), unit.month)  # 64 x 64 where the tile is 64 x 56
+    bad = {
+        "ndvi has dtype float64, expected float32": good.assign(ndvi=good.ndvi.astype("f8")),
+        "landcover has dtype int64, expected uint8": good.assign(
+            landcover=good.landcover.astype("i8")
+        ),
+        "missing variables ndvi, cva_base": good.drop_vars(["ndvi", "cva_base"]),
+        "unknown variables extra": good.assign(extra=good.ndvi),
+        r"red has shape \(64, 64\), expected \(64, 56\)": wide.drop_vars(["x", "y"]),
+        "nir has dims": good.assign(nir=good.nir.transpose("x", "y")),
+        "coordinate x is not tile x01y00's pixel centres": good.assign_coords(x=good.x - 10),
+        "coordinate time is": good.assign_coords(time=np.datetime64("2017-05-01", "ns")),
+    }
+    for message, ds in bad.items():
+        with pytest.raises(
+            StoreError, match=f"unit x01y00/2017-04 refused, nothing written: .*{message}"
+        ):
+            store.write_unit(unit, ds, {"scenes": ["a"]})
+    with pytest.raises(StoreError, match="month 2019-01 is not in the store's calendar"):
+        store.write_unit(Unit(date(2019, 1, 1), "x01y00"), good)
+    with pytest.raises(StoreError, match="has no tile 'x05y00'"):
+        store.write_unit(Unit(date(2017, 4, 1), "x05y00"), good)
+    with pytest.raises(StoreError, match="record is not JSON"):
+        store.write_unit(unit, good, {"what": object()})
+    with pytest.raises(StoreError, match="record fields unit are reserved"):
+        store.write_unit(unit, good, {"unit": "x"})
+    with pytest.raises(StoreError, match="refused, nothing written: missing variables base_"):
+        store.write_baseline(tile, good)
+    assert objects(store) == before and store.done() == set()
+
+    # the same dataset as dask arrays, good this time: written
+    store.write_unit(unit, good.chunk({"y": 32}), {"dates": {date(2017, 4, 3)}})
+    assert store.done() == {unit.id} and store.record(unit.id)["dates"] == ["2017-04-03"]
+
+
+def test_processes_create_and_write_at_the_same_time(
+    location: StoreLocation, pool, tmp_path: Path
+) -> None:
+    # both create the same new store at the same instant: both succeed, one valid store
+    job = store_jobs.job
+    start = time.time() + 0.3
+    pids = list(pool.map(job, [location] * 2, ["create"] * 2, [[], []], [start] * 2))
+    assert len(set(pids)) == 2
+    store = Store(location)
+    assert store.exists() and store.calendar == tuple(CALENDAR)
+    serial = Store(tmp_path / "serial.zarr").create(SITE, CALENDAR)
+    assert digests(store) == digests(serial)  # what one creator alone makes, byte for byte
+
+    # different units and one same unit, written at the same time by two processes
+    same = "x01y01/2017-07"
+    a = [same, "x00y00/2017-01", "x01y00/2017-03"]
+    b = [same, "x00y01/2017-01", "x01y01/2017-03"]
+    start = time.time() + 0.3
+    list(pool.map(job, [location] * 2, ["write"] * 2, [a, b], [start] * 2))
+    assert store.done() == set(a) | set(b)
+    assert store.record(same)["pid"] in pids
+    assert_unit_is(store, Unit.from_id(same))
+
+    # every chunk has the bytes of the same units written by one process
+    for uid in set(a) | set(b):
+        unit = Unit.from_id(uid)
+        serial.write_unit(unit, unit_ds(SITE.tile(unit.tile_id), unit.month))
+    found = digests(store)
+    assert {k: v for k, v in found.items() if not k.startswith("nampo/")} == {
+        k: v for k, v in digests(serial).items() if not k.startswith("nampo/")
+    }
+    # and the same unit written once more gives the same bytes again
+    unit = Unit.from_id(same)
+    store.write_unit(unit, unit_ds(SITE.tile(unit.tile_id), unit.month))
+    again = digests(store)
+    assert all(again[k] == found[k] for k in chunk_keys(unit))
+
+
+def test_check_writable_passes_on_good_locations(location: StoreLocation) -> None:
+    Store(location).check_writable()
+    assert not [k for k in objects(Store(location)) if "probe" in k]
+
+
+def test_check_writable_missing_bucket(s3_endpoint: str) -> None:
+    url = "s3://no-such-bucket/site.zarr"
+    store = Store(StoreLocation.from_settings(url, s3_settings(s3_endpoint)))
+    message = _fails_fast(store)
+    assert message == f"store {url} is not writable: bucket 'no-such-bucket' does not exist"
+    buckets = s3_client(s3_endpoint).list_buckets()["Buckets"]
+    assert "no-such-bucket" not in [b["Name"] for b in buckets]
+
+
+def test_check_writable_refused_endpoint() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    store = Store(StoreLocation.from_settings(f"s3://{BUCKET}/x.zarr", s3_settings(endpoint)))
+    message = _fails_fast(store)
+    assert message.startswith(f"store s3://{BUCKET}/x.zarr is not writable: connection to ")
+    assert message.endswith(f"{endpoint} refused (nothing listens there)")
+
+
+def test_check_writable_rejected_credentials(s3_endpoint: str, monkeypatch) -> None:
+    from moto import settings as moto_settings
+
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # check keys
+    url = f"s3://{BUCKET}/creds/site.zarr"
+    store = Store(StoreLocation.from_settings(url, s3_settings(s3_endpoint)))
+    assert "access key is not known" in _fails_fast(store)
+
+
+def test_check_writable_local_path_under_a_file(tmp_path: Path) -> None:
+    # we run as root, so chmod cannot make a folder read-only: use a path under a file
+    (tmp_path / "file").write_bytes(b"x")
+    store = Store(tmp_path / "file" / "site.zarr")
+    message = _fails_fast(store)
+    assert message == (
+        f"store {tmp_path}/file/site.zarr is not writable: "
+        "a part of the path is a file, not a folder"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+    with pytest.raises(StoreError, match="a part of the path is a file, not a folder"):
+        store.create(SITE, CALENDAR)
+
+
+def _fails_fast(store: Store) -> str:
+    start = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        store.check_writable()
+    assert time.monotonic() - start < 3
+    message = str(info.value)
+    assert "\n" not in message and SECRET not in message
+    return message
+
+
+def test_runs_are_stored_beside_the_records(location: StoreLocation) -> None:
+    store = Store(location).create(SITE, CALENDAR)
+    store.write_run("run-1", {"skipped_scenes": {"S2B_2": "unreadable"}, "units": 4})
+    store.write_run("run-0", {"units": 0})
+    runs = store.runs()
+    assert list(runs) == ["run-0", "run-1"]
+    assert runs["run-1"]["skipped_scenes"] == {"S2B_2": "unreadable"}
+    assert runs["run-1"]["run"] == "run-1"
+    with pytest.raises(StoreError, match="run id '../x' must be"):
+        store.write_run("../x", {})
+    assert store.done() == set()
+
+
+def test_location_settings_and_pickling_hide_secrets(monkeypatch, s3_endpoint: str) -> None:
+    monkeypatch.setenv("NAMPO_S3_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("NAMPO_S3_KEY", KEY)
+    monkeypatch.setenv("NAMPO_S3_SECRET", SECRET)
+    settings = Settings()
+    assert settings.s3_secret is not None and SECRET not in repr(settings)
+    location = StoreLocation.from_settings(f"s3://{BUCKET}/p/site.zarr", settings)
+    assert location.storage_options == {"endpoint_url": s3_endpoint, "key": KEY, "secret": SECRET}
+    assert SECRET not in repr(location) and KEY not in str(location)
+    store = Store(location).create(SITE, CALENDAR)
+    assert SECRET not in repr(store)
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.site == SITE and copy.location == location
+    assert StoreLocation("file:///tmp/a/../b.zarr").url == "/tmp/a/../b.zarr"
+    assert StoreLocation("rel.zarr").url == str(Path.cwd() / "rel.zarr")
+    region = Settings(s3_region="eu-west-3", s3_key="k", s3_secret=None, s3_endpoint_url=None)
+    assert StoreLocation.from_settings("s3://b/c", region).storage_options == {
+        "key": "k",
+        "client_kwargs": {"region_name": "eu-west-3"},
+    }
+    assert StoreLocation.from_settings("/data/x.zarr", settings).storage_options == {}
+
+
+def test_rewriting_a_unit_replaces_its_record(tmp_path: Path) -> None:
+    store = Store(tmp_path / "site.zarr").create(SITE, CALENDAR)
+    unit = Unit(date(2018, 1, 1), "x00y00")
+    ds = unit_ds(SITE.tile("x00y00"), unit.month)
+    store.write_unit(unit, ds, {"code": "1"})
+    store.write_unit(unit, ds, {"code": "2"})
+    assert store.record(unit.id)["code"] == "2"
+    with pytest.raises(StoreError, match="x00y00/2018-02 has no completion record"):
+        store.record("x00y00/2018-02")
+    assert (
+        json.loads((tmp_path / "site.zarr/nampo/units/x00y00/2018-01.json").read_text())["code"]
+        == "2"
+    )
