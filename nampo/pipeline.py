@@ -240,13 +240,13 @@ def process(
     validate_period(first, last)
     if site.baseline is None:
         raise PipelineError(f"site {site.name!r} has no baseline period")
-    store.check_writable()
     scenes = find_scenes(site, first, last, spec)
     if not scenes:
         raise PipelineError(
             f"the catalog has no scenes of site {site.name!r} for {first:%Y-%m}..{last:%Y-%m} "
             f"(nor its baseline): is the site inside the catalog's coverage?"
         )
+    store.check_writable()  # before any unit runs, and after the catalog had its say
     store.create(site, CALENDAR)
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     done = set() if force else store.done()
