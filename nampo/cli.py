@@ -275,7 +275,7 @@ def _dask_client(args):
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )
     return Client(cluster)
 
