@@ -4,15 +4,18 @@ GDAL (rasterio's wheel), xarray, and processes writing at the same time."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
 import pickle
 import socket
+import subprocess
+import sys
 import time
 import uuid
 import warnings
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +26,6 @@ import pytest
 import rasterio
 import xarray as xr
 from pyproj import CRS
-from rasterio.session import AWSSession
 
 from nampo.errors import StoreError
 from nampo.grid import Grid
@@ -263,23 +265,42 @@ def test_gdal_reads_the_s3_store(s3_endpoint: str) -> None:
     tile = SITE.tile(unit.tile_id)
     want = unit_ds(tile, unit.month)
     store.write_unit(unit, want)
-    session = AWSSession(
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        endpoint_url=s3_endpoint.removeprefix("http://"),
+    # In a process of its own, as QGIS or gdalinfo would read it: GDAL's /vsis3/ state in
+    # this long test process (caches, thread-local options left by earlier loads) has made
+    # this read fail after other test modules, though never on its own.
+    script = """
+import json, sys
+import numpy as np, rasterio
+from rasterio.session import AWSSession
+endpoint, key, secret, path, band = sys.argv[1:]
+session = AWSSession(aws_access_key_id=key, aws_secret_access_key=secret, endpoint_url=endpoint)
+with rasterio.Env(session=session, AWS_HTTPS="NO", AWS_VIRTUAL_HOSTING="FALSE"):
+    with rasterio.open(path) as src:
+        np.save(sys.stdout.buffer, src.read(int(band)))
+        meta = {"epsg": src.crs.to_epsg(), "transform": list(src.transform)[:6]}
+        sys.stderr.write(json.dumps(meta))
+"""
+    path = f'ZARR:"/vsis3/{url.removeprefix("s3://")}":/ndvi'
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            s3_endpoint.removeprefix("http://"),
+            KEY,
+            SECRET,
+            path,
+            str(CALENDAR.index(unit.month) + 1),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
-
-    def read():
-        with rasterio.Env(session=session, AWS_HTTPS="NO", AWS_VIRTUAL_HOSTING="FALSE"):
-            with rasterio.open(f'ZARR:"/vsis3/{url.removeprefix("s3://")}":/ndvi') as src:
-                assert src.crs.to_epsg() == 32651 and src.transform == SITE.grid.transform
-                return src.read(CALENDAR.index(unit.month) + 1)
-
-    # In a fresh thread, as a GIS tool's process would be: odc-stac keeps a thread-local
-    # GDAL environment active after a load (CPL_VSIL_CURL_ALLOWED_EXTENSIONS=.tif...),
-    # which hides Zarr's objects from /vsis3/ in the thread that loaded a cube earlier.
-    with ThreadPoolExecutor(1) as pool:
-        band = pool.submit(read).result()
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    meta = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    assert meta["epsg"] == 32651
+    assert tuple(meta["transform"]) == tuple(SITE.grid.transform)[:6]
+    band = np.load(io.BytesIO(done.stdout))
     np.testing.assert_array_equal(band[slice(*tile.rows), slice(*tile.cols)], want.ndvi.values)
 
 
