@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import multiprocessing
 import pickle
 import socket
@@ -91,17 +90,10 @@ def assert_unit_is(store: Store, unit: Unit) -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3_client(endpoint).create_bucket(Bucket=BUCKET)  # no region: moto refuses a constraint
-    yield endpoint
-    server.stop()
+def s3_endpoint(s3_server: str) -> str:
+    """The session's S3 server (tests/conftest.py) with this module's bucket."""
+    s3_client(s3_server).create_bucket(Bucket=BUCKET)  # no region: moto refuses a constraint
+    return s3_server
 
 
 def s3_client(endpoint: str):

@@ -260,15 +260,24 @@ def _ground(ctx: Context, take: Datatake, rng):
 
 def _floats(hull, cls: np.ndarray, lay: Layout) -> bool:
     """Whether at least 80 % of a ship's hull lies on water or ice on the fine grid."""
+    # Rasterize in the hull's own window of the fine grid, not over the whole site.
+    fine = lay.fine
+    xmin, ymin, xmax, ymax = hull.bounds
+    c0 = max(0, math.floor((xmin - fine.x0) / fine.resolution))
+    c1 = min(fine.width, math.ceil((xmax - fine.x0) / fine.resolution))
+    r0 = max(0, math.floor((fine.y0 - ymax) / fine.resolution))
+    r1 = min(fine.height, math.ceil((fine.y0 - ymin) / fine.resolution))
+    if c1 <= c0 or r1 <= r0:
+        return False
     inside = features.rasterize(
         [(hull, 1)],
-        out_shape=lay.fine.shape,
-        transform=lay.fine.transform,
+        out_shape=(r1 - r0, c1 - c0),
+        transform=fine.transform * Affine.translation(c0, r0),
         dtype="uint8",
         all_touched=False,
     ).astype(bool)
-    n = int(inside.sum())
-    return n > 0 and ((cls[inside] == WATER) | (cls[inside] == ICE)).mean() >= 0.8
+    under = cls[r0:r1, c0:c1][inside]
+    return under.size > 0 and ((under == WATER) | (under == ICE)).mean() >= 0.8
 
 
 def _scl(refl20: dict[str, np.ndarray], sky: Sky, valid: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ from shapely.geometry import Polygon, box
 
 from nampo.scenario.model import LAUNCHES, MgrsTile, Scenario
 
-LAUNCH = LAUNCHES
 ORBITS_PER_DAY = 143 / 10  # 143 orbits per 10-day repeat cycle
 
 
@@ -93,7 +92,7 @@ def datatakes(scenario: Scenario) -> list[Datatake]:
     out = []
     for i, (t, platform) in enumerate(found):
         az, el = sun_position(t, lon, lat)
-        abs_orbit = int((t.date() - LAUNCH[platform]).days * ORBITS_PER_DAY) + 1
+        abs_orbit = int((t.date() - LAUNCHES[platform]).days * ORBITS_PER_DAY) + 1
         out.append(Datatake(i, platform, t, acq.relative_orbit, abs_orbit, az, el))
     return out
 
