@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from nampo import catalog, composite
-from nampo.cube import load_cube, merge_same_day, skipped_scenes, to_reflectance
+from nampo.cube import Loader, load_cube, merge_same_day, skipped_scenes, to_reflectance
 from nampo.errors import NampoError
 from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, MONTHLY
 from nampo.scenes import NormalisedItem
@@ -34,6 +37,8 @@ CALENDAR = months(dt.date(2015, 6, 1), dt.date(2035, 12, 1))
 """The fixed monthly calendar of every store: Sentinel-2's first month to 2035."""
 
 CODE_VERSION = "nampo-0.1"
+
+LOADERS = typing.get_args(Loader)
 
 
 class PipelineError(NampoError):
@@ -209,6 +214,116 @@ def find_scenes(
     return scenes
 
 
+@dataclass
+class RunPlan:
+    """What a run will do, decided on the client before any unit runs: the scenes it
+    found, the units it will compute, and those it skips because they are complete."""
+
+    site: Site
+    first: dt.date
+    last: dt.date
+    run_id: str
+    location: StoreLocation
+    spec: CatalogSpec
+    loader: str
+    force: bool
+    scenes: list[NormalisedItem]
+    baselines: list[str]
+    """Ids of the tiles whose baseline unit runs (before any month of that tile)."""
+    months: list[Unit]
+    """Month units that run, in month order then tile order."""
+    skipped: list[UnitResult]
+    """Complete units left alone."""
+
+    @property
+    def total(self) -> int:
+        return len(self.skipped) + len(self.baselines) + len(self.months)
+
+    def previous_in_run(self, unit: Unit) -> Unit | None:
+        """The unit of the month before on the same tile, when this run computes it too."""
+        prev = Unit(add_months(unit.month, -1), unit.tile_id)
+        return prev if prev in self._month_set else None
+
+    @cached_property
+    def _month_set(self) -> frozenset[Unit]:
+        return frozenset(self.months)
+
+
+def _ids(site: Site) -> list[str]:
+    return [t.id for t in site.tiles]
+
+
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def plan_run(
+    site: Site,
+    first: dt.date,
+    last: dt.date,
+    *,
+    store: Store,
+    spec: CatalogSpec = CatalogSpec(),  # noqa: B008 (frozen)
+    loader: str = "stackstac",
+    force: bool = False,
+    recompute: Collection[str] = (),
+    scenes: list[NormalisedItem] | None = None,
+    run_id: str | None = None,
+) -> RunPlan:
+    """Check a run's inputs and decide its units; raises before anything is written when
+    the period, the catalog or the store make the run impossible, then creates the store
+    (idempotent) so that the units can write their chunks.
+
+    `recompute` names complete units (``x00y00/2017-05``) to compute again although the
+    run is not forced; `scenes` skips the catalog search (the caller searched already).
+    """
+    first, last = first.replace(day=1), last.replace(day=1)
+    validate_period(first, last)
+    if loader not in LOADERS:
+        raise PipelineError(f"unknown loader {loader!r}; choose one of {', '.join(LOADERS)}")
+    if site.baseline is None:
+        raise PipelineError(f"site {site.name!r} has no baseline period")
+    if scenes is None:
+        scenes = find_scenes(site, first, last, spec)
+    if not scenes:
+        raise PipelineError(
+            f"the catalog has no scenes of site {site.name!r} for {first:%Y-%m}..{last:%Y-%m} "
+            f"(nor its baseline): is the site inside the catalog's coverage?"
+        )
+    store.check_writable()  # before any unit runs, and after the catalog had its say
+    store.create(site, CALENDAR)
+    done = set() if force else store.done() - set(recompute)
+    baselines = [t.id for t in site.tiles if baseline_id(t.id) not in done]
+    skipped = [UnitResult(baseline_id(t), "skipped") for t in _ids(site) if t not in baselines]
+    month_units = [Unit(m, t.id) for m in months(first, last) for t in site.tiles]
+    todo = [u for u in month_units if u.id not in done]
+    skipped += [UnitResult(u.id, "skipped") for u in month_units if u.id in done]
+    return RunPlan(
+        site, first, last, run_id or new_run_id(), store.location, spec, loader, force,
+        scenes, baselines, todo, skipped,
+    )  # fmt: skip
+
+
+def finish_run(plan: RunPlan, results: Sequence[UnitResult], **extra: Any) -> RunReport:
+    """Write the run's metadata (every unit's outcome, the scenes it skipped) to the store,
+    after its units; `extra` adds fields (what a monitoring run saw)."""
+    Store(plan.location).write_run(
+        plan.run_id,
+        {
+            "site": plan.site.name,
+            "first": f"{plan.first:%Y-%m}",
+            "last": f"{plan.last:%Y-%m}",
+            "loader": plan.loader,
+            "force": plan.force,
+            "catalog": plan.spec.profile,
+            "units": {r.unit_id: r.status for r in results},
+            "skipped_scenes": {k: v for r in results for k, v in r.skipped_scenes.items()},
+            **extra,
+        },
+    )
+    return RunReport(plan.run_id, list(results))
+
+
 def process(
     site: Site,
     first: dt.date,
@@ -236,73 +351,49 @@ def process(
     retries : attempts per unit after a failure (on a cluster).
     progress : called with each unit's result, the number finished and the total.
     """
-    first, last = first.replace(day=1), last.replace(day=1)
-    validate_period(first, last)
-    if site.baseline is None:
-        raise PipelineError(f"site {site.name!r} has no baseline period")
-    scenes = find_scenes(site, first, last, spec)
-    if not scenes:
-        raise PipelineError(
-            f"the catalog has no scenes of site {site.name!r} for {first:%Y-%m}..{last:%Y-%m} "
-            f"(nor its baseline): is the site inside the catalog's coverage?"
-        )
-    store.check_writable()  # before any unit runs, and after the catalog had its say
-    store.create(site, CALENDAR)
-    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    done = set() if force else store.done()
+    plan = plan_run(site, first, last, store=store, spec=spec, loader=loader, force=force)
+    return execute(plan, client=client, retries=retries, progress=progress)
 
+
+def execute(
+    plan: RunPlan,
+    *,
+    client=None,
+    retries: int = 2,
+    progress: Callable[[UnitResult, int, int], None] | None = None,
+    **extra: Any,
+) -> RunReport:
+    """Run a plan's units (in this process, or on the cluster of `client`), then write
+    the run's metadata."""
     results: list[UnitResult] = []
-    base_todo = [t.id for t in site.tiles if baseline_id(t.id) not in done]
-    month_units = [Unit(m, t.id) for m in months(first, last) for t in site.tiles]
-    month_todo = [u for u in month_units if u.id not in done]
-    total = len(site.tiles) + len(month_units)
-    for tid in [t.id for t in site.tiles if t.id not in base_todo]:
-        results.append(UnitResult(baseline_id(tid), "skipped"))
-    for u in month_units:
-        if u not in month_todo:
-            results.append(UnitResult(u.id, "skipped"))
-    for r in results:
-        if progress:
-            progress(r, len(results), total)
 
     def report(r: UnitResult) -> None:
         results.append(r)
         if progress:
-            progress(r, len(results), total)
+            progress(r, len(results), plan.total)
 
-    loc = store.location
-    shared = scenes
+    for r in plan.skipped:
+        report(r)
+    loc, loader, run_id = plan.location, plan.loader, plan.run_id
+    shared = plan.scenes
     if client is not None:
         # Send the scene list to the workers once; every task of the run shares it. The
         # future is held until the run ends (a released one would be deleted on the workers).
-        [shared] = client.scatter([scenes], broadcast=True, hash=False)
+        [shared] = client.scatter([plan.scenes], broadcast=True, hash=False)
     base_calls = [
-        (run_baseline, (site, tid, shared, loc, loader, run_id), baseline_id(tid))
-        for tid in base_todo
+        (run_baseline, (plan.site, tid, shared, loc, loader, run_id), baseline_id(tid))
+        for tid in plan.baselines
     ]
     _run(base_calls, client, retries, report)
     failed_tiles = {r.unit_id.split("/")[0] for r in results if r.status == "failed"}
     month_calls = []
-    for u in month_todo:
+    for u in plan.months:
         if u.tile_id in failed_tiles:
             report(UnitResult(u.id, "failed", error="the tile's baseline failed"))
             continue
-        month_calls.append((run_month, (site, u, shared, loc, loader, run_id), u.id))
+        month_calls.append((run_month, (plan.site, u, shared, loc, loader, run_id), u.id))
     _run(month_calls, client, retries, report)
-    store.write_run(
-        run_id,
-        {
-            "site": site.name,
-            "first": f"{first:%Y-%m}",
-            "last": f"{last:%Y-%m}",
-            "loader": loader,
-            "force": force,
-            "catalog": spec.profile,
-            "units": {r.unit_id: r.status for r in results},
-            "skipped_scenes": {k: v for r in results for k, v in r.skipped_scenes.items()},
-        },
-    )
-    return RunReport(run_id, results)
+    return finish_run(plan, results, **extra)
 
 
 def _run(calls, client, retries: int, report: Callable[[UnitResult], None]) -> None:

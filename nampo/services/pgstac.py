@@ -172,15 +172,19 @@ def start(
         return endpoint
 
 
-def load(endpoint: StacEndpoint, archive_dir: Path) -> int:
+def load(
+    endpoint: StacEndpoint, archive_dir: Path, only: Callable[[dict], bool] | None = None
+) -> int:
     """Upsert ``collection.json`` and ``items.ndjson`` of `archive_dir` into pgstac.
 
-    Loading the same archive again changes nothing (items are upserted by id).
+    Loading the same archive again changes nothing (items are upserted by id). `only`
+    keeps the items for which it is true (a catalog that grows over time: load part of an
+    archive now, the rest later).
 
     Returns
     -------
     int
-        Number of item lines read from ``items.ndjson``.
+        Number of items loaded.
 
     Examples
     --------
@@ -199,6 +203,8 @@ def load(endpoint: StacEndpoint, archive_dir: Path) -> int:
     # backslashes inside strings, and our errors can name the bad line.
     collection = _read_json(collection_path)
     items = [_read_json(items_path, line, n) for n, line in _numbered_lines(items_path)]
+    if only is not None:
+        items = [item for item in items if only(item)]
     try:
         with _pgstac_db(endpoint.dsn) as db:
             loader = Loader(db=db)

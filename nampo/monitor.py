@@ -1,0 +1,93 @@
+"""Monitoring: which complete units a catalog has new scenes for.
+
+A unit's completion record lists the scenes it used (and those it could not read). A
+monitoring run searches the catalog over its recent months and compares: a unit whose
+month has a scene touching its tile that the record does not list is stale and runs
+again, and so does the next month of that tile when it is complete, since its change
+against the previous month is computed from this one. Comparing ids, not timestamps, makes
+late-published and re-processed scenes count the same way, and a second run with the same
+catalog finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shapely.geometry import box
+
+from nampo.errors import StoreError
+from nampo.scenes import NormalisedItem
+from nampo.sites import Site, Tile
+from nampo.store import Store
+from nampo.units import Unit, add_months, month_end, months
+
+
+@dataclass(frozen=True)
+class Staleness:
+    new_scenes: dict[str, list[str]]
+    """Unit id -> ids of the scenes of its month and tile its record does not list."""
+    recompute: frozenset[str]
+    """Complete units to compute again: the stale ones and the month after each."""
+    baseline_stale: tuple[str, ...]
+    """Tiles whose baseline period has new scenes. Monitoring does not recompute a baseline
+    (every month of the store is measured against it): a forced backfill does."""
+
+
+def touches(scene: NormalisedItem, site: Site, tile: Tile) -> bool:
+    """Whether the scene's footprint bounds meet the tile (True when the item has none)."""
+    if scene.bbox is None:
+        return True
+    return box(*scene.bbox).intersects(site.tile_footprint_lonlat(tile))
+
+
+def _listed(record: dict) -> set[str]:
+    return set(record.get("scenes", ())) | set(record.get("skipped_scenes", {}))
+
+
+def _in(scene: NormalisedItem, first: dt.date, last: dt.date) -> bool:
+    return first <= scene.datetime.date() <= month_end(last)
+
+
+def find_stale(
+    site: Site, store: Store, scenes: Iterable[NormalisedItem], first: dt.date, last: dt.date
+) -> Staleness:
+    """Compare the catalog's `scenes` with the records of the complete units of
+    `first`..`last` (month units) and of the baselines."""
+    scenes = list(scenes)
+    done = store.done()
+    new: dict[str, list[str]] = {}
+    for tile in site.tiles:
+        for m in months(first, last):
+            unit = Unit(m, tile.id)
+            if unit.id not in done:
+                continue  # a plain run computes it anyway
+            seen = _listed(store.record(unit.id))
+            fresh = [s.id for s in scenes if _in(s, m, m) and touches(s, site, tile)]
+            if missing := sorted(set(fresh) - seen):
+                new[unit.id] = missing
+    recompute = set(new)
+    for uid in new:
+        nxt = Unit.from_id(uid)
+        nxt = Unit(add_months(nxt.month, 1), nxt.tile_id)
+        if nxt.id in done and nxt.month <= last:
+            recompute.add(nxt.id)
+    stale_base = []
+    b_first, b_last = site.baseline
+    for tile in site.tiles:
+        try:
+            seen = _listed(store.record(f"{tile.id}/baseline"))
+        except StoreError:
+            continue
+        fresh = {s.id for s in scenes if _in(s, b_first, b_last) and touches(s, site, tile)}
+        if fresh - seen:
+            stale_base.append(tile.id)
+    return Staleness(new, frozenset(recompute), tuple(stale_base))
+
+
+def window(through: dt.date, lookback_months: int) -> tuple[dt.date, dt.date]:
+    """First and last month a monitoring run looks at: `lookback_months` months ending
+    with the month of `through`."""
+    last = through.replace(day=1)
+    return add_months(last, 1 - lookback_months), last
