@@ -17,7 +17,7 @@ import pytest
 
 from nampo.scenario.archive import Archive, build_archive
 
-pytest_plugins = ["tests.conftest_services"]
+pytest_plugins = ["tests.conftest_services", "tests.flows_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"

@@ -1,0 +1,105 @@
+"""The monitoring flow, run on a schedule: compute what the catalog has that the store has
+not seen.
+
+Each run looks at the last `lookback_months` months up to the current one (scenes are
+published days after acquisition and sometimes re-processed), computes the units that are
+missing, recomputes the complete units whose month has new scenes (and the month after
+each, whose change against the previous month depends on it), and records in the store
+what it saw. With nothing new it computes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow, get_run_logger
+
+from flows.backfill import catalog_spec, default_store, summarise
+from flows.params import (
+    CatalogName,
+    CloudLimit,
+    LoaderName,
+    LookbackMonths,
+    Month,
+    SiteName,
+    Workers,
+    month,
+)
+from flows.units import run_plan, task_runner
+from nampo import pipeline
+from nampo.known_sites import load_site
+from nampo.monitor import find_stale, window
+from nampo.settings import Settings
+from nampo.store import Store, StoreLocation
+
+
+@flow(name="nampo-monitor", log_prints=True)
+def monitor(
+    site: SiteName = "nampo",
+    through_month: Month | None = None,
+    lookback_months: LookbackMonths = 2,
+    catalog: CatalogName = "local",
+    catalog_url: str | None = None,
+    store: str | None = None,
+    max_cloud: CloudLimit = None,
+    cluster: str | None = None,
+    workers: Workers = 2,
+    loader: LoaderName = "stackstac",
+) -> dict:
+    """Bring `site`'s store up to date with the catalog for its recent months.
+
+    Args:
+        site: the site to watch.
+        through_month: last month to look at (YYYY-MM); empty: the current month (UTC).
+        lookback_months: how many months, ending with `through_month`, to check.
+        catalog: STAC catalog profile; "local" is the local STAC API.
+        catalog_url: STAC API URL (default: the profile's, or the running local API).
+        store: Zarr store URL (default: NAMPO_HOME/stores/<site>.zarr).
+        max_cloud: skip scenes cloudier than this (eo:cloud_cover, percent).
+        cluster: address of a Dask scheduler; empty: a local cluster.
+        workers: worker processes of the local cluster (ignored with `cluster`).
+        loader: cube loader.
+    """
+    log = get_run_logger()
+    settings = Settings()
+    the_site = load_site(site)
+    through = month(through_month) if through_month else dt.datetime.now(dt.UTC).date()
+    first, last = window(through, lookback_months)
+    pipeline.validate_period(first, last)
+    location = StoreLocation.from_settings(store or default_store(settings, site), settings)
+    the_store = Store(location)
+    spec = catalog_spec(settings, catalog, catalog_url, max_cloud)
+    scenes = pipeline.find_scenes(the_site, first, last, spec)
+    stale = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
+    plan = pipeline.plan_run(
+        the_site,
+        first,
+        last,
+        store=the_store,
+        spec=spec,
+        loader=loader,
+        recompute=stale.recompute if stale else (),
+        scenes=scenes,
+    )
+    if stale and stale.new_scenes:
+        log.info("new scenes for complete units: %s", stale.new_scenes)
+    if stale and stale.baseline_stale:
+        log.warning(
+            "the baseline period of tiles %s has new scenes: a forced backfill of the "
+            "baseline recomputes them (monitoring leaves baselines alone)",
+            ", ".join(stale.baseline_stale),
+        )
+    results = run_plan(plan, task_runner(cluster, workers))
+    seen = {
+        f"{m:%Y-%m}": sorted(s.id for s in scenes if s.datetime.date().replace(day=1) == m)
+        for m in pipeline.months(first, last)
+    }
+    report = pipeline.finish_run(
+        plan,
+        results,
+        flow="monitor",
+        new_scenes=stale.new_scenes if stale else {},
+        recomputed=sorted(stale.recompute) if stale else [],
+        seen=seen,
+    )
+    return summarise(report, location.url)

@@ -1,0 +1,46 @@
+"""Typed flow parameters: Prefect turns these annotations into the JSON schema of each
+deployment, so the UI draws a form (dropdowns for the choices) and the server refuses
+values that do not fit before a run is created."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from nampo.units import parse_month
+
+SiteName = Literal["nampo", "harbour-mini"]
+"""Keys of :data:`nampo.known_sites.KNOWN_SITES` (a test keeps them equal)."""
+
+CatalogName = Literal["local", "earth-search", "planetary-computer"]
+"""Keys of :data:`nampo.catalog.PROFILES` (a test keeps them equal)."""
+
+LoaderName = Literal["stackstac", "odc"]
+
+Month = Annotated[
+    str,
+    Field(
+        pattern=r"^(19|20)\d\d-(0[1-9]|1[0-2])$",
+        description="a month, YYYY-MM",
+        examples=["2017-05"],
+    ),
+]
+
+CloudLimit = Annotated[
+    float | None,
+    Field(ge=0, le=100, description="largest eo:cloud_cover of a scene, in percent"),
+]
+
+Workers = Annotated[
+    int, Field(ge=1, le=64, description="worker processes of the local Dask cluster")
+]
+
+LookbackMonths = Annotated[
+    int, Field(ge=1, le=24, description="months before the current one to check for new scenes")
+]
+
+
+def month(text: str) -> dt.date:
+    return parse_month(text)

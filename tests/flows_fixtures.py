@@ -1,0 +1,171 @@
+"""Fixtures for the flow tests: a local Prefect server, the served deployments, a Dask
+cluster given by address, and a STAC API of their own whose catalog can grow.
+
+Every process (this one, the serving process, the flow runs it starts, the Dask workers)
+points at the one Prefect server through ``PREFECT_API_URL``: nothing starts a temporary
+server of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows import server as prefect_server
+from nampo.services import pgstac
+
+REPO = Path(__file__).resolve().parent.parent
+HELD_BACK_MONTH = "2021-11"
+"""Items of this month are loaded only by the monitoring test (new scenes arriving)."""
+
+
+def item_month(item: dict) -> str:
+    return item["properties"]["datetime"][:7]
+
+
+@pytest.fixture(scope="module")
+def flows_home() -> Iterator[Path]:
+    home = Path(tempfile.mkdtemp(prefix="nampo-flows-home-"))
+    home.chmod(0o755)  # postgres traverses it to its cluster
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def flows_stac(flows_home: Path, mini_archive) -> Iterator[pgstac.StacEndpoint]:
+    """A STAC API of this module's own (the monitoring test adds items to it), holding the
+    mini archive but for the items of HELD_BACK_MONTH."""
+    state = flows_home / "stac"
+    try:
+        endpoint = pgstac.start(state)
+        pgstac.load(endpoint, mini_archive.path, only=lambda i: item_month(i) != HELD_BACK_MONTH)
+        yield endpoint
+    finally:
+        pgstac.stop(state)
+
+
+@pytest.fixture(scope="module")
+def prefect(flows_home: Path) -> Iterator[prefect_server.PrefectServer]:
+    with prefect_server.running(flows_home / "prefect") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def prefect_env(flows_home: Path, prefect) -> Iterator[dict[str, str]]:
+    """This process and its children talk to the module's Prefect server."""
+    env = {
+        **prefect_server.prefect_env(flows_home / "prefect", prefect.api_url),
+        "NAMPO_HOME": str(flows_home),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def cluster(prefect_env) -> Iterator[str]:
+    """A multi-process Dask cluster on loopback, started apart from the flows and given to
+    them by address (as a remote one would be); its workers inherit PREFECT_API_URL."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, str]]:
+    """``python -m flows.serve`` running; returns deployment name -> id."""
+    log = open(flows_home / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve"],
+        cwd=REPO,
+        env={**os.environ, **prefect_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        ids = wait_for_deployments(prefect.api_url, {"backfill", "monitor"}, proc)
+        yield ids
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_for_deployments(api: str, names: set[str], proc, timeout: float = 120) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"flows.serve exited with {proc.returncode}")
+        found = httpx.post(f"{api}/deployments/filter", json={}).json()
+        ids = {d["name"]: d["id"] for d in found}
+        if names <= ids.keys():
+            return ids
+        time.sleep(0.5)
+    raise TimeoutError(f"deployments {names} not registered after {timeout} s")
+
+
+def create_run(api: str, deployment_id: str, parameters: dict) -> httpx.Response:
+    """What the UI's custom run does."""
+    return httpx.post(
+        f"{api}/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": parameters},
+        timeout=30,
+    )
+
+
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def wait_for_run(api: str, run_id: str, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=30).json()
+        if run["state_type"] in TERMINAL:
+            return run
+        time.sleep(1)
+    raise TimeoutError(f"flow run {run_id} not finished after {timeout} s")
+
+
+def run_logs(api: str, flow_run_id: str) -> str:
+    body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    logs = httpx.post(f"{api}/logs/filter", json=body, timeout=30).json()
+    return "\n".join(x["message"][:2000] for x in logs)
+
+
+def task_runs(api: str, flow_run_id: str) -> list[dict]:
+    body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    return httpx.post(f"{api}/task_runs/filter", json=body, timeout=30).json()
+
+
+def month(text: str) -> dt.date:
+    return dt.date.fromisoformat(text + "-01")
