@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything nampo needs on a fresh Debian machine (run as root; idempotent):
 #   - PostgreSQL 15 with PostGIS 3, for the local STAC API (apt, only when missing);
+#   - Debian's Chromium, for the test that drives the Prefect UI (apt, only when missing;
+#     Playwright uses /usr/bin/chromium and never downloads a browser of its own);
 #   - uv, then the locked Python environment in .venv (uv.lock, all extras, dev tools).
 # Sourced by demo.sh and test.sh; safe to run again (it then does almost nothing).
 set -euo pipefail
@@ -9,6 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 apt_missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || apt_missing+=(postgresql-15)
 dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || apt_missing+=(postgresql-15-postgis-3)
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "setup: installing ${apt_missing[*]} with apt" >&2
     # nampo runs its own clusters on free ports: stop Debian from creating (and starting)
