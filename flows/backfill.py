@@ -33,7 +33,7 @@ def catalog_spec(
     """The catalog to search; the local profile's URL is the running local STAC API's."""
     if catalog == "local" and not catalog_url:
         catalog_url = pgstac.read_endpoint(settings.stac_dir).url
-    return pipeline.CatalogSpec(catalog, catalog_url, max_cloud)
+    return pipeline.CatalogSpec(catalog, catalog_url, max_cloud, settings.catalog_timeout)
 
 
 @flow(name="nampo-backfill", log_prints=True)

@@ -24,7 +24,7 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "nampo
 
 
 def _add_scenario_commands(sub) -> None:
-    """`nampo scenario validate|build` and `nampo demo`."""
+    """`nampo scenario validate|build` (the main job is `nampo-flows demo`)."""
     scen = sub.add_parser("scenario", help="scenario files and their rendered archives")
     cmds = scen.add_subparsers(dest="scenario_command", required=True)
 
@@ -41,20 +41,6 @@ def _add_scenario_commands(sub) -> None:
         help="render processes (default: NAMPO_RENDER_WORKERS or one per core)",
     )
     build.set_defaults(func=_scenario_build)
-
-    demo = sub.add_parser(
-        "demo",
-        help="the main job on the built-in default: render the Nampo archive, serve it "
-        "from the local STAC API and search it for the site",
-    )
-    demo.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO)
-    demo.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
-    demo.add_argument(
-        "--keep-running",
-        action="store_true",
-        help="leave the local STAC API running at the end (stop: nampo stac down)",
-    )
-    demo.set_defaults(func=_demo)
 
 
 def _scenario_validate(args, settings: Settings) -> int:
@@ -104,68 +90,6 @@ def _scenario_build(args, settings: Settings) -> int:
         f"{m['bytes'] / 2**20:,.0f} MiB"
     )
     return 0
-
-
-def _demo(args, settings: Settings) -> int:
-    from nampo import catalog
-    from nampo.services import pgstac
-
-    print(f"1/3 archive of {args.scenario}")
-    archive = _build(args.scenario, settings, None)
-    m = archive.manifest()
-    print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
-    print("2/3 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)")
-    was_running = pgstac.status(settings.stac_dir).running
-    endpoint = pgstac.start(settings.stac_dir)
-    try:
-        n = pgstac.load(endpoint, archive.path)
-        print(f"    {endpoint.url}: loaded {n} items")
-        sc = archive.scenario
-        site = sc.site_grid.footprint_lonlat()
-        print(
-            f"3/3 search: items intersecting the {sc.name} site, "
-            f"{sc.period.start}..{sc.period.end}"
-            + (f", cloud <= {args.max_cloud}%" if args.max_cloud is not None else "")
-        )
-        items = catalog.search(
-            "local", endpoint.url, site, sc.period.start, sc.period.end, args.max_cloud
-        )
-        _print_search_summary(items)
-    finally:
-        if was_running:
-            print(f"    STAC API was already running at {endpoint.url}: left running")
-        elif not args.keep_running:
-            pgstac.stop(settings.stac_dir)
-            print("    local STAC API stopped (use --keep-running to explore it)")
-        else:
-            print(f"    STAC API left running at {endpoint.url}; stop it with: nampo stac down")
-    return 0
-
-
-def _print_search_summary(items: list[dict]) -> None:
-    from collections import Counter
-
-    if not items:
-        print("    no items found")
-        return
-    props = [it["properties"] for it in items]
-    years = Counter(p["datetime"][:4] for p in props)
-    platforms = Counter(p["platform"] for p in props)
-    tiles = Counter(p["grid:code"] for p in props)
-    clear = sum(p["eo:cloud_cover"] < 10 for p in props)
-    print(f"    {len(items)} items, {props[0]['datetime'][:10]} .. {props[-1]['datetime'][:10]}")
-    print("    per year:     " + ", ".join(f"{y}: {n}" for y, n in sorted(years.items())))
-    print("    per platform: " + ", ".join(f"{k}: {n}" for k, n in sorted(platforms.items())))
-    print("    per tile:     " + ", ".join(f"{k}: {n}" for k, n in sorted(tiles.items())))
-    print(f"    nearly clear (eo:cloud_cover < 10%): {clear}")
-    print(f"    {'id':<28} {'datetime':<20} {'cloud %':>8}")
-    shown = items if len(items) <= 12 else items[:6] + [None] + items[-5:]
-    for it in shown:
-        if it is None:
-            print(f"    {'...':<28}")
-            continue
-        p = it["properties"]
-        print(f"    {it['id']:<28} {p['datetime'][:19]:<20} {p['eo:cloud_cover']:>8.1f}")
 
 
 def _add_process_command(sub) -> None:
@@ -227,7 +151,7 @@ def _process(args, settings: Settings) -> int:
     url = args.url
     if args.catalog == "local" and url is None:
         url = pgstac.read_endpoint(settings.stac_dir).url
-    spec = pipeline.CatalogSpec(args.catalog, url, args.max_cloud)
+    spec = pipeline.CatalogSpec(args.catalog, url, args.max_cloud, settings.catalog_timeout)
     store = Store(StoreLocation.from_settings(args.store, settings))
     pipeline.validate_period(first, last)
 

@@ -50,6 +50,8 @@ class CatalogSpec:
     profile: str = "local"
     url: str | None = None
     max_cloud: float | None = None
+    timeout: float = 30.0
+    """Seconds each attempt of a catalog request may take (retries follow)."""
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,9 @@ def find_scenes(
     start = min(add_months(first, -1), site.baseline[0])
     end = max(month_end(last), month_end(site.baseline[1]))
     scenes = catalog.search_scenes(
-        spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud
-    )
+        spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud,
+        timeout=spec.timeout,
+    )  # fmt: skip
     return scenes
 
 

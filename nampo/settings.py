@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     render_workers: int = Field(default=0, ge=0)
     """Processes used to render scenario archives (0: one per core)."""
 
+    catalog_timeout: float = Field(default=30.0, gt=0)
+    """Seconds each attempt of a STAC API request may take before it is retried."""
+
     s3_endpoint_url: str | None = None
     """Endpoint of an S3-protocol server (MinIO, Ceph, moto: ``http://host:port``); None
     means AWS S3 itself. Used for ``s3://`` store URLs."""

@@ -4,6 +4,12 @@ does, units run as task runs on a multi-process Dask cluster given by address.""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
 import numpy as np
 import pytest
 
@@ -11,8 +17,20 @@ from flows.params import CatalogName, SiteName
 from nampo import catalog, pipeline
 from nampo.known_sites import KNOWN_SITES, load_site
 from nampo.products import ALL
+from nampo.services import pgstac
 from nampo.store import Store
-from tests.flows_fixtures import create_run, month, run_logs, task_runs, wait_for_run
+from tests.flows_fixtures import (
+    HELD_BACK_MONTH,
+    cancel,
+    create_run,
+    item_month,
+    month,
+    run_logs,
+    start_run,
+    task_runs,
+    wait_for_run,
+)
+from tests.loopback import LoopbackServer, Reply, Seen
 
 pytestmark = pytest.mark.services
 
@@ -80,9 +98,7 @@ def test_backfill_from_the_api_then_again_skips_every_unit(
     assert len(tasks) == units and all(t["state_type"] == "COMPLETED" for t in tasks)
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
 
-    again = wait_for_run(
-        api, create_run(api, dep, backfill_params(store.location.url, cluster)).json()["id"]
-    )
+    again = wait_for_run(api, start_run(api, dep, backfill_params(store.location.url, cluster)))
     assert again["state_type"] == "COMPLETED"
     assert task_runs(api, again["id"]) == []
     runs = store.runs()
@@ -121,3 +137,166 @@ def test_a_period_ending_before_it_starts_fails_before_any_unit(prefect, served,
     assert "before it starts" in run["state"]["message"]
     assert task_runs(prefect.api_url, run["id"]) == []
     assert not store.exists()
+
+
+# ------------------------------------------------------------------------- fault tolerance
+
+
+class FaultyProxy:
+    """Forwards to the real STAC API; the searches get faults in turn: a 503, a 429 with
+    Retry-After, a stalled answer (longer than the catalog timeout), then go through."""
+
+    FAULTS = [
+        Reply(503, {"code": "ServiceUnavailable"}),
+        Reply(429, {"code": "TooManyRequests"}, headers={"Retry-After": "1"}),
+        Reply(200, {}, stall=8.0),
+    ]
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.url = ""
+        self.faults_served = 0
+        self.searches = 0
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.path == "/search":
+            self.searches += 1
+            # the first searches get the faults in turn (the catalog retries each request
+            # up to 5 times), the later ones go through
+            if self.faults_served < len(self.FAULTS):
+                self.faults_served += 1
+                return self.FAULTS[self.faults_served - 1]
+        query = "&".join(f"{k}={v}" for k, vs in seen.query.items() for v in vs)
+        response = httpx.request(
+            seen.method,
+            f"{self.upstream}{seen.path}" + (f"?{query}" if query else ""),
+            json=seen.body,
+            timeout=30,
+        )
+        body = response.text.replace(self.upstream, self.url)
+        return Reply(response.status_code, body)
+
+
+def test_a_failing_catalog_gives_the_same_store(prefect, served, cluster, reference, flows_stac):
+    proxy = FaultyProxy(flows_stac.url)
+    with LoopbackServer(proxy) as server:
+        proxy.url = server.url
+        store = Store(Path(reference.location.url).parent / "faulty-catalog.zarr")
+        params = backfill_params(store.location.url, cluster, catalog_url=server.url)
+        run = wait_for_run(prefect.api_url, start_run(prefect.api_url, served["backfill"], params))
+    assert run["state_type"] == "COMPLETED", run_logs(prefect.api_url, run["id"])
+    assert proxy.faults_served == 3  # a 5xx, a 429 and a time-out
+    assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(what)
+
+
+def test_a_killed_worker_process_loses_nothing(prefect, served, cluster, reference):
+    from distributed import Client
+
+    store = Store(Path(reference.location.url).parent / "killed-worker.zarr")
+    params = backfill_params(store.location.url, cluster)
+    run_id = start_run(prefect.api_url, served["backfill"], params)
+    with Client(cluster) as client:
+        busy = wait_until(
+            lambda: [w for w, keys in client.processing().items() if keys],
+            240,
+            "no unit started on the cluster",
+        )
+        time.sleep(0.5)  # into the unit's work
+        pids = client.run(os.getpid, workers=busy[:1])
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        run = wait_for_run(prefect.api_url, run_id)
+        if run["state_type"] != "COMPLETED":  # the unit's retries were not enough: re-run
+            again = start_run(prefect.api_url, served["backfill"], params)
+            run = wait_for_run(prefect.api_url, again)
+        # the nanny restarted the worker
+        wait_until(lambda: len(client.scheduler_info()["workers"]) == 2, 60, "worker restart")
+    assert run["state_type"] == "COMPLETED", run_logs(prefect.api_url, run["id"])
+    assert store.done() == reference.done()
+    assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+
+
+def test_a_cancelled_run_resumes_where_it_stopped(prefect, served, cluster, reference):
+    api = prefect.api_url
+    store = Store(Path(reference.location.url).parent / "cancelled.zarr")
+    params = backfill_params(store.location.url, cluster)
+    run_id = start_run(api, served["backfill"], params)
+    wait_until(lambda: len(store.done()) >= 2, 240, "no unit finished before the cancel")
+    cancel(api, run_id)
+    cancelled = wait_for_run(api, run_id)
+    assert cancelled["state_type"] == "CANCELLED", cancelled["state"]
+    done_at_cancel = store.done()
+    assert done_at_cancel < reference.done()  # part-way
+
+    rerun = wait_for_run(api, start_run(api, served["backfill"], params))
+    assert rerun["state_type"] == "COMPLETED", run_logs(api, rerun["id"])
+    recomputed = {t["name"] for t in task_runs(api, rerun["id"])}
+    assert not recomputed & done_at_cancel  # complete units are never computed again
+    assert store.done() == reference.done()
+    assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+
+
+# ------------------------------------------------------------------------------ monitoring
+
+
+def test_monitoring_recomputes_only_the_months_new_scenes_touch(
+    prefect, served, cluster, flows_stac, flows_home, mini_archive
+):
+    """Runs last in this module: it adds the held-back month's scenes to the catalog."""
+    api = prefect.api_url
+    store = Store(flows_home / "monitored.zarr")
+    params = {
+        "site": SITE,
+        "through_month": "2021-12",
+        "lookback_months": 2,
+        "store": store.location.url,
+        "cluster": cluster,
+    }
+
+    def monitor_run() -> tuple[dict, dict]:
+        run = wait_for_run(api, start_run(api, served["monitor"], params))
+        assert run["state_type"] == "COMPLETED", run_logs(api, run["id"])
+        runs = store.runs()
+        return run, runs[max(runs)]
+
+    _, first = monitor_run()
+    assert set(first["units"].values()) == {"done"}  # an empty store: everything computed
+    before = {u: store.record(u)["run"] for u in store.done()}
+
+    held_back = lambda item: item_month(item) == HELD_BACK_MONTH  # noqa: E731
+    added = pgstac.load(flows_stac, mini_archive.path, only=held_back)
+    assert added > 0
+    run, second = monitor_run()
+    changed = {u for u in store.done() if store.record(u)["run"] != before[u]}
+    tiles = [t.id for t in load_site(SITE).tiles]
+    touched = {u for u in second["new_scenes"]}
+    # The held-back month's units have new scenes; the next month's change against it is
+    # recomputed too; nothing else (baselines, other months) runs.
+    assert {u.split("/")[1] for u in touched} == {HELD_BACK_MONTH}
+    assert changed == touched | {f"{t}/2021-12" for t in {u.split("/")[0] for u in touched}}
+    assert {t["name"] for t in task_runs(api, run["id"])} == changed
+    assert all(set(ids) for ids in second["new_scenes"].values())
+    assert set(second["seen"][HELD_BACK_MONTH]) >= {
+        s for ids in second["new_scenes"].values() for s in ids
+    }
+    assert {u.split("/")[0] for u in touched} <= set(tiles)
+
+    # Again with nothing new: nothing runs.
+    run, third = monitor_run()
+    assert task_runs(api, run["id"]) == [] and set(third["units"].values()) == {"skipped"}
+
+    # The store equals a clean run over today's catalog.
+    clean = Store(flows_home / "clean-after-monitoring.zarr")
+    spec = pipeline.CatalogSpec("local", flows_stac.url)
+    m0, m1 = month(HELD_BACK_MONTH), month("2021-12")
+    assert not pipeline.process(load_site(SITE), m0, m1, store=clean, spec=spec).failed
+    period = (HELD_BACK_MONTH, "2021-12")
+    assert_same(arrays(store, *period), arrays(clean, *period))

@@ -1,0 +1,147 @@
+"""``nampo-flows``: the Prefect side of nampo on one machine.
+
+``nampo-flows serve``   start a Prefect server on 127.0.0.1 (its database under
+                        NAMPO_HOME/prefect), register the backfill and monitoring
+                        deployments and serve them until Ctrl-C; open the printed URL,
+                        pick the backfill deployment, "Run" → "Custom run".
+``nampo-flows demo``    the main job on the built-in default: render the Nampo archive,
+                        serve it from the local STAC API, run the backfill flow over the
+                        whole scenario on a local Dask cluster into a local Zarr store.
+
+Prefect is configured through the environment before it is imported: every process of a
+run (this one, the flow runs it serves, the Dask workers) talks to one server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from flows import server as prefect_server
+from nampo.errors import NampoError
+from nampo.known_sites import KNOWN_SITES, known_site
+from nampo.settings import Settings
+
+UI_PORT = 4200
+"""Prefect's usual port, used when free (else any free port)."""
+
+
+def _port(wanted: int | None) -> int:
+    if wanted:
+        return wanted
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", UI_PORT))
+            return UI_PORT
+        except OSError:
+            return prefect_server.free_port()
+
+
+def _use_server(settings: Settings, server: prefect_server.PrefectServer) -> None:
+    os.environ.update(prefect_server.prefect_env(settings.home / "prefect", server.api_url))
+
+
+def serve(args, settings: Settings) -> int:
+    home = settings.home / "prefect"
+    with prefect_server.running(home, _port(args.port)) as server:
+        _use_server(settings, server)
+        print(f"Prefect server: {server.url} (UI), API {server.api_url}")
+        print(f"  database and logs: {home}")
+        print("  deployments: nampo-backfill/backfill (on demand), nampo-monitor/monitor (daily)")
+        print("  Ctrl-C stops the deployments and the server", flush=True)
+        child = subprocess.Popen([sys.executable, "-m", "flows.serve"], env=os.environ.copy())
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.terminate()
+            child.wait(30)
+            return 0
+
+
+def demo(args, settings: Settings) -> int:
+    from nampo.scenario.archive import build_archive
+    from nampo.services import pgstac
+
+    site = args.site
+    scenario = known_site(site).scenario
+    t0 = time.perf_counter()
+    print(f"1/4 archive of {scenario.name}", flush=True)
+    archive = build_archive(scenario, settings.archives_dir, workers=settings.render_workers)
+    m = archive.manifest()
+    print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
+    print("2/4 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)", flush=True)
+    was_running = pgstac.status(settings.stac_dir).running
+    endpoint = pgstac.start(settings.stac_dir)
+    try:
+        print(f"    {endpoint.url}: loaded {pgstac.load(endpoint, archive.path)} items")
+        first = args.first or f"{archive.scenario.period.start:%Y-%m}"
+        last = args.last or f"{archive.scenario.period.end:%Y-%m}"
+        print("3/4 Prefect server", flush=True)
+        with prefect_server.running(settings.home / "prefect", _port(None)) as server:
+            _use_server(settings, server)
+            print(f"    {server.url}")
+            print(f"4/4 backfill flow: {site}, {first}..{last}, local Dask cluster", flush=True)
+            from flows.backfill import backfill  # after the environment names the server
+
+            summary = backfill(
+                first_month=first,
+                last_month=last,
+                site=site,
+                store=args.store,
+                workers=args.workers,
+                force=args.force,
+            )
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler.flush()  # the run's last logs reach the server before it stops
+    finally:
+        if not was_running:
+            pgstac.stop(settings.stac_dir)
+    print()
+    print(
+        f"Done in {time.perf_counter() - t0:.0f} s: run {summary['run_id']}, "
+        f"{summary['done']} units computed, {summary['skipped']} already complete."
+    )
+    print(f"Store: {summary['store']}")
+    print(f"  open it: xarray.open_zarr({summary['store']!r})  (layout: docs/store.md)")
+    print("Prefect UI with this run: `uv run nampo-flows serve`, then open the URL it prints")
+    print(f"  (runs are kept in {settings.home / 'prefect'})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nampo-flows", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="Prefect server + the deployments, on 127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help=f"default {UI_PORT} when free")
+    s.set_defaults(func=serve)
+    d = sub.add_parser("demo", help="the main job on the built-in Nampo scenario")
+    d.add_argument("--site", choices=sorted(KNOWN_SITES), default="nampo")
+    d.add_argument("--first", metavar="YYYY-MM", help="default: the scenario's first month")
+    d.add_argument("--last", metavar="YYYY-MM", help="default: the scenario's last month")
+    d.add_argument("--store", help="default: NAMPO_HOME/stores/<site>.zarr")
+    d.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
+    d.add_argument("--force", action="store_true", help="recompute completed units")
+    d.set_defaults(func=demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args, Settings()) or 0)
+    except NampoError as exc:
+        print(f"nampo-flows: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nampo-flows: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
