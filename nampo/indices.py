@@ -72,12 +72,13 @@ def all_indices(ds: xr.Dataset) -> xr.Dataset:
 
 VEGETATION_NDVI = 0.4
 """NDVI above which a pixel is vegetation in any season."""
-SOIL_SLOPE = 0.18
+SOIL_SLOPE = 0.15
 """Normalised red-blue difference above which a non-vegetated surface is soil-coloured.
 Soils redden from blue to red (iron oxides, organic matter), concrete, asphalt, metal and
 slate are nearly grey: on real surface reflectance the low-NDVI pixels of a town
 (Aberystwyth 2021-05-27) have p10/p50/p90 -0.02/0.06/0.12, the library's soils 0.24-0.25
-and its built surfaces at most 0.15 (containers)."""
+(bare ground next to new roofs about 0.15-0.2 through the sensor's blur) and its built
+surfaces at most 0.147 (containers)."""
 SOIL_NDBI = 0.0
 """A soil-coloured surface is bare when it is also brighter in SWIR-1 than in NIR."""
 DRY_NDBI = 0.2
