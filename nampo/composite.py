@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from nampo import indices
-from nampo.products import COMPOSITE_BANDS, INDICES
+from nampo.products import COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS
 
 
 def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArray) -> xr.Dataset:
@@ -38,11 +38,54 @@ def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArr
     return ds
 
 
-def with_indices(composite: xr.Dataset) -> xr.Dataset:
-    """The composite with its spectral indices and land-cover class."""
+def with_indices(composite: xr.Dataset, ndvi_peak: xr.DataArray | None = None) -> xr.Dataset:
+    """The composite with its spectral indices and land-cover class (`ndvi_peak`: the
+    baseline's, which keeps dormant vegetation vegetation; see indices.landcover)."""
     ds = composite.merge(indices.all_indices(composite))
-    ds["landcover"] = indices.landcover(ds)
+    ds["landcover"] = indices.landcover(ds, ndvi_peak)
     return ds
+
+
+NO_AGE = np.uint8(255)
+"""``last_age`` of a pixel without a clear month among the carried ones."""
+
+
+def carry_forward(current: xr.Dataset, last: xr.Dataset | None) -> xr.Dataset:
+    """The latest clear composite up to this month: ``last_<band>`` and ``last_age``.
+
+    Per pixel, this month's bands where it has a clear observation (age 0), else the
+    previous month's carried bands one month older, as long as they are younger than
+    :data:`~nampo.products.LAST_CLEAR_MONTHS`; NaN (age 255) beyond.
+
+    Parameters
+    ----------
+    current : this month's composite (bands).
+    last : the previous month's carried composite (``last_<band>``, ``last_age``), or
+        None when nothing is carried (every pixel's history starts here).
+    """
+    clear = current[COMPOSITE_BANDS[0]].notnull()
+    for band in COMPOSITE_BANDS[1:]:
+        clear &= current[band].notnull()
+    if last is None:
+        keep = xr.zeros_like(clear)
+        age = xr.full_like(clear, NO_AGE, dtype="uint8")
+    else:
+        old = last["last_age"].astype("int16") + 1
+        keep = (last["last_age"] != NO_AGE) & (old < LAST_CLEAR_MONTHS)
+        age = xr.where(keep, old, NO_AGE)
+    out = xr.Dataset()
+    for band in COMPOSITE_BANDS:
+        carried = last[f"last_{band}"] if last is not None else np.float32(np.nan)
+        kept = xr.where(keep, carried, np.float32(np.nan))
+        out[f"last_{band}"] = xr.where(clear, current[band], kept).astype("float32")
+    out["last_age"] = xr.where(clear, 0, age).astype("uint8")
+    return out
+
+
+def carried_composite(last: xr.Dataset) -> xr.Dataset:
+    """A carried composite (``last_<band>``) as a composite with indices, to compare with."""
+    bands = xr.Dataset({b: last[f"last_{b}"] for b in COMPOSITE_BANDS})
+    return bands.merge(indices.all_indices(bands))
 
 
 def change_vector(a: xr.Dataset, b: xr.Dataset) -> xr.DataArray:
@@ -53,8 +96,10 @@ def change_vector(a: xr.Dataset, b: xr.Dataset) -> xr.DataArray:
 
 def change_metrics(current: xr.Dataset, previous: xr.Dataset, baseline: xr.Dataset) -> xr.Dataset:
     """Differences of indices and change-vector magnitudes against the previous month and
-    against the baseline. `baseline` holds the baseline's bands and indices without the
-    ``base_`` prefix. NaN where either side has no clear observation."""
+    against the baseline. `previous` is, per pixel, the latest earlier month with a clear
+    observation (:func:`carried_composite` of the previous month's :func:`carry_forward`);
+    `baseline` holds the baseline's bands and indices without the ``base_`` prefix. NaN
+    where either side has no clear observation."""
     out = {
         "cva_prev": change_vector(current, previous),
         "cva_base": change_vector(current, baseline),

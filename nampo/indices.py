@@ -17,6 +17,8 @@ Notes on the choice of indices for Sentinel-2 L2A:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -68,23 +70,96 @@ def all_indices(ds: xr.Dataset) -> xr.Dataset:
     )
 
 
-def landcover(ds: xr.Dataset) -> xr.DataArray:
+VEGETATION_NDVI = 0.4
+"""NDVI above which a pixel is vegetation in any season."""
+SOIL_SLOPE = 0.15
+"""Normalised red-blue difference above which a non-vegetated surface is soil-coloured.
+Soils redden from blue to red (iron oxides, organic matter), concrete, asphalt, metal and
+slate are nearly grey: on real surface reflectance the low-NDVI pixels of a town
+(Aberystwyth 2021-05-27) have p10/p50/p90 -0.02/0.06/0.12, the library's soils 0.24-0.25
+(bare ground next to new roofs about 0.15-0.2 through the sensor's blur) and its built
+surfaces at most 0.147 (containers)."""
+SOIL_NDBI = 0.0
+"""A soil-coloured surface is bare when it is also brighter in SWIR-1 than in NIR."""
+DRY_NDBI = 0.2
+"""NDBI above which a non-vegetated surface is bare whatever its colour (dry soil, sand,
+gravel): above real towns' p90 (0.10 on Aberystwyth's surface reflectance, 0.17 on the
+top-of-atmosphere OSCD cities Paris and Bercy)."""
+DORMANT_NDVI = 0.2
+"""A pixel that was green in its baseline (NDVI peak above :data:`GREEN_PEAK`) is dormant
+vegetation while its NDVI stays above 0.2 and it stays yellow-brown
+(:data:`DORMANT_SLOPE`): winter stubble and dry grass keep 0.2-0.35, cleared soil falls
+to 0.05-0.2."""
+DORMANT_SLOPE = 0.1
+"""Red-blue slope above which a low-NDVI surface is yellow-brown like dry vegetation (the
+library's dormant vegetation 0.24, 0.16-0.2 through autumn's mixture and winter haze),
+not grey or blue like a new roof on former grassland (painted roofs -0.16..0.06)."""
+GREEN_PEAK = 0.5
+"""Baseline NDVI peak above which a pixel is seasonal vegetation."""
+
+
+def soil_slope(ds: xr.Dataset) -> xr.DataArray:
+    """Normalised red-blue difference: the visible reddening of soils."""
+    return _nd(ds["red"], ds["blue"]).rename("soil_slope")
+
+
+def bare_like(ds: xr.Dataset) -> xr.DataArray:
+    """Soil-coloured and SWIR-bright, or very SWIR-bright (see :data:`SOIL_SLOPE`)."""
+    slope = soil_slope(ds)
+    return ((slope > SOIL_SLOPE) & (ds["ndbi"] > SOIL_NDBI)) | (ds["ndbi"] > DRY_NDBI)
+
+
+def landcover(ds: xr.Dataset, ndvi_peak: xr.DataArray | None = None) -> xr.DataArray:
     """Class per pixel from a composite (bands and indices): 0 where there is no data.
 
     Rules, in order of precedence (later rules do not override earlier ones):
     ice (NDSI > 0.4 and green > 0.2), water (MNDWI > 0.2 and NIR < 0.1), vegetation
-    (NDVI > 0.4), dark/coal (DARK > 0.35), bare (NDBI > 0.11: soil is brighter in SWIR-1
-    than concrete is), built (everything else: roofs, paving, piers, containers, tanks).
+    (NDVI > 0.4), dark/coal (DARK > 0.35), dormant vegetation (NDVI > 0.2, red above
+    blue, and green in the baseline: `ndvi_peak` > 0.5), bare (bare-like: soil-coloured, red above
+    blue, and NDBI > 0; or NDBI > 0.2), built (everything else: roofs, paving, piers,
+    containers, tanks).
+
+    NDBI alone does not separate bare soil from built surfaces: moist soil falls to NDBI
+    0.06, and real towns reach 0.1-0.17. Soil's colour does (see :data:`SOIL_SLOPE`).
+
+    Parameters
+    ----------
+    ds : composite bands and indices (``with_indices``).
+    ndvi_peak : the pixel's NDVI peak over the baseline period (``base_ndvi_peak``);
+        without it dormant vegetation reads as bare.
+
+    Examples
+    --------
+    >>> landcover(with_indices(composite), store.read_baseline(tile)["base_ndvi_peak"])
+    ... # doctest: +SKIP
     """
     ok = ds["ndvi"].notnull() & ds["mndwi"].notnull()
+    bare = bare_like(ds)
+    if ndvi_peak is None:
+        dormant = xr.zeros_like(bare)
+    else:
+        dormant = (ds["ndvi"] > DORMANT_NDVI) & (ndvi_peak > GREEN_PEAK)
+        dormant &= soil_slope(ds) > DORMANT_SLOPE
     rules = [
         (ICE, (ds["ndsi"] > 0.4) & (ds["green"] > 0.2)),
         (WATER, (ds["mndwi"] > 0.2) & (ds["nir"] < 0.1)),
-        (VEGETATION, ds["ndvi"] > 0.4),
+        (VEGETATION, ds["ndvi"] > VEGETATION_NDVI),
         (DARK, ds["dark"] > 0.35),
-        (BARE, ds["ndbi"] > 0.11),
+        (VEGETATION, dormant),
+        (BARE, bare),
     ]
     out = xr.full_like(ds["ndvi"], BUILT, dtype="uint8")
     for code, test in reversed(rules):
         out = xr.where(test, np.uint8(code), out)
     return xr.where(ok, out, np.uint8(0)).astype("uint8").rename("landcover")
+
+
+def ndvi_peak(bands: xr.Dataset, valid: xr.DataArray, q: float = 0.9) -> xr.DataArray:
+    """High NDVI of a pixel's clear observations over `time` (its `q` quantile): how green
+    it gets in its season. Haze and thin cloud lower NDVI, so a high quantile is robust to
+    what the cloud mask misses. NaN without a clear observation."""
+    values = ndvi(bands).where(valid)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: NaN, as wanted
+        out = values.quantile(q, "time", skipna=True).drop_vars("quantile")
+    return out.astype("float32").rename("ndvi_peak")

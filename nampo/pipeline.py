@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nampo import catalog, composite
+from nampo import brightmask, catalog, composite, indices
 from nampo.cube import Loader, load_cube, merge_same_day, skipped_scenes, to_reflectance
 from nampo.errors import NampoError
-from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, MONTHLY
+from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS, MONTHLY
 from nampo.scenes import NormalisedItem
 from nampo.sites import Site, Tile
 from nampo.store import Store, StoreLocation
@@ -89,21 +89,26 @@ def _in_window(scene: NormalisedItem, first: dt.date, last: dt.date) -> bool:
     return first <= scene.datetime.date() <= last
 
 
-def _composite(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str):
+def _composite(
+    site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str, peak: bool = False
+):
     """Median composite (with indices and class) of the scenes over one tile, computed
-    here, and the scenes that could not be read."""
+    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline)."""
     grid = site.tile_grid(tile)
     raw = load_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader, chunk_px=site.tile_px)
     skipped = skipped_scenes(raw)
-    refl = merge_same_day(to_reflectance(raw, scenes))
+    # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
+    refl = merge_same_day(to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST))
     # This runs inside a task already: compute here, single-threaded, in this process.
     refl = refl.compute(scheduler="synchronous")
     bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
     finite = np.isfinite(refl["reflectance"]).all("band")
-    valid = refl["clear"] & finite
+    valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
     observed = refl["scl"] > 0
     comp = composite.median_composite(bands, valid, observed)
     comp = composite.with_indices(comp)
+    if peak:
+        comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
     return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
 
 
@@ -119,7 +124,8 @@ def run_baseline(
     tile = site.tile(tile_id)
     first, last = site.baseline
     mine = [s for s in scenes if _in_window(s, first, month_end(last))]
-    comp, skipped = _composite(site, tile, mine, loader)
+    comp, skipped = _composite(site, tile, mine, loader, peak=True)
+    comp["landcover"] = indices.landcover(comp, comp["ndvi_peak"])  # seasonal vegetation
     ds = xr.Dataset()
     for v in BASELINE:
         name = v.name.removeprefix("base_")
@@ -142,9 +148,47 @@ def _stored_composite(store: Store, unit: Unit, like: xr.Dataset) -> xr.Dataset 
     except NampoError:
         return None
     ds = store.read_unit(unit)
-    keep = [*COMPOSITE_BANDS, *INDICES, "clear_count", "obs_count", "landcover"]
+    keep = [*COMPOSITE_BANDS, *INDICES, "clear_count", "obs_count", "landcover", *LAST]
     ds = ds[keep].drop_vars([c for c in ds.coords if c not in ("y", "x")])
     return ds.assign_coords(y=like["y"], x=like["x"])
+
+
+LAST = (*(f"last_{b}" for b in COMPOSITE_BANDS), "last_age")
+"""The carried composite of a month: its latest clear observation per pixel."""
+
+
+def _last_clear(
+    site: Site,
+    tile: Tile,
+    store: Store,
+    unit: Unit,
+    scenes: Sequence[NormalisedItem],
+    loader: str,
+    like: xr.Dataset,
+) -> xr.Dataset:
+    """The carried composite of the month before `unit` (what cva_prev compares with): read
+    back from the store when that unit is done, else folded from the composites of the
+    LAST_CLEAR_MONTHS months before, newest first until every pixel has a clear month
+    (the older ones cannot change the result then). Either way the same values."""
+    stored = _stored_composite(store, Unit(add_months(unit.month, -1), unit.tile_id), like)
+    if stored is not None:
+        return stored[list(LAST)]
+    comps: list[xr.Dataset] = []
+    for back in range(1, LAST_CLEAR_MONTHS + 1):
+        month = add_months(unit.month, -back)
+        mine = [s for s in scenes if _in_window(s, month, month_end(month))]
+        if mine:
+            comp, _ = _composite(site, tile, mine, loader)
+            comp = comp[list(COMPOSITE_BANDS)]
+        else:
+            comp = xr.Dataset({b: xr.full_like(like[b], np.nan) for b in COMPOSITE_BANDS})
+        comps.append(comp.assign_coords(y=like["y"], x=like["x"]))
+        if all(bool(c.notnull().all()) for c in comps[-1].data_vars.values()):
+            break
+    last = None
+    for comp in reversed(comps):  # oldest first
+        last = composite.carry_forward(comp, last)
+    return last
 
 
 def run_month(
@@ -158,25 +202,24 @@ def run_month(
 ) -> UnitResult:
     """One (tile, month) unit. `after` is the previous month's task of the same tile when
     it runs in the same run: the scheduler then runs this one after it, and the previous
-    composite is read back from the store instead of being computed again (half the
-    reads). Either way the values are the same: composites are deterministic."""
+    carried composite (latest clear month per pixel) is read back from the store instead of
+    being computed again (half the reads or less). Either way the values are the same:
+    composites are deterministic."""
     t0 = time.perf_counter()
     tile = site.tile(unit.tile_id)
     store = Store(location)
     now = [s for s in scenes if _in_window(s, unit.month, month_end(unit.month))]
     current, skipped = _composite(site, tile, now, loader)
-    prev_unit = Unit(add_months(unit.month, -1), unit.tile_id)
-    previous = _stored_composite(store, prev_unit, current)
-    if previous is None:
-        before = [s for s in scenes if _in_window(s, prev_unit.month, month_end(prev_unit.month))]
-        previous, _ = _composite(site, tile, before, loader)
+    last = _last_clear(site, tile, store, unit, scenes, loader, current)
+    previous = composite.carried_composite(last)
     base = store.read_baseline(tile)
     baseline = xr.Dataset({k.removeprefix("base_"): base[k] for k in base.data_vars})
     baseline = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
     baseline = baseline.assign_coords(y=current["y"], x=current["x"])
+    current["landcover"] = indices.landcover(current, baseline["ndvi_peak"])
     metrics = composite.change_metrics(current, previous, baseline)
     ds = xr.Dataset()
-    merged = current.merge(metrics)
+    merged = current.merge(metrics).merge(composite.carry_forward(current, last))
     for v in MONTHLY:
         ds[v.name] = merged[v.name].astype(v.dtype)
     record = {
@@ -206,9 +249,9 @@ def validate_period(first: dt.date, last: dt.date) -> None:
 def find_scenes(
     site: Site, first: dt.date, last: dt.date, spec: CatalogSpec
 ) -> list[NormalisedItem]:
-    """Every scene the units of the period need: the period, the month before it, and the
-    site's baseline."""
-    start = min(add_months(first, -1), site.baseline[0])
+    """Every scene the units of the period need: the period, the LAST_CLEAR_MONTHS months
+    before it (the latest clear month cva_prev compares with), and the site's baseline."""
+    start = min(add_months(first, -LAST_CLEAR_MONTHS), site.baseline[0])
     end = max(month_end(last), month_end(site.baseline[1]))
     scenes = catalog.search_scenes(
         spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud,

@@ -15,6 +15,11 @@ COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 INDICES = ("ndvi", "mndwi", "ndbi", "ndsi", "dark")
 """Spectral indices (see nampo.indices)."""
 
+LAST_CLEAR_MONTHS = 6
+"""Months the latest clear observation is carried forward (this month and 5 before): the
+change against the previous month (``cva_prev``...) is against the latest of them with a
+clear observation of the pixel, so a change made in a cloudy gap still shows."""
+
 CLASSES = {1: "water", 2: "vegetation", 3: "bare", 4: "built", 5: "dark", 6: "ice"}
 """Land-cover classes of the monthly class map (0 = no clear observation)."""
 
@@ -95,6 +100,30 @@ MONTHLY: tuple[Variable, ...] = (
         Variable(f"d{i}_base", "float32", np.nan, True, {"long_name": f"{i} minus the baseline's"})
         for i in INDICES
     ),
+    *(
+        Variable(
+            f"last_{b}",
+            "float32",
+            np.nan,
+            True,
+            {
+                "long_name": f"{b} surface reflectance of the latest month with a clear "
+                f"observation, this one or up to {LAST_CLEAR_MONTHS - 1} before",
+                "units": "1",
+            },
+        )
+        for b in COMPOSITE_BANDS
+    ),
+    Variable(
+        "last_age",
+        "uint8",
+        255,
+        True,
+        {
+            "long_name": "months from the latest month with a clear observation to this one "
+            "(0: this month; 255: none in the last months)",
+        },
+    ),
 )
 """Per (month, pixel) products, written one (tile, month) unit at a time."""
 
@@ -112,6 +141,13 @@ BASELINE: tuple[Variable, ...] = (
         {"long_name": "clear observations in the baseline period"},
     ),
     Variable("base_landcover", "uint8", 0, False, {"long_name": "baseline land-cover class"}),
+    Variable(
+        "base_ndvi_peak",
+        "float32",
+        np.nan,
+        False,
+        {"long_name": "ndvi of the baseline period, 90th percentile of clear observations"},
+    ),
 )
 """Per-pixel products of the baseline period, written one (tile, baseline) unit at a time."""
 

@@ -88,3 +88,89 @@ def test_change_metrics_against_previous_and_baseline():
     drained = composite.change_metrics(after, before, before)
     assert float(drained["cva_prev"][0, 0]) > 0.2
     assert float(drained["dmndwi_base"][0, 0]) < -1.0  # water (MNDWI ~0.86) to soil (~-0.4)
+
+
+def test_moist_soil_is_bare_and_grey_surfaces_are_built():
+    # Moist soil (the library's alternate bare end-member) has NDBI 0.06, under any NDBI
+    # threshold that keeps towns out; its red-over-blue colour still says soil.
+    from nampo.scenario.spectra import alternate_tables
+
+    alt = alternate_tables()[0][LandCover.bare.code]
+    moist = xr.Dataset(
+        {
+            b: xr.DataArray(np.array([[alt[BAND_INDEX[b]]]], "f4"), dims=("y", "x"))
+            for b in COMPOSITE_BANDS
+        }
+    )
+    assert float(indices.ndbi(moist)[0, 0]) < 0.11
+    assert classify(moist) == "bare"
+    grey = spectrum(LandCover.paved)
+    grey["swir16"] = grey["nir"] * 1.3  # a SWIR-bright but grey surface: NDBI 0.13
+    assert float(indices.ndbi(grey)[0, 0]) > 0.11
+    assert classify(grey) == "built"
+
+
+def test_dormant_vegetation_stays_vegetation_where_the_baseline_was_green():
+    dormant = spectrum(LandCover.vegetation, green=0.0)
+    ds = composite.with_indices(dormant)
+    assert 0.2 < float(ds["ndvi"][0, 0]) < 0.4
+    green_peak = xr.full_like(ds["ndvi"], 0.75)
+    never_green = xr.full_like(ds["ndvi"], 0.15)
+    assert CLASSES[int(indices.landcover(ds, green_peak)[0, 0])] == "vegetation"
+    assert CLASSES[int(indices.landcover(ds, never_green)[0, 0])] == "bare"
+    assert CLASSES[int(indices.landcover(ds)[0, 0])] == "bare"
+    # Cleared: the same green-in-baseline pixel as bare soil is bare, not vegetation.
+    cleared = composite.with_indices(spectrum(LandCover.bare))
+    assert CLASSES[int(indices.landcover(cleared, green_peak)[0, 0])] == "bare"
+    # A new roof on former grassland is built, whatever its NDVI.
+    roof = composite.with_indices(spectrum(LandCover.roof))
+    assert CLASSES[int(indices.landcover(roof, green_peak)[0, 0])] == "built"
+
+
+def test_ndvi_peak_is_a_high_quantile_of_clear_observations():
+    t = 5
+    veg = class_table(1.0)[LandCover.vegetation.code]
+    dormant = class_table(0.0)[LandCover.vegetation.code]
+    rows = [dormant, dormant, veg, dormant, veg]
+    refl = xr.Dataset(
+        {
+            b: xr.DataArray(
+                np.array([r[BAND_INDEX[b]] for r in rows], "f4").reshape(t, 1, 1),
+                dims=("time", "y", "x"),
+            )
+            for b in COMPOSITE_BANDS
+        }
+    )
+    valid = xr.DataArray(np.array([1, 1, 1, 1, 0], bool).reshape(t, 1, 1), dims=refl["red"].dims)
+    peak = float(indices.ndvi_peak(refl, valid)[0, 0])
+    assert peak > indices.GREEN_PEAK  # one clear summer observation in four is enough
+    none = indices.ndvi_peak(refl, valid & False)
+    assert np.isnan(none[0, 0])
+
+
+def _bands(values: list[float | None]) -> xr.Dataset:
+    a = np.array([np.nan if v is None else v for v in values], "f4").reshape(1, -1)
+    return xr.Dataset({b: xr.DataArray(a.copy(), dims=("y", "x")) for b in COMPOSITE_BANDS})
+
+
+def test_carry_forward_keeps_the_latest_clear_month_for_a_while():
+    from nampo.products import LAST_CLEAR_MONTHS
+
+    last = composite.carry_forward(_bands([0.1, None]), None)
+    assert last["last_age"].values.tolist() == [[0, 255]]
+    months = [_bands([None, None])] * (LAST_CLEAR_MONTHS - 1)
+    for month in months:
+        last = composite.carry_forward(month, last)
+    # LAST_CLEAR_MONTHS - 1 cloudy months later the clear month is still carried...
+    assert last["last_age"].values.tolist() == [[LAST_CLEAR_MONTHS - 1, 255]]
+    assert float(last["last_red"][0, 0]) == np.float32(0.1)
+    # ...and compared with: the change made in the gap shows in cva_prev.
+    now = composite.with_indices(_bands([0.3, 0.2]))
+    metrics = composite.change_metrics(
+        now, composite.carried_composite(last), composite.with_indices(_bands([0.1, 0.1]))
+    )
+    assert float(metrics["cva_prev"][0, 0]) > 0.4 and np.isnan(metrics["cva_prev"][0, 1])
+    # One month more and it is too old.
+    last = composite.carry_forward(_bands([None, 0.2]), last)
+    assert last["last_age"].values.tolist() == [[255, 0]]
+    assert np.isnan(last["last_red"][0, 0]) and float(last["last_red"][0, 1]) == np.float32(0.2)

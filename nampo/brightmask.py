@@ -1,0 +1,97 @@
+"""Which observations are clear: the Scene Classification's mask, less the bright surfaces
+it takes for cloud.
+
+Sen2Cor flags bright roofs (white-painted oil tanks, new metal sheds) as medium- or
+high-probability cloud (SCL 8, 9) in scene after scene: its cloud test is brightness in
+the blue, and a white roof is as bright as a cloud. Masking SCL 8 and 9 then masks such a
+surface forever, and a new tank never appears in the products. Fmask and s2cloudless
+pass over it the same way; what gives a bright surface away is time and place (Zhu and
+Woodcock's multitemporal Tmask, and the "persistent cloud" screening of time-series
+compositors): a cloud moves and is wider than a roof, a roof stays put and is surrounded
+by clear ground.
+
+So a pixel's cloud flags are taken back, for a stack of observations, when
+
+- in at least :data:`MIN_SCENES` scenes of the stack its neighbourhood (a square of
+  :data:`WINDOW_PX` pixels, 310 m at 10 m) is mostly clear (:data:`CLEAR_AROUND`), and
+- it is flagged cloud in at least :data:`PERSISTENCE` of those scenes, and
+- its flagged observations in them agree: the spread of their blue reflectance is within
+  :data:`STABLE_BLUE` of their median (clouds vary from scene to scene, paint does not).
+
+Only its flags in scenes whose neighbourhood is mostly clear are taken back: where the
+neighbourhood is cloudy, the flag may be a real cloud. Large bright areas (salt flats,
+snowfields under an SCL cloud flag) have no clear neighbourhood and stay masked.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from nampo.cube import DEFAULT_MASK_CLASSES
+
+MASKED = DEFAULT_MASK_CLASSES
+"""SCL classes that make an observation not clear (the cube's default mask)."""
+CLOUD = (8, 9)
+"""SCL classes a bright surface gets (and that are taken back when persistent)."""
+UNMASKED_FOR_TEST = tuple(c for c in MASKED if c not in CLOUD)
+"""The classes to mask when reading reflectance: cloud-flagged values are kept, so that
+they can be taken back; :func:`clear` says which observations are clear."""
+WINDOW_PX = 31
+CLEAR_AROUND = 0.5
+MIN_SCENES = 2
+PERSISTENCE = 0.8
+STABLE_BLUE = 0.25
+
+
+def clear(scl: xr.DataArray, blue: xr.DataArray) -> xr.DataArray:
+    """Clear observations (time, y, x): SCL not in :data:`MASKED`, or a cloud flag on a
+    persistent bright surface in a scene whose neighbourhood is clear.
+
+    Parameters
+    ----------
+    scl : (time, y, x) Scene Classification (0 = no data).
+    blue : (time, y, x) blue reflectance, finite where the sensor has a value (cloud
+        flags included).
+
+    Examples
+    --------
+    >>> valid = clear(refl["scl"], refl["reflectance"].sel(band="blue"))  # doctest: +SKIP
+    """
+    codes = np.asarray(scl.values)
+    out = bright_surface_observations(codes, np.asarray(blue.values, dtype=np.float32))
+    out |= ~np.isin(codes, MASKED)
+    return xr.DataArray(out, dims=scl.dims, coords=scl.coords, name="clear")
+
+
+def bright_surface_observations(scl: np.ndarray, blue: np.ndarray) -> np.ndarray:
+    """(time, y, x) bool: cloud-flagged observations taken back as a bright surface."""
+    if scl.shape[0] == 0:
+        return np.zeros(scl.shape, bool)
+    plain = ~np.isin(scl, MASKED)
+    flagged = np.isin(scl, CLOUD) & np.isfinite(blue)
+    around = np.stack(
+        [
+            ndimage.uniform_filter(p.astype(np.float32), WINDOW_PX, mode="constant", cval=0.0)
+            for p in plain
+        ]
+    )
+    # mode="constant": outside the tile counts as not clear, so a tile edge never makes a
+    # neighbourhood clearer than it is.
+    seen = (around >= CLEAR_AROUND) & (scl != 0)
+    candidate = flagged & seen
+    n_seen = seen.sum(0)
+    n_flagged = candidate.sum(0)
+    persistent = (n_flagged >= MIN_SCENES) & (n_flagged >= PERSISTENCE * n_seen)
+    if not persistent.any():
+        return np.zeros(scl.shape, bool)
+    values = np.where(candidate, blue, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels without a candidate
+        mid = np.nanmedian(values, axis=0)
+        spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+    stable = persistent & (spread <= STABLE_BLUE * mid)
+    return candidate & stable[None]
