@@ -3,8 +3,9 @@
 A unit's completion record lists the scenes it used (and those it could not read). A
 monitoring run searches the catalog over its recent months and compares: a unit whose
 month has a scene touching its tile that the record does not list is stale and runs
-again, and so does the next month of that tile when it is complete, since its change
-against the previous month is computed from this one. Comparing ids, not timestamps, makes
+again, and so do the complete months after it on that tile within
+:data:`~nampo.products.LAST_CLEAR_MONTHS` (their change against the latest clear month may
+be computed from this one). Comparing ids, not timestamps, makes
 late-published and re-processed scenes count the same way, and a second run with the same
 catalog finds nothing to do.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from shapely.geometry import box
 
 from nampo.errors import StoreError
+from nampo.products import LAST_CLEAR_MONTHS
 from nampo.scenes import NormalisedItem
 from nampo.sites import Site, Tile
 from nampo.store import Store
@@ -29,7 +31,8 @@ class Staleness:
     new_scenes: dict[str, list[str]]
     """Unit id -> ids of the scenes of its month and tile its record does not list."""
     recompute: frozenset[str]
-    """Complete units to compute again: the stale ones and the month after each."""
+    """Complete units to compute again: the stale ones and the months after each that
+    may compare with them."""
     baseline_stale: tuple[str, ...]
     """Tiles whose baseline period has new scenes. Monitoring does not recompute a baseline
     (every month of the store is measured against it): a forced backfill does."""
@@ -69,10 +72,11 @@ def find_stale(
                 new[unit.id] = missing
     recompute = set(new)
     for uid in new:
-        nxt = Unit.from_id(uid)
-        nxt = Unit(add_months(nxt.month, 1), nxt.tile_id)
-        if nxt.id in done and nxt.month <= last:
-            recompute.add(nxt.id)
+        stale = Unit.from_id(uid)
+        for n in range(1, LAST_CLEAR_MONTHS + 1):
+            later = Unit(add_months(stale.month, n), stale.tile_id)
+            if later.id in done and later.month <= last:
+                recompute.add(later.id)
     stale_base = []
     b_first, b_last = site.baseline
     for tile in site.tiles:
