@@ -5,7 +5,11 @@ does, units run as task runs on a multi-process Dask cluster given by address.""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from flows import server as prefect_server
 from flows.params import CatalogName, SiteName
 from nampo import catalog, pipeline
 from nampo.known_sites import KNOWN_SITES, load_site
@@ -21,6 +26,7 @@ from nampo.services import pgstac
 from nampo.store import Store
 from tests.flows_fixtures import (
     HELD_BACK_MONTH,
+    REPO,
     cancel,
     create_run,
     item_month,
@@ -300,3 +306,36 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
     assert not pipeline.process(load_site(SITE), m0, m1, store=clean, spec=spec).failed
     period = (HELD_BACK_MONTH, "2021-12")
     assert_same(arrays(store, *period), arrays(clean, *period))
+
+
+def test_prefect_yaml_registers_both_deployments_on_a_work_pool():
+    """infra/prefect.yaml as an operator deploys it, onto a server of its own (the same
+    deployment names on this module's server would replace the served ones)."""
+    home = Path(tempfile.mkdtemp(prefix="nampo-deploy-"))
+    try:
+        with prefect_server.running(home / "prefect") as server:
+            env = {**os.environ, **prefect_server.prefect_env(home / "prefect", server.api_url)}
+
+            def prefect(*args: str) -> subprocess.CompletedProcess:
+                return subprocess.run(
+                    [sys.executable, "-m", "prefect", "--no-prompt", *args],
+                    env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
+                )  # fmt: skip
+
+            made = prefect("work-pool", "create", "nampo", "--type", "process")
+            assert made.returncode == 0, made.stderr
+            deployed = prefect("deploy", "--all", "--prefect-file", "infra/prefect.yaml")
+            assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+            found = httpx.post(f"{server.api_url}/deployments/filter", json={}).json()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    by_name = {d["name"]: d for d in found}
+    assert by_name.keys() == {"backfill", "monitor"}
+    assert {d["work_pool_name"] for d in found} == {"nampo"}
+    assert by_name["backfill"]["schedules"] == []
+    [schedule] = by_name["monitor"]["schedules"]
+    assert schedule["schedule"]["cron"] == "0 6 * * *" and schedule["active"]
+    # The forms are those of the served deployments: the same typed parameters.
+    schema = by_name["backfill"]["parameter_openapi_schema"]
+    assert set(schema["required"]) == {"first_month", "last_month"}
+    assert schema["properties"]["first_month"]["pattern"]
