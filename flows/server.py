@@ -69,6 +69,9 @@ def start(home: Path, port: int | None = None) -> PrefectServer:
         "PREFECT_SERVER_API_PORT": str(port),
         # Without it the UI calls port 4200 and shows "Unable to connect".
         "PREFECT_UI_API_URL": f"{url}/api",
+        # SQLite: wait for the write lock instead of answering 503 "database is locked"
+        # when many task runs report at once on a loaded machine (default 10 s).
+        "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
     }
     env.pop("PREFECT_API_URL", None)  # the server must not think it is a client of another
     log = home / "server.log"
