@@ -250,6 +250,24 @@ def test_a_cancelled_run_resumes_where_it_stopped(prefect, served, cluster, refe
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
 
 
+def test_overlapping_backfills_at_once_leave_one_store(prefect, served, cluster, reference):
+    """Two runs at once, one over the period and one over its last month: both finish and
+    the store is the one a single run writes (units write only their own chunks, the same
+    bytes whoever writes them)."""
+    api = prefect.api_url
+    store = Store(Path(reference.location.url).parent / "overlapping.zarr")
+    params = backfill_params(store.location.url, cluster)
+    runs = [
+        start_run(api, served["backfill"], params),
+        start_run(api, served["backfill"], {**params, "first_month": LAST}),
+    ]
+    for run_id in runs:
+        run = wait_for_run(api, run_id)
+        assert run["state_type"] == "COMPLETED", run_logs(api, run_id)
+    assert store.done() == reference.done()
+    assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+
+
 # ------------------------------------------------------------------------------ monitoring
 
 
