@@ -96,9 +96,10 @@ def demo(args, settings: Settings) -> int:
                 workers=args.workers,
                 force=args.force,
             )
-            from prefect.logging.handlers import APILogHandler
+            from prefect.logging.handlers import APILogWorker
 
-            APILogHandler.flush()  # the run's last logs reach the server before it stops
+            # the run's last logs reach the server before it stops
+            APILogWorker.drain_all(timeout=5)
     finally:
         if not was_running:
             pgstac.stop(settings.stac_dir)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ def item_month(item: dict) -> str:
     return item["properties"]["datetime"][:7]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def flows_home() -> Iterator[Path]:
     home = Path(tempfile.mkdtemp(prefix="nampo-flows-home-"))
     home.chmod(0o755)  # postgres traverses it to its cluster
@@ -43,7 +44,7 @@ def flows_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def flows_stac(flows_home: Path, mini_archive) -> Iterator[pgstac.StacEndpoint]:
     """A STAC API of this module's own (the monitoring test adds items to it), holding the
     mini archive but for the items of HELD_BACK_MONTH."""
@@ -56,25 +57,30 @@ def flows_stac(flows_home: Path, mini_archive) -> Iterator[pgstac.StacEndpoint]:
         pgstac.stop(state)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect(flows_home: Path) -> Iterator[prefect_server.PrefectServer]:
     with prefect_server.running(flows_home / "prefect") as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def prefect_env(flows_home: Path, prefect) -> Iterator[dict[str, str]]:
-    """This process and its children talk to the module's Prefect server."""
-    env = {
+@pytest.fixture(scope="session")
+def prefect_env(flows_home: Path, prefect) -> dict[str, str]:
+    """The environment of every process that talks to the session's Prefect server (this
+    process's own environment is left alone: other test modules read NAMPO_ settings)."""
+    return {
         **prefect_server.prefect_env(flows_home / "prefect", prefect.api_url),
         "NAMPO_HOME": str(flows_home),
         # The faulty-catalog test stalls requests: give up on each attempt sooner.
         "NAMPO_CATALOG_TIMEOUT": "4",
     }
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        yield env
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -83,23 +89,25 @@ def prefect_env(flows_home: Path, prefect) -> Iterator[dict[str, str]]:
                 os.environ[k] = v
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(prefect_env) -> Iterator[str]:
     """A multi-process Dask cluster on loopback, started apart from the flows and given to
-    them by address (as a remote one would be); its workers inherit PREFECT_API_URL."""
+    them by address (as a remote one would be); its workers get PREFECT_API_URL."""
     from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    ) as local:
+    with environment(prefect_env):  # the nannies (and the workers they restart) inherit it
+        local = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+    with local:
         yield local.scheduler_address
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, str]]:
     """``python -m flows.serve`` running; returns deployment name -> id."""
     log = open(flows_home / "serve.log", "wb")  # noqa: SIM115
@@ -137,12 +145,18 @@ def wait_for_deployments(api: str, names: set[str], proc, timeout: float = 120) 
 
 
 def create_run(api: str, deployment_id: str, parameters: dict) -> httpx.Response:
-    """What the UI's custom run does."""
-    return httpx.post(
-        f"{api}/deployments/{deployment_id}/create_flow_run",
-        json={"parameters": parameters},
-        timeout=30,
-    )
+    """What the UI's custom run does. A 503 is the server's "retry me" (SQLite busy on a
+    loaded machine): retried like Prefect's own client does, 5 times at most."""
+    for attempt in range(6):
+        response = httpx.post(
+            f"{api}/deployments/{deployment_id}/create_flow_run",
+            json={"parameters": parameters},
+            timeout=60,
+        )
+        if response.status_code != 503 or attempt == 5:
+            return response
+        time.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 def start_run(api: str, deployment_id: str, parameters: dict) -> str:

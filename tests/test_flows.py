@@ -103,6 +103,12 @@ def test_backfill_from_the_api_then_again_skips_every_unit(
     assert sorted(t["name"] for t in tasks) == sorted(store.done())
     assert len(tasks) == units and all(t["state_type"] == "COMPLETED" for t in tasks)
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+    # Every worker reported to this server: none started a temporary one of its own.
+    from distributed import Client
+
+    with Client(cluster) as client:
+        apis = client.run(lambda: os.environ.get("PREFECT_API_URL"))
+    assert set(apis.values()) == {api}
 
     again = wait_for_run(api, start_run(api, dep, backfill_params(store.location.url, cluster)))
     assert again["state_type"] == "COMPLETED"
@@ -357,3 +363,43 @@ def test_prefect_yaml_registers_both_deployments_on_a_work_pool():
     schema = by_name["backfill"]["parameter_openapi_schema"]
     assert set(schema["required"]) == {"first_month", "last_month"}
     assert schema["properties"]["first_month"]["pattern"]
+
+
+def test_nampo_flows_serve_starts_a_server_and_both_deployments():
+    """The one local command: a Prefect server on loopback, the two deployments served;
+    Ctrl-C stops both."""
+    home = Path(tempfile.mkdtemp(prefix="nampo-serve-"))
+    port = prefect_server.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
+        cwd=REPO, env={**env, "NAMPO_HOME": str(home)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        ids = wait_for_deployments_at(api, proc)
+        assert ids.keys() == {"backfill", "monitor"}
+        ui = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=30)
+        assert ui.status_code == 200 and "<html" in ui.text.lower()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        shutil.rmtree(home, ignore_errors=True)
+    assert f"http://127.0.0.1:{port}" in out
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api}/health", timeout=5)
+
+
+def wait_for_deployments_at(api: str, proc, timeout: float = 120) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            found = httpx.post(f"{api}/deployments/filter", json={}, timeout=5).json()
+        except httpx.HTTPError:
+            found = []
+        if len(found) == 2:
+            return {d["name"]: d["id"] for d in found}
+        time.sleep(0.5)
+    raise TimeoutError("deployments not served")

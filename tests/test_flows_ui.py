@@ -3,10 +3,10 @@ by Playwright; no browser is downloaded) opens the UI of a real Prefect server o
 goes to the backfill deployment, fills its custom-run form, submits it, and watches the
 run's page until its state badge says Completed. The store then holds the month's units.
 
-This module has its own Prefect server, STAC API, Dask cluster and serving process (the
-flow fixtures are module-scoped): about 30 s of set-up, and no state shared with
-test_flows.py. Every request the browser makes to a host other than loopback is aborted
-(the v2 UI asks an analytics host on every load).
+It shares the session's Prefect server, STAC API, Dask cluster and serving process with
+test_flows.py (tests/flows_fixtures.py) and writes a store of its own. Every request the
+browser makes to a host other than loopback is aborted (the v2 UI asks an analytics host
+on every load).
 """
 
 from __future__ import annotations
