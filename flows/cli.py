@@ -45,6 +45,8 @@ def _port(wanted: int | None) -> int:
 
 def _use_server(settings: Settings, server: prefect_server.PrefectServer) -> None:
     os.environ.update(prefect_server.prefect_env(settings.home / "prefect", server.api_url))
+    # The units' task-run lines are the progress; Dask's own INFO lines only drown them.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 def serve(args, settings: Settings) -> int:
