@@ -8,8 +8,6 @@ beside it so that a reader can tell a one-scene month from a ten-scene one.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import xarray as xr
 
@@ -25,17 +23,44 @@ def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArr
     refl : Dataset of float32 (time, y, x) reflectance per band, NaN where not clear.
     valid : bool (time, y, x), the observation is clear (all bands finite).
     observed : bool (time, y, x), the sensor saw the pixel (clear or not).
+
+    The median is that of ``numpy.nanmedian`` (the mean of the two middle values for an
+    even count, in float32), bit for bit; NaN where no observation is clear.
     """
     out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: NaN, as wanted
-        for band in COMPOSITE_BANDS:
-            data = refl[band].where(valid)
-            out[band] = data.median("time", skipna=True).astype("float32")
+    for band in COMPOSITE_BANDS:
+        out[band] = xr.apply_ufunc(
+            _nanmedian_time,
+            refl[band],
+            valid,
+            input_core_dims=[["time"], ["time"]],
+            dask="parallelized",
+            output_dtypes=[np.float32],
+        )
     ds = xr.Dataset(out)
     ds["clear_count"] = valid.sum("time").clip(max=255).astype("uint8")
     ds["obs_count"] = observed.sum("time").clip(max=255).astype("uint8")
     return ds
+
+
+def _nanmedian_time(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Median over the last axis of `values` where `valid`, by one sort per pixel.
+
+    ``numpy.nanmedian`` goes through masked arrays for short axes and took most of a
+    unit's compute time; a sort of a few dozen values per pixel, with the invalid ones
+    set to NaN (sorted last), gives the same float32 result much faster."""
+    if values.shape[-1] == 0:  # no scene at all: no clear observation
+        return np.full(values.shape[:-1], np.nan, dtype=np.float32)
+    # C order: time (the last axis here) contiguous, so each pixel sorts in place.
+    data = np.ascontiguousarray(np.where(valid, values, np.float32(np.nan)), dtype=np.float32)
+    count = np.count_nonzero(~np.isnan(data), axis=-1)
+    data.sort(axis=-1)
+    low = np.take_along_axis(data, np.maximum(count - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+    high = np.take_along_axis(data, (count // 2)[..., None], axis=-1)[..., 0]
+    # (a + b) / 2 in float32, as numpy's median of an even count; a + a = 2a exactly.
+    median = (low + high) / np.float32(2)
+    median[count == 0] = np.float32(np.nan)
+    return median
 
 
 def with_indices(composite: xr.Dataset, ndvi_peak: xr.DataArray | None = None) -> xr.Dataset:

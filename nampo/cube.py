@@ -405,6 +405,72 @@ def load_cube(
     >>> cube.dims, cube.dtype, skipped_scenes(cube)                      # doctest: +SKIP
     (('time', 'band', 'y', 'x'), dtype('uint16'), {})
     """
+    bands, on_grid = _prepare(scenes, grid, bands, loader, chunk_px, check)
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+    _warn_skipped(skipped, len(on_grid))
+    usable = [s for s in on_grid if s.id not in skipped]
+    return _cube(usable, grid, bands, loader, (1, chunk_px), gdal, skipped, tolerant=True)
+
+
+def read_cube(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    *,
+    loader: Loader = "stackstac",
+    gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
+    check: CheckLevel = "header",
+) -> xr.DataArray:
+    """The cube of :func:`load_cube`, read into memory here (in the calling thread).
+
+    For a task that needs a whole small cube at once (one site tile): every asset is
+    opened and read once, by one Dask task per band, instead of being opened first by the
+    pre-flight and again by the loader, and read by one task per scene and band. The
+    pre-flight of :func:`check_assets` runs only when that read fails: the scenes it
+    finds unreadable are then left out and reported, and the others read again, with
+    the errors of :data:`READ_ERRORS_AS_NODATA` as nodata, exactly as :func:`load_cube`
+    does. Same values, coordinates, attrs and skipped scenes as
+    ``load_cube(...).compute()`` (a read that succeeds has nothing for the pre-flight to
+    find: a missing, truncated, multi-band or unreferenced file fails the read too).
+
+    Parameters are those of :func:`load_cube`; the result is numpy-backed.
+
+    Examples
+    --------
+    >>> cube = read_cube(scenes, site.tile_grid(tile), ["red", "scl"])   # doctest: +SKIP
+    >>> type(cube.data), skipped_scenes(cube)                            # doctest: +SKIP
+    (<class 'numpy.ndarray'>, {})
+    """
+    bands, on_grid = _prepare(scenes, grid, bands, loader, grid.height, check)
+    chunks = (max(1, len(on_grid)), max(grid.height, grid.width))
+    if check != "off":
+        # Only the item-level part of the pre-flight (no I/O): assets missing from items.
+        missing = check_assets(on_grid, grid, bands, gdal=gdal, level="off")
+        readable = [s for s in on_grid if s.id not in missing]
+        try:
+            cube = _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
+            cube = cube.compute(scheduler="synchronous")
+        except Exception:  # noqa: BLE001 - any failure: the pre-flight tells which scene
+            pass
+        else:
+            _warn_skipped(missing, len(on_grid))
+            return cube
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+    _warn_skipped(skipped, len(on_grid))
+    usable = [s for s in on_grid if s.id not in skipped]
+    cube = _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True)
+    return cube.compute(scheduler="synchronous")
+
+
+def _prepare(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    loader: str,
+    chunk_px: int,
+    check: str,
+) -> tuple[list[str], list[NormalisedItem]]:
+    """Checked arguments: the bands as a list and the scenes on the grid, sorted by time."""
     bands = list(bands)
     if not bands:
         raise CubeError("no bands requested")
@@ -420,31 +486,47 @@ def load_cube(
     if len(set(ids)) != len(ids):
         twice = sorted({i for i in ids if ids.count(i) > 1})
         raise CubeError(f"scenes given twice: {twice} (deduplicate with nampo.scenes.dedupe)")
-
     ordered = sorted(scenes, key=lambda s: (s.datetime, s.id))
-    on_grid = [s for s in ordered if _overlaps(s, grid, bands)]
-    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+    return bands, [s for s in ordered if _overlaps(s, grid, bands)]
+
+
+def _warn_skipped(skipped: Mapping[str, str], total: int) -> None:
     if skipped:
         warnings.warn(
             CubeWarning(
-                f"{len(skipped)} of {len(on_grid)} scenes left out of the cube: "
+                f"{len(skipped)} of {total} scenes left out of the cube: "
                 + "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))
             ),
-            stacklevel=2,
+            stacklevel=3,
         )
-    usable = [s for s in on_grid if s.id not in skipped]
 
-    if not usable:
+
+def _cube(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: list[str],
+    loader: str,
+    chunks: tuple[int, int],
+    gdal: GdalSettings,
+    skipped: Mapping[str, str],
+    *,
+    tolerant: bool,
+) -> xr.DataArray:
+    """The lazy cube of `scenes`, chunked (`chunks[0]` scenes, 1 band, `chunks[1]` px
+    square). `tolerant`: the read errors of :data:`READ_ERRORS_AS_NODATA` (stackstac) or
+    any rasterio error (odc-stac) become nodata; otherwise every error raises."""
+    time_chunk, chunk_px = chunks
+    if not scenes:
         data = da.zeros(
             (0, len(bands), grid.height, grid.width),
             dtype=np.uint16,
             chunks=(1, 1, chunk_px, chunk_px),
         )
     elif loader == "stackstac":
-        data = _load_stackstac(usable, grid, bands, chunk_px, gdal)
+        data = _load_stackstac(scenes, grid, bands, chunks, gdal, tolerant)
     else:
-        data = _load_odc(usable, grid, bands, chunk_px, gdal)
-    return _wrap(data, usable, grid, bands, loader=loader, skipped=skipped)
+        data = _load_odc(scenes, grid, bands, chunks, gdal, tolerant)
+    return _wrap(data, scenes, grid, bands, loader=loader, skipped=skipped)
 
 
 def skipped_scenes(cube: xr.DataArray | xr.Dataset) -> dict[str, str]:
@@ -454,8 +536,14 @@ def skipped_scenes(cube: xr.DataArray | xr.Dataset) -> dict[str, str]:
 
 
 def _load_stackstac(
-    scenes: Sequence[NormalisedItem], grid: Grid, bands: list[str], chunk_px: int, gdal
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: list[str],
+    chunks: tuple[int, int],
+    gdal: GdalSettings,
+    tolerant: bool,
 ) -> da.Array:
+    time_chunk, chunk_px = chunks
     items = [loader_item(s, bands) for s in scenes]
     stack = stackstac.stack(
         items,
@@ -465,7 +553,7 @@ def _load_stackstac(
         bounds=grid.bounds,
         snap_bounds=False,
         resampling=Resampling.nearest,
-        chunksize=(1, 1, chunk_px, chunk_px),
+        chunksize=(time_chunk, 1, chunk_px, chunk_px),
         # numpy 2: float dtypes with rescale=True or a NaN fill fail (stackstac 249/250).
         dtype=np.dtype("uint16"),
         fill_value=np.uint16(FILL),
@@ -475,7 +563,7 @@ def _load_stackstac(
         properties=False,
         band_coords=False,
         gdal_env=_stackstac_env(gdal),
-        errors_as_nodata=READ_ERRORS_AS_NODATA,
+        errors_as_nodata=READ_ERRORS_AS_NODATA if tolerant else (),
     )
     _check_xy(stack, grid, "stackstac")
     # stackstac drops items (and bands) with no asset overlapping the bounds: put them
@@ -492,20 +580,26 @@ def _load_stackstac(
 
 
 def _load_odc(
-    scenes: Sequence[NormalisedItem], grid: Grid, bands: list[str], chunk_px: int, gdal
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: list[str],
+    chunks: tuple[int, int],
+    gdal: GdalSettings,
+    tolerant: bool,
 ) -> da.Array:
+    time_chunk, chunk_px = chunks
     items = [pystac.Item.from_dict(loader_item(s, bands)) for s in scenes]
     ds = odc.stac.load(
         items,
         bands=bands,
         geobox=_geobox(grid),
-        chunks={"time": 1, "y": chunk_px, "x": chunk_px},
+        chunks={"time": time_chunk, "y": chunk_px, "x": chunk_px},
         resampling="nearest",
         dtype="uint16",
         nodata=FILL,
         groupby="id",  # one step per item, in the order given
         preserve_original_order=True,
-        fail_on_error=False,
+        fail_on_error=not tolerant,
         driver=OdcDriver(gdal),
     )
     if ds.sizes["time"] != len(scenes):
@@ -676,7 +770,12 @@ def to_reflectance(
 
 
 def _clear_kernel(scl: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    return (scl != FILL) & ~np.isin(scl, classes)
+    # A lookup table indexed by the DN: one pass over the pixels (np.isin sorts and
+    # searches). SCL DNs are small classes, but any uint16 DN has an entry.
+    clear = np.ones(2**16 if scl.dtype.itemsize > 1 else 2**8, dtype=bool)
+    clear[FILL] = False
+    clear[classes.astype(np.intp)] = False
+    return clear[scl]
 
 
 def _reflectance_block(
@@ -698,10 +797,14 @@ def _reflectance_kernel(
     """DN * scale + offset in float32, NaN where the DN is nodata or SCL is not clear.
 
     `dn` is (time, band, y, x), `scl` (time, 1, y, x), the tables broadcast to `dn`."""
-    dn32 = dn.astype(np.float32)
+    # In place on one float32 copy: the cube of a tile's year is hundreds of MB.
+    out = dn.astype(np.float32)
     # nodata is NaN for a band without one: the comparison is then False everywhere.
-    valid = _clear_kernel(scl, classes) & (dn != FILL) & (dn32 != nodata)
-    return np.where(valid, dn32 * scale + offset, np.float32(np.nan)).astype(np.float32)
+    invalid = ~_clear_kernel(scl, classes) | (dn == FILL) | (out == nodata)
+    out *= scale
+    out += offset
+    out[np.broadcast_to(invalid, out.shape)] = np.float32(np.nan)
+    return out
 
 
 def _num(value: float | None) -> float:

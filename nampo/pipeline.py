@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from nampo import brightmask, catalog, composite, indices
-from nampo.cube import Loader, load_cube, merge_same_day, skipped_scenes, to_reflectance
+from nampo.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
 from nampo.errors import NampoError
 from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS, MONTHLY
 from nampo.scenes import NormalisedItem
@@ -95,12 +95,13 @@ def _composite(
     """Median composite (with indices and class) of the scenes over one tile, computed
     here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline)."""
     grid = site.tile_grid(tile)
-    raw = load_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader, chunk_px=site.tile_px)
+    # This runs inside a task already: read the tile's cube here, single-threaded, into
+    # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
+    # one-tile cube cost more than the steps themselves.
+    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = merge_same_day(to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST))
-    # This runs inside a task already: compute here, single-threaded, in this process.
-    refl = refl.compute(scheduler="synchronous")
     bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
     finite = np.isfinite(refl["reflectance"]).all("band")
     valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
