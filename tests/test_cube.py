@@ -32,6 +32,7 @@ from nampo.cube import (
     check_assets,
     load_cube,
     merge_same_day,
+    read_cube,
     skipped_scenes,
     to_reflectance,
 )
@@ -440,7 +441,8 @@ def _relocated(item: dict, folder: Path) -> dict:
     return out
 
 
-def test_bad_assets_are_skipped_and_reported(items, site, tmp_path, client):
+def _bad_scenes(items, tmp_path):
+    """Five scenes of 51SYC: truncated red, deleted SCL, no swir16 asset, two sound ones."""
     syc = [i for i in items if "51SYC" in i["id"]]
     truncated = _relocated(syc[0], tmp_path / "truncated")
     red = Path(truncated["assets"]["red"]["href"])
@@ -450,19 +452,26 @@ def test_bad_assets_are_skipped_and_reported(items, site, tmp_path, client):
     no_key = copy.deepcopy(syc[2])
     del no_key["assets"]["swir16"]
     good = syc[3:5]
-    scenes = [normalise(i) for i in (truncated, gone, no_key, *good)]
+    return [normalise(i) for i in (truncated, gone, no_key, *good)]
 
+
+def _assert_bad_scenes_reported(cube, scenes):
+    truncated, gone, no_key, *good = scenes
+    report = skipped_scenes(cube)
+    assert set(report) == {truncated.id, gone.id, no_key.id}
+    assert report[truncated.id].startswith("red: block (0, 0) ends at byte")
+    assert "SCL.tif" in report[gone.id] and report[gone.id].startswith("scl:")
+    assert report[no_key.id] == "no asset for band(s) swir16"
+    assert list(cube.id.values) == [s.id for s in good]
+    assert (cube.values != 0).mean() > 0.9
+
+
+def test_bad_assets_are_skipped_and_reported(items, site, tmp_path, client):
+    scenes = _bad_scenes(items, tmp_path)
     for loader in ("stackstac", "odc"):
         with pytest.warns(CubeWarning, match="3 of 5 scenes"):
             cube = load_cube(scenes, site.grid, BANDS, loader=loader)
-        report = skipped_scenes(cube)
-        assert set(report) == {truncated["id"], gone["id"], no_key["id"]}
-        assert report[truncated["id"]].startswith("red: block (0, 0) ends at byte")
-        assert "SCL.tif" in report[gone["id"]] and report[gone["id"]].startswith("scl:")
-        assert report[no_key["id"]] == "no asset for band(s) swir16"
-        assert list(cube.id.values) == [i["id"] for i in good]
-        values = cube.values
-        assert (values != 0).mean() > 0.9
+        _assert_bad_scenes_reported(cube, scenes)
 
 
 def test_corrupt_blocks_found_by_a_read_check_and_survived_without_one(items, site, tmp_path):
@@ -499,6 +508,76 @@ def test_no_readable_scene_gives_an_empty_cube(items, site, tmp_path):
     assert cube.shape == (0, 3, 120, 120) and cube.dtype == np.uint16
     assert list(skipped_scenes(cube)) == [gone["id"]]
     assert merge_same_day(cube).sizes["time"] == 0
+
+
+# --------------------------------------------------------------------------------------
+# read_cube: the same cube, read into memory, each asset opened once when all are sound
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loader", ["stackstac", "odc"])
+def test_read_cube_is_the_computed_lazy_cube(raw, scenes, site, loader, monkeypatch):
+    def no_preflight(*args, **kwargs):
+        raise AssertionError("the pre-flight opened an asset although every read succeeded")
+
+    monkeypatch.setattr(cube_mod, "_check_asset", no_preflight)
+    cube = read_cube(scenes, site.grid, BANDS, loader=loader)
+    assert isinstance(cube.data, np.ndarray)
+    xr.testing.assert_identical(cube, raw[loader])  # values, coords and attrs
+
+
+@pytest.mark.parametrize("loader", ["stackstac", "odc"])
+def test_read_cube_reports_bad_assets_like_load_cube(items, site, tmp_path, loader):
+    scenes = _bad_scenes(items, tmp_path)
+    with pytest.warns(CubeWarning, match="3 of 5 scenes"):
+        cube = read_cube(scenes, site.grid, BANDS, loader=loader)
+    _assert_bad_scenes_reported(cube, scenes)
+    with pytest.warns(CubeWarning):
+        lazy = load_cube(scenes, site.grid, BANDS, loader=loader)
+    xr.testing.assert_identical(cube, lazy.compute(scheduler="synchronous"))
+
+
+def test_read_cube_keeps_a_missing_asset_key_out_without_a_failed_read(
+    items, site, scenes, monkeypatch
+):
+    """An item without one band's asset is left out by the item-level check (no I/O);
+    the others are read in one pass."""
+
+    def no_preflight(*args, **kwargs):
+        raise AssertionError("the pre-flight opened an asset although every read succeeded")
+
+    monkeypatch.setattr(cube_mod, "_check_asset", no_preflight)
+    no_key = copy.deepcopy(next(i for i in items if "51SYC" in i["id"]))
+    del no_key["assets"]["swir16"]
+    mine = [normalise(no_key), *[s for s in scenes[:4] if s.id != no_key["id"]]]
+    with pytest.warns(CubeWarning, match=f"1 of {len(mine)} scenes"):
+        cube = read_cube(mine, site.grid, BANDS)
+    assert skipped_scenes(cube) == {no_key["id"]: "no asset for band(s) swir16"}
+    assert no_key["id"] not in set(cube.id.values) and cube.sizes["time"] == len(mine) - 1
+
+
+def test_read_cube_on_a_corrupt_block_follows_the_check_level(items, site, tmp_path):
+    """A block that cannot be decoded, in a file whose header is sound: the read fails,
+    the pre-flight runs. At level ``header`` it finds nothing and the block becomes
+    nodata (as with load_cube); at level ``read`` the scene is left out."""
+    syc = [i for i in items if "51SYC" in i["id"]]
+    corrupt = _relocated(syc[0], tmp_path / "corrupt")
+    red = Path(corrupt["assets"]["red"]["href"])
+    data = bytearray(red.read_bytes())
+    data[len(data) // 3 :] = b"\x55" * (len(data) - len(data) // 3)
+    red.write_bytes(bytes(data))
+    scenes = [normalise(corrupt), normalise(syc[1])]
+
+    with pytest.warns(UserWarning, match="red.tif|B04"):
+        cube = read_cube(scenes, site.grid, BANDS, check="header")
+    assert skipped_scenes(cube) == {}
+    values = cube.values
+    assert (values[0, 0] == 0).all() and (values[0, 1:] != 0).any() and (values[1] != 0).any()
+
+    with pytest.warns(CubeWarning, match="1 of 2 scenes"):
+        cube = read_cube(scenes, site.grid, BANDS, check="read")
+    assert list(skipped_scenes(cube)) == [corrupt["id"]]
+    assert list(cube.id.values) == [syc[1]["id"]]
 
 
 def test_bad_arguments_name_the_value(scenes, site):
@@ -548,3 +627,11 @@ def test_gdal_settings_are_frozen_picklable_and_layered():
         assert rasterio.env.getenv()["VSI_CACHE"] == "FALSE"
     driver = pickle.loads(pickle.dumps(cube_mod.OdcDriver(settings)))
     assert driver.capture_env()["GDAL_HTTP_MAX_RETRY"] == "3"
+
+
+def test_clear_mask_for_every_dn_a_uint16_scl_can_hold():
+    scl = np.arange(2**16, dtype=np.uint16).reshape(1, 1, 256, 256)
+    for classes in (DEFAULT_MASK_CLASSES, (), (65535, 4)):
+        wanted = np.array(classes, dtype=np.uint16)
+        expected = (scl != 0) & ~np.isin(scl, wanted)
+        assert np.array_equal(cube_mod._clear_kernel(scl, wanted), expected), classes
