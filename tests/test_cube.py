@@ -9,6 +9,7 @@ manifest (datatakes) and GDAL's own warper for a scene in another UTM zone.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import pickle
@@ -25,6 +26,7 @@ from distributed import Client, LocalCluster
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
+from stackstac.rio_reader import AutoParallelRioReader
 
 from nampo import cube as cube_mod
 from nampo.cube import (
@@ -210,6 +212,44 @@ def test_20m_band_is_a_2x2_replication(raw, scenes):
     with rasterio.open(scene.bands["swir16"].href) as src:
         native = src.read(1)
     assert np.array_equal(swir[1], np.repeat(np.repeat(native, 2, 0), 2, 1))
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "width"),
+    [
+        (-37, 23, 100),  # on the lattice, odd offsets, partly off the files (masked)
+        (1, -1, 60),  # one 10 m pixel: every 20 m pixel split between two grid windows
+        (0.5, 0, 50),  # half a pixel off the lattice: warped, by stackstac's own reader
+    ],
+)
+def test_lattice_reads_equal_stackstacs_warped_reads(scenes, site, dx, dy, width, monkeypatch):
+    """AlignedReader (a plain read, pixels repeated) gives what stackstac's WarpedVRT
+    gives, on windows that start anywhere on the lattice and run off the files' edges."""
+    res = site.grid.resolution
+    grid = dataclasses.replace(
+        site.grid,
+        x0=site.grid.x0 + dx * res,
+        y0=site.grid.y0 + dy * res,
+        width=width,
+        height=width + 7,
+    )
+    mine = scenes[:6]
+    plain_reads = []
+    lattice_read = cube_mod._LatticeDataset.read
+
+    def counted(self, *args, **kwargs):
+        plain_reads.append(1)
+        return lattice_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(cube_mod._LatticeDataset, "read", counted)
+    ours = load_cube(mine, grid, BANDS, chunk_px=32).compute(scheduler="synchronous")
+    assert bool(plain_reads) == (dx == int(dx))  # off the lattice: no plain read
+    monkeypatch.setattr(cube_mod, "AlignedReader", AutoParallelRioReader)
+    warped = load_cube(mine, grid, BANDS, chunk_px=32).compute(scheduler="synchronous")
+    assert np.array_equal(ours.values, warped.values)
+    assert (ours.values != 0).mean() > 0.3
+    if dx < 0:  # the grid starts west of every file: those pixels are nodata
+        assert (ours.values[..., :37] == 0).all()
 
 
 def test_stackstac_and_odc_agree_bit_for_bit(raw):
