@@ -160,6 +160,7 @@ class Sampler:
         self.seconds = time.perf_counter() - self._t0
         used = {p: self._cpu_last[p] - self._cpu_start[p] for p in self._cpu_last}
         ours = sum(used.values())
+        self.cpu_seconds = ours
         self.main_cores = used.get(os.getpid(), 0.0) / self.seconds
         self.children_cores = (ours - used.get(os.getpid(), 0.0)) / self.seconds
         self.others_cores = max(0.0, _busy_cpu() - self._machine0 - ours) / self.seconds
@@ -223,12 +224,21 @@ class Floor:
     pixels: int
     blocks: int
     others_cores: float
+    cpu: float
+    """CPU seconds of this process and its pool (the load of other processes does not
+    inflate it much, unlike wall time)."""
 
     def __add__(self, other: Floor) -> Floor:
         wall = self.seconds + other.seconds
         others = self.others_cores * self.seconds + other.others_cores * other.seconds
         others /= max(wall, 1e-9)
-        return Floor(wall, self.pixels + other.pixels, self.blocks + other.blocks, others)
+        return Floor(
+            wall,
+            self.pixels + other.pixels,
+            self.blocks + other.blocks,
+            others,
+            self.cpu + other.cpu,
+        )
 
 
 def floor(jobs: Sequence[tuple[list[str], Bounds]], epsg: int, pool) -> Floor:
@@ -239,7 +249,8 @@ def floor(jobs: Sequence[tuple[list[str], Bounds]], epsg: int, pool) -> Floor:
         else:
             hrefs, bounds = zip(*jobs, strict=True) if jobs else ((), ())
             results = list(pool.map(read_blocks, hrefs, bounds, [epsg] * len(jobs)))
-    return Floor(s.seconds, sum(r[0] for r in results), sum(r[1] for r in results), s.others_cores)
+    pixels, blocks = sum(r[0] for r in results), sum(r[1] for r in results)
+    return Floor(s.seconds, pixels, blocks, s.others_cores, s.cpu_seconds)
 
 
 def _touches(scene: NormalisedItem, bounds: Bounds, epsg: int) -> bool:
@@ -313,6 +324,8 @@ class Run:
     worker_cores: float
     unit_seconds: float
     """Sum of the units' own durations (UnitResult.seconds)."""
+    cpu: float
+    """CPU seconds of this process (client, scheduler, nannies) and the workers."""
     done: int
     failed: list[str] = field(default_factory=list)
 
@@ -389,6 +402,7 @@ def run_pipeline(
         main_cores=s.main_cores,
         worker_cores=s.children_cores,
         unit_seconds=busy[0],
+        cpu=s.cpu_seconds,
         done=report.count("done"),
         failed=failed,
     )
@@ -624,10 +638,13 @@ def _keep(best: Run | None, new: Run) -> Run:
 def _table(floors, runs, n_months: int, n_long: int) -> None:
     head = (
         f"{'':42}{'total':>8}{'baseline':>9}{'months':>8}{'peak mem':>10}{'months':>8}"
-        f"{'largest':>9}{'others':>7}"
+        f"{'largest':>9}{'others':>7}{'CPU':>7}"
     )
     print(head)
-    print(f"{'':42}{'s':>8}{'s':>9}{'s':>8}{'GiB all':>10}{'peak':>8}{'process':>9}{'cores':>7}")
+    print(
+        f"{'':42}{'s':>8}{'s':>9}{'s':>8}{'GiB all':>10}{'peak':>8}{'process':>9}{'cores':>7}"
+        f"{'s':>7}"
+    )
     print("-" * len(head))
     labels = {
         "a1": "(a) floor: site windows, 1 process",
@@ -639,7 +656,7 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
         both = fb + fm
         print(
             f"{label:42}{both.seconds:8.1f}{fb.seconds:9.1f}{fm.seconds:8.1f}{'':>10}{'':>8}"
-            f"{'':>9}{both.others_cores:7.2f}{_disturbed(both.others_cores)}  "
+            f"{'':>9}{both.others_cores:7.2f}{_disturbed(both.others_cores)}{both.cpu:6.1f}  "
             f"{both.pixels / 1e6:.0f} Mpx, {both.blocks} blocks"
         )
     names = {
@@ -652,7 +669,7 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
         print(
             f"{names[key]:42}{r.seconds:8.1f}{r.baseline_seconds:9.1f}{r.months_seconds:8.1f}"
             f"{r.peak / GIB:10.2f}{r.peak_months / GIB:8.2f}{r.peak_worker / GIB:9.2f}"
-            f"{r.others_cores:7.2f}{_disturbed(r.others_cores)}"
+            f"{r.others_cores:7.2f}{_disturbed(r.others_cores)}{r.cpu:6.1f}"
         )
     print(
         "peak mem: summed RSS of this process (client, scheduler, nannies) and the workers, "
@@ -662,7 +679,11 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
         f"  (idle cluster before a run: {runs['b'].idle / GIB:.2f} GiB); 'months peak' after "
         "the last baseline unit; 'largest process' is the largest worker;"
     )
-    print("  'others cores' = CPU used meanwhile by processes not ours (other jobs on the machine)")
+    print("  'others cores' = CPU used meanwhile by processes not ours (other jobs);")
+    print(
+        "  'CPU s' = CPU seconds of our processes (the work done; far less inflated by other "
+        "jobs than wall time)"
+    )
     every = [f + g for f, g in floors.values()] + list(runs.values())
     if any(_disturbed(x.others_cores) for x in every):
         print(
@@ -696,6 +717,11 @@ def _aims(floors, runs, n_months: int, n_long: int, n_tiles: int) -> None:
         f"{_verdict(verdicts['b/a <= 2'])}   (months only {b.months_seconds / a2m:.2f}; "
         f"b / 1-process floor {b.seconds / a1.seconds:.2f}; b / tile-by-tile floor "
         f"{b.seconds / a2t.seconds:.2f})"
+    )
+    print(
+        f"        in CPU seconds (the work, whatever the load): b/a {b.cpu / a2.cpu:.2f}, "
+        f"tile-by-tile floor / a {a2t.cpu / a2.cpu:.2f}, b / tile-by-tile floor "
+        f"{b.cpu / a2t.cpu:.2f}"
     )
     if "c" in runs:
         c = runs["c"]
