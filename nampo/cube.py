@@ -12,6 +12,22 @@ This is the only module that imports stackstac or odc-stac. Both sit behind one 
 * Dask-backed, one chunk per (scene, band, ``chunk_px`` square from the grid's corner):
   chunk edges fall on site tile edges when ``chunk_px`` is the site's tile size.
 
+:func:`read_cube` gives the same cube read into memory, for a task that needs one small
+cube whole (a pipeline unit's tile): one read task per band, each asset opened once, the
+pre-flight only when that read fails.
+
+Reading speed
+-------------
+What a unit pays per (scene, band) on a 256 px tile, measured on the Nampo archive (local
+DEFLATE COGs, 256 px blocks, page cache warm): opening the file about 0.7 ms, decoding the
+2-4 blocks the tile window touches about 2 ms. stackstac adds a GDAL ``WarpedVRT`` per
+asset (its reader warps unless the file *is* the output grid): creating it cost more than
+the open and the warped read twice the plain one. :class:`AlignedReader`, passed to
+stackstac as its ``reader``, reads files that lie on the grid's lattice (same CRS, whole
+multiples of the grid's pixel, aligned: Sentinel-2 on a site grid) with a plain window
+read, each pixel repeated; every other file goes through stackstac's own reader. Same
+values bit for bit (``tests/test_cube.py``).
+
 Resampling: nearest neighbour, for every band
 ---------------------------------------------
 Sentinel-2's 20 m and 60 m lattices share the 10 m lattice's corners (the MGRS tile origin
