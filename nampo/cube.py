@@ -835,9 +835,9 @@ def to_reflectance(
 
     tables = np.stack([table("scale"), table("offset"), table("nodata")])
     classes = np.array(sorted({int(c) for c in mask_classes}), dtype=np.uint16)
-    dn = raw.sel(band=names)
+    dn = raw.isel(band=_positions(raw, names))
     scl_dn = raw.sel(band=MASK_BAND, drop=True)
-    scl_4d = raw.sel(band=[MASK_BAND]).data
+    scl_4d = raw.isel(band=_positions(raw, [MASK_BAND])).data
     # One task per chunk and output, the per-scene factors looked up in the task from the
     # chunk's place (xarray arithmetic with (time, band) tables makes ~25 tasks a chunk).
     if isinstance(dn.data, da.Array):
@@ -879,6 +879,16 @@ def to_reflectance(
     )
 
 
+def _positions(raw: xr.DataArray, names: Sequence[str]) -> slice | list[int]:
+    """Where `names` are in the cube's bands: a slice when they are consecutive, so that
+    a numpy-backed cube is viewed, not copied (a tile's year of DNs is tens of MB)."""
+    bands = [str(b) for b in raw["band"].values]
+    where = [bands.index(n) for n in names]
+    if where == list(range(where[0], where[0] + len(where))):
+        return slice(where[0], where[0] + len(where))
+    return where
+
+
 def _clear_kernel(scl: np.ndarray, classes: np.ndarray) -> np.ndarray:
     # A lookup table indexed by the DN: one pass over the pixels (np.isin sorts and
     # searches). SCL DNs are small classes, but any uint16 DN has an entry.
@@ -909,8 +919,11 @@ def _reflectance_kernel(
     `dn` is (time, band, y, x), `scl` (time, 1, y, x), the tables broadcast to `dn`."""
     # In place on one float32 copy: the cube of a tile's year is hundreds of MB.
     out = dn.astype(np.float32)
-    # nodata is NaN for a band without one: the comparison is then False everywhere.
-    invalid = ~_clear_kernel(scl, classes) | (dn == FILL) | (out == nodata)
+    # One boolean array, or-ed in place. nodata is NaN for a band without one: the
+    # comparison is then False everywhere.
+    invalid = dn == FILL
+    invalid |= out == nodata
+    invalid |= ~_clear_kernel(scl, classes)
     out *= scale
     out += offset
     out[np.broadcast_to(invalid, out.shape)] = np.float32(np.nan)

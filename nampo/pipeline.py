@@ -101,7 +101,9 @@ def _composite(
     raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
-    refl = merge_same_day(to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST))
+    refl = to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST)
+    del raw  # a year of a tile's DNs is ~70 MB: not held while the days are merged
+    refl = merge_same_day(refl)
     bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
     finite = np.isfinite(refl["reflectance"]).all("band")
     valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
