@@ -25,7 +25,7 @@ from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
 
-from nampo.change import CHANGE_CLASSES, TYPES, change_dates
+from nampo.change import CHANGE_CLASSES, TYPES, ChangeParams, change_dates, change_map
 from nampo.grid import Grid
 
 EIGHT = np.ones((3, 3), bool)
@@ -215,3 +215,38 @@ def summary(events: Iterable[Event]) -> str:
             f"(about {e.date:%d %b %Y}), confidence {e.confidence:.2f}"
         )
     return "\n".join(lines)
+
+
+def store_period(store) -> tuple[dt.date, dt.date]:
+    """First and last month with a completed unit in a store."""
+    from nampo.errors import NampoError
+    from nampo.units import parse_month
+
+    done = sorted(u.split("/")[1] for u in store.done() if not u.endswith("/baseline"))
+    if not done:
+        raise NampoError(f"{store.url} has no completed month yet: run `nampo process` first")
+    return parse_month(done[0]), parse_month(done[-1])
+
+
+def site_events(
+    store,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    facilities: Sequence[tuple[str, str, object]] = (),
+    change: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
+    grouping: EventParams = EventParams(),  # noqa: B008 (frozen)
+) -> tuple[xr.Dataset, list[Event]]:
+    """The change map (computed, tile by tile on the current Dask scheduler) and the events
+    of a store over a period (default: every month it has computed).
+
+    Examples
+    --------
+    >>> cm, events = site_events(Store("nampo.zarr"), facilities=site.facilities)  # doctest: +SKIP
+    >>> print(summary(events))  # doctest: +SKIP
+    """
+    if first is None or last is None:
+        f, la = store_period(store)
+        first, last = first or f, last or la
+    ds = store.open().sel(time=slice(np.datetime64(first, "D"), np.datetime64(last, "D")))
+    cm = change_map(ds, change).compute()
+    return cm, find_events(cm, store.site.grid, facilities, grouping)
