@@ -13,9 +13,10 @@ CCDC/COLD, kept small enough to explain in a sentence per rule:
    draining pond) that belong to neither.
 3. It must be lasting and stable: at least ``min_before`` clear months before and
    ``min_after`` after, of which at least ``purity`` are of the state's class.
-4. It must be seen in the right season: a change that involves water needs an open-water
-   (not ice-season) month on both sides, one that involves vegetation a growing-season
-   month on both sides, so winter ice and dormant vegetation are never a change.
+4. Seasons: water is judged only in open-water months (outside ``ice_months``) and
+   vegetation only in the growing season (its months' classes count, the others' do
+   not), and a change that involves water (vegetation) must see both states in that
+   season, so winter ice and dormant vegetation are never a change.
 5. Among the candidates the one that explains most months wins (months of A before plus
    months of B after, minus half a month per month in the transition).
 6. Pixels that stay ``built`` throughout get a second test, a one-break step in brightness
@@ -175,10 +176,16 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
     onehot[0] = False
     counts = _cumulative(onehot.transpose(1, 0, 2))  # (t + 1, k, p)
     valid = _cumulative(cls > 0)  # (t+1, p)
-    # per class, clear months in the season in which water (vegetation) is reliably seen
+    # water and vegetation are judged only in their season (open water, growing season):
+    # per class, clear months in that season, and all clear months in it
     by_time = onehot.transpose(1, 0, 2)  # (t, k, p)
-    water_ok = _cumulative(by_time & season_mask(moy, WATER, params)[:, None, None])
-    green_ok = _cumulative(by_time & season_mask(moy, VEGETATION, params)[:, None, None])
+    seasonal = {}
+    for code in (WATER, VEGETATION):
+        in_season = season_mask(moy, code, params)
+        seasonal[code] = (
+            _cumulative(by_time & in_season[:, None, None]),
+            _cumulative((cls > 0) & in_season[:, None]),
+        )
     cols = np.arange(p)
 
     best = np.full(p, -np.inf, dtype="float32")
@@ -195,8 +202,10 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
     for i in range(t - 1):
         before = counts[i + 1]  # (k, p): months 0..i
         a = before.argmax(axis=0)
-        n_a = before[a, cols]
-        nb = valid[i + 1]
+        n_a, nb = before[a, cols], valid[i + 1]
+        for code, (of_class, clear) in seasonal.items():
+            n_a = np.where(a == code, of_class[i + 1][a, cols], n_a)
+            nb = np.where(a == code, clear[i + 1], nb)
         ok_i = (cls[i] == a) & (cls[i] > 0) & (nb >= params.min_before)
         ok_i &= n_a >= params.purity * nb
         if not ok_i.any():
@@ -204,19 +213,20 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
         for j in range(i + 1, min(t, i + 2 + params.max_transition)):
             after = counts[t] - counts[j]
             b = after.argmax(axis=0)
-            n_b = after[b, cols]
-            na = valid[t] - valid[j]
+            n_b, na = after[b, cols], valid[t] - valid[j]
+            for code, (of_class, clear) in seasonal.items():
+                n_b = np.where(b == code, (of_class[t] - of_class[j])[b, cols], n_b)
+                na = np.where(b == code, clear[t] - clear[j], na)
             ok = ok_i & (cls[j] == b) & (b != a) & (na >= params.min_after)
             ok &= n_b >= params.purity * na
             if not ok.any():
                 continue
-            # seasons: water and vegetation must be seen when they are reliable, and the
-            # other state in that same season (not ice against open water, not winter
-            # stubble against summer grass)
-            for code, season in ((WATER, water_ok), (VEGETATION, green_ok)):
+            # a change that involves water (vegetation) must see both states in that
+            # season: not ice against open water, not winter stubble against summer grass
+            for code, (of_class, _) in seasonal.items():
                 involved = (a == code) | (b == code)
-                a_seen = season[i + 1][a, cols] > 0
-                b_seen = (season[t] - season[j])[b, cols] > 0
+                a_seen = of_class[i + 1][a, cols] > 0
+                b_seen = (of_class[t] - of_class[j])[b, cols] > 0
                 ok &= ~involved | (a_seen & b_seen)
             transition = valid[j] - valid[i + 1]
             score = (n_a + n_b - params.transition_cost * transition).astype("float32")
@@ -371,7 +381,8 @@ def change_map(
     Returns
     -------
     xr.Dataset with (y, x) variables :data:`OUTPUTS`, the time coordinate of the series as
-    ``time`` (``last_before``/``first_after`` index it), and ``flag_values``/``flag_meanings`` on the class and type variables.
+    ``time`` (``last_before``/``first_after`` index it), and ``flag_values`` and
+    ``flag_meanings`` on the class and type variables.
 
     Examples
     --------
