@@ -11,7 +11,9 @@ The matching rules (``docs/change.md``), on the truth's 10 m grid:
   the product cannot make, reported as ``subpixel_claims``;
 - each product event is rasterised (pixel centres) and *assigned* to the truth event it
   overlaps most, when that overlap is at least :data:`ASSIGN_SHARE` of its own pixels or
-  of the truth event's; otherwise it is a false event;
+  of the truth event's; otherwise it is a false event. Overlap here counts the truth
+  event's pixels and the ring of pixels around them (one pixel, 10 m): the mixed pixels
+  along a new pier or roof change with it, and are not a false event;
 - a truth event is *detected* when the product events assigned to it cover at least
   :data:`DETECT_SHARE` of its pixels;
 - per type, truth events count under the product type their type maps to
@@ -37,6 +39,7 @@ import numpy as np
 import rasterio
 from pyproj import Transformer
 from rasterio.features import rasterize
+from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import transform as shapely_transform
 
@@ -283,6 +286,9 @@ def score(
     claims = set()
     assigned: list[int | None] = []
     matches = {t.number: Match(t) for t in truth if t.pixels > 0}
+    # mixed pixels along a truth event's edge change with it: assignment looks one pixel
+    # beyond the truth's pixels (coverage and areas do not)
+    near = np.where(number > 0, number, ndimage.grey_dilation(number, size=(3, 3)))
     for e in events:
         geom = shapely_transform(to_grid, e["geometry"])
         mask = rasterize(
@@ -291,9 +297,9 @@ def score(
         for t in subpixel:
             if e["geometry"].intersects(t.geometry):
                 claims.add(t.id)
-        hits = np.bincount(number[mask], minlength=1)
+        hits = np.bincount(near[mask], minlength=1)
         hits[0] = 0
-        best, n = int(hits.argmax()), int(hits.max()) if hits.size else 0
+        best, n = int(hits.argmax()), int(hits.max())
         size = max(int(mask.sum()), 1)
         m = matches.get(best)
         if (
@@ -301,7 +307,7 @@ def score(
             and m is not None
             and (n >= ASSIGN_SHARE * size or n >= ASSIGN_SHARE * m.truth.pixels)
         ):
-            m.events.append((e, n))
+            m.events.append((e, int((number[mask] == best).sum())))
             assigned.append(best)
         else:
             assigned.append(None)
