@@ -63,6 +63,9 @@ class Event:
     """Median of its pixels' estimated days of change (halfway through each window)."""
     facility: str | None
     """The site facility its outline overlaps most, if any."""
+    facilities: tuple[str, ...]
+    """Every facility its outline overlaps, most overlap first (facilities may overlap: a
+    new pier lies in its quay and in the river)."""
     confidence: float
     """0-1: mean agreement of its pixels with their before and after states, times a size
     factor (``1 - exp(-pixels / 8)``): small objects are mostly mixed edge pixels."""
@@ -74,6 +77,7 @@ class Event:
     def properties(self) -> dict:
         d = asdict(self)
         d.pop("geometry")
+        d["facilities"] = list(self.facilities)
         for k in ("window_start", "window_end", "date"):
             d[k] = d[k].isoformat()
         return d
@@ -150,14 +154,11 @@ def _majority(values: np.ndarray) -> int:
 
 def _event(cm, sl, mask, code, transform, res, grid: Grid, fac, dates) -> Event:
     before_day, after_day, day = (d[mask] for d in dates)
-    window = transform * Affine.translation(sl[1].start, sl[0].start)
+    window = transform @ Affine.translation(sl[1].start, sl[0].start)
     polys = [shape(g) for g, v in shapes(mask.astype("uint8"), mask=mask, transform=window) if v]
     outline = unary_union(polys)
-    facility = None
-    if fac:
-        overlap = [(outline.intersection(f).area, name) for name, f in fac]
-        area, name = max(overlap)
-        facility = name if area > 0 else None
+    overlap = sorted(((outline.intersection(f).area, name) for name, f in fac), reverse=True)
+    inside = tuple(name for area, name in overlap if area > 0)
     conf = cm["confidence"].values[sl][mask]
     n = int(mask.sum())
     return Event(
@@ -170,7 +171,8 @@ def _event(cm, sl, mask, code, transform, res, grid: Grid, fac, dates) -> Event:
         window_start=_to_date(before_day.min()),
         window_end=_to_date(after_day.max()),
         date=_to_date(np.sort(day)[len(day) // 2]),
-        facility=facility,
+        facility=inside[0] if inside else None,
+        facilities=inside,
         confidence=round(float(np.mean(conf)) * (1 - float(np.exp(-n / 8))), 3),
         magnitude=round(float(np.nanmedian(cm["magnitude"].values[sl][mask])), 4),
         geometry=grid.to_lonlat(outline),

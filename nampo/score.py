@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from pyproj import Transformer
 from rasterio.features import rasterize
 from scipy import ndimage
 from shapely.geometry import shape
-from shapely.ops import transform as shapely_transform
 
 ASSIGN_SHARE = 0.3
 DETECT_SHARE = 0.25
@@ -290,7 +290,7 @@ def score(
     # beyond the truth's pixels (coverage and areas do not)
     near = np.where(number > 0, number, ndimage.grey_dilation(number, size=(3, 3)))
     for e in events:
-        geom = shapely_transform(to_grid, e["geometry"])
+        geom = shapely.transform(e["geometry"], to_grid, interleaved=False)
         mask = rasterize(
             [(geom, 1)], out_shape=profile["shape"], transform=profile["transform"], dtype="uint8"
         ).astype(bool)
