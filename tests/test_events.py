@@ -68,7 +68,11 @@ def test_connected_pixels_of_one_type_are_one_event():
     assert build.window_end == dt.date(2016, 7, 15)  # middle of the first month after
     assert build.window_start < build.date < build.window_end
     assert (build.facility, drain.facility) == ("yard", "pond")
-    assert build.geometry.area == pytest.approx(GRID.to_lonlat(box(0, 0, 40, 30)).area, rel=0.05)
+    outline = GRID.from_lonlat(build.geometry)  # back in metres: the 4 x 3 pixels
+    assert outline.area == pytest.approx(1200.0, rel=1e-6)
+    assert outline.bounds == pytest.approx(
+        (GRID.x0 + 10, GRID.y0 - 40, GRID.x0 + 50, GRID.y0 - 10), abs=1e-3
+    )
     assert [e.id for e in events] == ["E001", "E002"]
     assert 0 < build.confidence < 1 and build.confidence < drain.confidence + 0.5
 
