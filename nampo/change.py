@@ -19,9 +19,16 @@ CCDC/COLD, kept small enough to explain in a sentence per rule:
    season, so winter ice and dormant vegetation are never a change.
 5. Among the candidates the one that explains most months wins (months of A before plus
    months of B after, minus half a month per month in the transition).
-6. Pixels that stay ``built`` throughout get a second test, a one-break step in brightness
-   (mean of the six bands) of at least ``min_brightness_step`` with the same persistence
-   and purity rules: a roof on a paved yard, containers on a quay.
+6. A later change wins: after the best change, the search is repeated from its after
+   state on (a pond drained, then built on), and the latest lasting change is reported.
+   States are judged over at most ``state_months`` months either side of a change.
+7. Surfaces that stay ``built`` (throughout, or after a class change) get a second test,
+   a one-break step in brightness (mean of the six bands) of at least
+   ``min_brightness_step`` with the same persistence and purity rules: a roof on a paved
+   yard, containers on a new quay.
+8. A change must be large: the two states' medians at least ``min_magnitude`` apart in
+   six-band reflectance, or ``min_shape_change`` apart in their normalised differences
+   (colour), so a mixed pixel flipping across a class threshold is not one.
 
 Everything is a plain function of one tile's arrays (:func:`detect`), wrapped for xarray
 and Dask by :func:`change_map`, so a site runs tile by tile on any cluster.
@@ -71,6 +78,9 @@ class ChangeParams:
     """Clear months an after state needs: a change must last."""
     purity: float = 0.75
     """Share of a state's clear months that must be of its class."""
+    state_months: int = 12
+    """Months either side of a change over which its before and after states are judged
+    (a year: every season once); earlier and later months may hold other changes."""
     max_transition: int = 8
     """Most months between the last clear month before and the first clear month after."""
     transition_cost: float = 0.5
@@ -81,6 +91,15 @@ class ChangeParams:
     min_brightness_step: float = 0.035
     """Smallest step in mean reflectance that is a change on a surface that stays built
     (paving to roofs is about 0.06; scene gains and class variety give about 0.005)."""
+    min_magnitude: float = 0.06
+    """A change must move the surface's reflectance (six bands, between the states'
+    medians) by at least this much, or its colour by ``min_shape_change``: a mixed pixel
+    whose class flips across a rule's threshold moves little in either. 0.06 is about
+    2.5 times the month-to-month change of a stable pixel's six-band median."""
+    min_shape_change: float = 0.1
+    """... or move its normalised differences (NDVI, MNDWI, NDBI, red-blue slope) by at
+    least this much together: bare soil to a painted roof of the same brightness. 0.1 is
+    ten times the month-to-month change of a stable pixel's index medians."""
     ice_months: tuple[int, ...] = (12, 1, 2, 3)
     """Months in which water may freeze: water seen only in them does not count."""
     growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)
@@ -142,7 +161,8 @@ def detect(
     ``class_after`` (uint8, :data:`CHANGE_CLASSES`), ``last_before`` and ``first_after``
     (int16 time index, -1 = none), ``n_before``, ``n_after`` (uint8, clear months),
     ``magnitude`` (float32, change-vector length of the six-band reflectance between the
-    states' medians) and ``confidence`` (float32, 0-1).
+    states' medians), ``shape_change`` (float32, the same for NDVI, MNDWI, NDBI and the
+    red-blue slope) and ``confidence`` (float32, 0-1).
 
     Examples
     --------
@@ -156,9 +176,18 @@ def detect(
     p = ny * nx
     cls = change_classes(landcover, bands[0], params).reshape(t, p)
     flat = np.asarray(bands, dtype="float32").reshape(len(bands), t, p)
-    out = _class_breaks(cls, np.asarray(month_of_year), params)
+    out = _latest_class_change(cls, np.asarray(month_of_year), params)
     _brightness_breaks(cls, flat, out, params)
-    _magnitude(cls, flat, out)
+    _magnitude(cls, flat, out, params.state_months)
+    large = (out["magnitude"] >= params.min_magnitude) | (
+        out["shape_change"] >= params.min_shape_change
+    )
+    weak = (out["type"] > 0) & ~large
+    for key, empty in (("type", 0), ("class_before", 0), ("class_after", 0), ("n_before", 0),
+                       ("n_after", 0), ("confidence", 0), ("last_before", NO_MONTH),
+                       ("first_after", NO_MONTH), ("magnitude", np.nan),
+                       ("shape_change", np.nan)):  # fmt: skip
+        out[key][weak] = empty
     return {k: v.reshape(ny, nx) for k, v in out.items()}
 
 
@@ -169,16 +198,20 @@ def _cumulative(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dict:
+def _class_breaks(
+    cls: np.ndarray, moy: np.ndarray, params: ChangeParams, start: np.ndarray | None = None
+) -> dict:
+    """The best class change of each pixel whose before state starts at `start` or later."""
     t, p = cls.shape
+    start = np.zeros(p, "int64") if start is None else start.astype("int64")
+    w = params.state_months
     k = max(CHANGE_CLASSES) + 1
-    onehot = cls[None, :, :] == np.arange(k)[:, None, None]  # (k, t, p)
-    onehot[0] = False
-    counts = _cumulative(onehot.transpose(1, 0, 2))  # (t + 1, k, p)
-    valid = _cumulative(cls > 0)  # (t+1, p)
+    by_time = cls[:, None, :] == np.arange(k)[None, :, None]  # (t, k, p)
+    by_time[:, 0] = False
+    counts = _cumulative(by_time)  # (t + 1, k, p)
+    valid = _cumulative(cls > 0)  # (t + 1, p)
     # water and vegetation are judged only in their season (open water, growing season):
     # per class, clear months in that season, and all clear months in it
-    by_time = onehot.transpose(1, 0, 2)  # (t, k, p)
     seasonal = {}
     for code in (WATER, VEGETATION):
         in_season = season_mask(moy, code, params)
@@ -200,23 +233,30 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
         "confidence": np.zeros(p, "float32"),
     }
     for i in range(t - 1):
-        before = counts[i + 1]  # (k, p): months 0..i
+        # the before state: clear months in [lo, i], at most `state_months` of them
+        lo = np.maximum(start, i + 1 - w)
+        before = counts[i + 1] - counts[lo, :, cols].T  # (k, p)
         a = before.argmax(axis=0)
-        n_a, nb = before[a, cols], valid[i + 1]
+        n_a, nb = before[a, cols], valid[i + 1] - valid[lo, cols]
         for code, (of_class, clear) in seasonal.items():
-            n_a = np.where(a == code, of_class[i + 1][a, cols], n_a)
-            nb = np.where(a == code, clear[i + 1], nb)
-        ok_i = (cls[i] == a) & (cls[i] > 0) & (nb >= params.min_before)
+            n_a = np.where(a == code, (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols], n_a)
+            nb = np.where(a == code, clear[i + 1] - clear[lo, cols], nb)
+        ok_i = (i >= start) & (cls[i] == a) & (cls[i] > 0) & (nb >= params.min_before)
         ok_i &= n_a >= params.purity * nb
         if not ok_i.any():
             continue
+        a_seen = {
+            code: (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols] > 0
+            for code, (of_class, _) in seasonal.items()
+        }
         for j in range(i + 1, min(t, i + 2 + params.max_transition)):
-            after = counts[t] - counts[j]
+            hi = min(t, j + w)  # the after state: clear months in [j, hi)
+            after = counts[hi] - counts[j]
             b = after.argmax(axis=0)
-            n_b, na = after[b, cols], valid[t] - valid[j]
+            n_b, na = after[b, cols], valid[hi] - valid[j]
             for code, (of_class, clear) in seasonal.items():
-                n_b = np.where(b == code, (of_class[t] - of_class[j])[b, cols], n_b)
-                na = np.where(b == code, clear[t] - clear[j], na)
+                n_b = np.where(b == code, (of_class[hi] - of_class[j])[b, cols], n_b)
+                na = np.where(b == code, clear[hi] - clear[j], na)
             ok = ok_i & (cls[j] == b) & (b != a) & (na >= params.min_after)
             ok &= n_b >= params.purity * na
             if not ok.any():
@@ -225,9 +265,8 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
             # season: not ice against open water, not winter stubble against summer grass
             for code, (of_class, _) in seasonal.items():
                 involved = (a == code) | (b == code)
-                a_seen = of_class[i + 1][a, cols] > 0
-                b_seen = (of_class[t] - of_class[j])[b, cols] > 0
-                ok &= ~involved | (a_seen & b_seen)
+                b_seen = (of_class[hi] - of_class[j])[b, cols] > 0
+                ok &= ~involved | (a_seen[code] & b_seen)
             transition = valid[j] - valid[i + 1]
             score = (n_a + n_b - params.transition_cost * transition).astype("float32")
             take = ok & (score > best)
@@ -240,10 +279,24 @@ def _class_breaks(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dic
             out["first_after"][take] = j
             out["n_before"][take] = np.minimum(nb[take], 255)
             out["n_after"][take] = np.minimum(na[take], 255)
-            conf = (n_a / nb) * (n_b / np.maximum(na, 1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                conf = (n_a / nb) * (n_b / np.maximum(na, 1))
             conf *= np.minimum(1.0, na / (params.min_after + 2))
             out["confidence"][take] = conf[take]
     out["type"] = change_type(out["class_before"], out["class_after"])
+    return out
+
+
+def _latest_class_change(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dict:
+    """The best class change of each pixel, then, from its after state on, a later one
+    (a pond drained, then built on): the latest lasting change is the one reported."""
+    out = _class_breaks(cls, moy, params)
+    idx = np.flatnonzero(out["type"] > 0)
+    if idx.size:
+        later = _class_breaks(cls[:, idx], moy, params, start=out["first_after"][idx])
+        hit = later["type"] > 0
+        for key, values in later.items():
+            out[key][idx[hit]] = values[hit]
     return out
 
 
@@ -255,12 +308,16 @@ def season_mask(moy: np.ndarray, code: int, params: ChangeParams) -> np.ndarray:
 
 
 def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: ChangeParams):
-    """One-break step in brightness for pixels that stay built and got no class change."""
+    """One-break step in brightness on built surfaces: pixels with no class change, and
+    pixels whose class change ended built (from its first month after on: containers
+    stacked on a new quay). A step found replaces the class change (the latest change)."""
     t, p = cls.shape
-    valid = cls > 0
+    start = np.where(out["class_after"] == BUILT, out["first_after"], 0)
+    start = np.where((out["type"] == 0) | (out["class_after"] == BUILT), start, t)
+    valid = (cls > 0) & (np.arange(t)[:, None] >= start[None, :])
     nvalid = valid.sum(axis=0)
-    built = (cls == BUILT).sum(axis=0)
-    cand = (out["type"] == 0) & (nvalid >= params.min_before + params.min_after)
+    built = ((cls == BUILT) & valid).sum(axis=0)
+    cand = nvalid >= params.min_before + params.min_after
     cand &= built >= params.purity * np.maximum(nvalid, 1)
     idx = np.flatnonzero(cand)
     if idx.size == 0:
@@ -268,7 +325,7 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
     v = valid[:, idx]
     x = bands[:, :, idx].mean(axis=0)  # brightness: NaN where a band is missing
     v &= np.isfinite(x)
-    csum = np.concatenate([np.zeros((1, idx.size)), np.nancumsum(np.nan_to_num(x), axis=0)])
+    csum = np.concatenate([np.zeros((1, idx.size)), np.cumsum(np.where(v, x, 0.0), axis=0)])
     cnt = _cumulative(v)
     best = np.full(idx.size, -1.0)
     res_i = np.full(idx.size, NO_MONTH, "int16")
@@ -304,7 +361,8 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
         res_i[take], res_j[take] = i, j[take]
         res_nb[take], res_na[take] = nb[take], na[take]
         res_up[take] = step[take] > 0
-        conf = (good_b / nb) * (good_a / na) * np.minimum(1.0, na / (params.min_after + 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conf = (good_b / nb) * (good_a / na) * np.minimum(1.0, na / (params.min_after + 2))
         res_conf[take] = conf[take]
     hit = res_i >= 0
     where = idx[hit]
@@ -318,23 +376,43 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
     out["confidence"][where] = res_conf[hit]
 
 
-def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict) -> None:
-    """Change-vector length between the medians of the before and after states."""
+def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int) -> None:
+    """Change-vector length between the medians of the before and after states: of the
+    six bands (``magnitude``) and of their normalised differences (``shape_change``)."""
     t, p = cls.shape
     mag = np.full(p, np.nan, "float32")
+    shp = np.full(p, np.nan, "float32")
     idx = np.flatnonzero(out["type"] > 0)
     if idx.size:
         time = np.arange(t)[:, None]
         v = cls[:, idx] > 0
-        before = v & (time <= out["last_before"][idx])
-        after = v & (time >= out["first_after"][idx])
+        lb, fa = out["last_before"][idx], out["first_after"][idx]
+        before = v & (time <= lb) & (time > lb - state_months)
+        after = v & (time >= fa) & (time < fa + state_months)
         x = bands[:, :, idx]
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN band of a gap pixel
             mb = np.nanmedian(np.where(before, x, np.nan), axis=1)
             ma = np.nanmedian(np.where(after, x, np.nan), axis=1)
         mag[idx] = np.sqrt(np.nansum((ma - mb) ** 2, axis=0))
+        shape_b, shape_a = _shape(mb), _shape(ma)
+        shp[idx] = np.sqrt(np.nansum((shape_a - shape_b) ** 2, axis=0))
     out["magnitude"] = mag
+    out["shape_change"] = shp
+
+
+def _shape(m: np.ndarray) -> np.ndarray:
+    """Normalised differences of median bands (blue, green, red, nir, swir16, swir22):
+    NDVI, MNDWI, NDBI and the red-blue slope, the colour of a surface whatever its
+    brightness."""
+    blue, green, red, nir, swir16, _ = m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([
+            (nir - red) / (nir + red),
+            (green - swir16) / (green + swir16),
+            (swir16 - nir) / (swir16 + nir),
+            (red - blue) / (red + blue),
+        ])  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -349,6 +427,7 @@ OUTPUTS = {
     "n_before": "uint8",
     "n_after": "uint8",
     "magnitude": "float32",
+    "shape_change": "float32",
     "confidence": "float32",
 }
 """The variables of a change map, and their dtypes."""
