@@ -19,8 +19,9 @@ CCDC/COLD, kept small enough to explain in a sentence per rule:
    season, so winter ice and dormant vegetation are never a change.
 5. Among the candidates the one that explains most months wins (months of A before plus
    months of B after, minus half a month per month in the transition).
-6. A later change wins: after the best change, the search is repeated from its after
-   state on (a pond drained, then built on), and the latest lasting change is reported.
+6. A later change wins: after the best change, the search is repeated over the months
+   after its last month before (a pond drained, then built on), and the latest lasting
+   change is reported.
    States are judged over at most ``state_months`` months either side of a change.
 7. Surfaces that stay ``built`` (throughout, or after a class change) get a second test,
    a one-break step in brightness (mean of the six bands) of at least
@@ -288,12 +289,13 @@ def _class_breaks(
 
 
 def _latest_class_change(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dict:
-    """The best class change of each pixel, then, from its after state on, a later one
-    (a pond drained, then built on): the latest lasting change is the one reported."""
+    """The best class change of each pixel, then a later one whose before state starts
+    after the first change's last month before (a pond drained, then built on: the bare
+    months may have been the first change's transition): the latest is reported."""
     out = _class_breaks(cls, moy, params)
     idx = np.flatnonzero(out["type"] > 0)
     if idx.size:
-        later = _class_breaks(cls[:, idx], moy, params, start=out["first_after"][idx])
+        later = _class_breaks(cls[:, idx], moy, params, start=out["last_before"][idx] + 1)
         hit = later["type"] > 0
         for key, values in later.items():
             out[key][idx[hit]] = values[hit]

@@ -70,11 +70,15 @@ def test_cloud_gap_widens_the_window_to_the_clear_months_around_it():
 
 
 def test_transition_state_between_before_and_after_is_skipped():
-    # paved ground cleared (bare) for three months, then a white tank
-    out = run([BUILT] * 5 + [BARE] * 3 + [BRIGHT] * 4)
+    # paved ground cleared (bare) for two months, then a white tank
+    out = run([BUILT] * 5 + [BARE, 0, BARE] + [BRIGHT] * 4)
     assert out["type"] == NEW_TANK
     assert (out["class_before"], out["class_after"]) == (BUILT, BRIGHT)
     assert (out["last_before"], out["first_after"]) == (4, 8)
+    # bare for longer than a state needs: the tank on bare ground is the latest change
+    out = run([BUILT] * 5 + [BARE] * 4 + [BRIGHT] * 4)
+    assert out["type"] == NEW_TANK
+    assert (out["class_before"], out["last_before"], out["first_after"]) == (BARE, 8, 9)
 
 
 def test_a_change_must_last():
@@ -241,3 +245,33 @@ def test_change_map_tile_by_tile_on_dask_equals_one_block():
     assert (whole["first_after"].values[1:3, 2:5] == 6).all()
     assert (whole["last_before"].values[~changed] == NO_MONTH).all()
     assert whole["type"].attrs["flag_meanings"].split()[CONSTRUCTION - 1] == "construction"
+
+
+def test_the_latest_lasting_change_is_reported():
+    # a pond drained (from month 8), then built on (from month 16)
+    out = run([WATER] * 8 + [BARE] * 8 + [BUILT] * 8, start="2015-07-01")
+    assert out["type"] == CONSTRUCTION
+    assert (out["class_before"], out["class_after"]) == (BARE, BUILT)
+    assert (out["last_before"], out["first_after"]) == (15, 16)
+    # the drainage alone, when nothing follows it
+    out = run([WATER] * 8 + [BARE] * 16, start="2015-07-01")
+    assert out["type"] == DRAINAGE and out["first_after"] == 8
+
+
+def test_containers_on_a_new_quay_are_the_latest_change():
+    classes = [WATER] * 8 + [BUILT] * 16
+    bands = np.array([SPECTRA[c] for c in classes], "float32").T
+    bands[:, 16:] += 0.06  # containers stacked from month 16
+    out = run(classes, bands, start="2015-07-01")
+    assert out["type"] == CONSTRUCTION
+    assert (out["class_before"], out["class_after"]) == (BUILT, BUILT)
+    assert out["first_after"] == 16
+
+
+def test_a_class_flip_without_spectral_change_is_not_a_change():
+    # a mixed pixel whose class crosses a rule's threshold while its spectrum barely moves
+    bands = np.repeat(np.array(SPECTRA[BUILT], "float32")[:, None], 12, axis=1)
+    bands[:, 6:] += 0.01
+    assert run([BARE] * 6 + [BUILT] * 6, bands)["type"] == 0
+    bands[:, 6:] += 0.04  # brighter by 0.05 in every band: 0.12 in six bands
+    assert run([BARE] * 6 + [BUILT] * 6, bands)["type"] == CONSTRUCTION
