@@ -13,10 +13,10 @@ CCDC/COLD, kept small enough to explain in a sentence per rule:
    draining pond) that belong to neither.
 3. It must be lasting and stable: at least ``min_before`` clear months before and
    ``min_after`` after, of which at least ``purity`` are of the state's class.
-4. Seasons: water is judged only in open-water months (outside ``ice_months``) and
-   vegetation only in the growing season (its months' classes count, the others' do
-   not), and a change that involves water (vegetation) must see both states in that
-   season, so winter ice and dormant vegetation are never a change.
+4. Seasons: a change that involves water compares its two states in open-water months
+   (outside ``ice_months``), one that involves vegetation in growing-season months: each
+   state needs a clear month of its class there, and its purity is counted over those
+   months only, so winter ice and dormant vegetation are never a change.
 5. Among the candidates the one that explains most months wins (months of A before plus
    months of B after, minus half a month per month in the transition).
 6. A later change wins: after the best change, the search is repeated over the months
@@ -211,8 +211,8 @@ def _class_breaks(
     by_time[:, 0] = False
     counts = _cumulative(by_time)  # (t + 1, k, p)
     valid = _cumulative(cls > 0)  # (t + 1, p)
-    # water and vegetation are judged only in their season (open water, growing season):
-    # per class, clear months in that season, and all clear months in it
+    # changes that involve water (vegetation) are judged in its season (open water,
+    # growing season): per class, clear months in that season, and all clear months in it
     seasonal = {}
     for code in (WATER, VEGETATION):
         in_season = season_mask(moy, code, params)
@@ -238,36 +238,40 @@ def _class_breaks(
         lo = np.maximum(start, i + 1 - w)
         before = counts[i + 1] - counts[lo, :, cols].T  # (k, p)
         a = before.argmax(axis=0)
-        n_a, nb = before[a, cols], valid[i + 1] - valid[lo, cols]
-        for code, (of_class, clear) in seasonal.items():
-            n_a = np.where(a == code, (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols], n_a)
-            nb = np.where(a == code, clear[i + 1] - clear[lo, cols], nb)
-        ok_i = (i >= start) & (cls[i] == a) & (cls[i] > 0) & (nb >= params.min_before)
-        ok_i &= n_a >= params.purity * nb
+        n_a0, nb0 = before[a, cols], valid[i + 1] - valid[lo, cols]
+        ok_i = (i >= start) & (cls[i] == a) & (cls[i] > 0)
         if not ok_i.any():
             continue
-        a_seen = {
-            code: (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols] > 0
-            for code, (of_class, _) in seasonal.items()
+        # the same, in the season of water (vegetation) only
+        before_in = {
+            code: (
+                (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols],
+                clear[i + 1] - clear[lo, cols],
+            )
+            for code, (of_class, clear) in seasonal.items()
         }
         for j in range(i + 1, min(t, i + 2 + params.max_transition)):
             hi = min(t, j + w)  # the after state: clear months in [j, hi)
             after = counts[hi] - counts[j]
             b = after.argmax(axis=0)
-            n_b, na = after[b, cols], valid[hi] - valid[j]
-            for code, (of_class, clear) in seasonal.items():
-                n_b = np.where(b == code, (of_class[hi] - of_class[j])[b, cols], n_b)
-                na = np.where(b == code, clear[hi] - clear[j], na)
-            ok = ok_i & (cls[j] == b) & (b != a) & (na >= params.min_after)
-            ok &= n_b >= params.purity * na
+            ok = ok_i & (cls[j] == b) & (b != a)
             if not ok.any():
                 continue
-            # a change that involves water (vegetation) must see both states in that
-            # season: not ice against open water, not winter stubble against summer grass
-            for code, (of_class, _) in seasonal.items():
+            n_a, nb, n_b, na = n_a0, nb0, after[b, cols], valid[hi] - valid[j]
+            ok &= (nb >= params.min_before) & (na >= params.min_after)
+            # a change that involves water (vegetation) compares the two states in that
+            # season: each needs a clear month in it, and is pure over those months (not
+            # ice against open water, not winter stubble against summer grass)
+            for code, (of_class, clear) in seasonal.items():
                 involved = (a == code) | (b == code)
-                b_seen = (of_class[hi] - of_class[j])[b, cols] > 0
-                ok &= ~involved | (a_seen[code] & b_seen)
+                n_a = np.where(involved, before_in[code][0], n_a)
+                nb = np.where(involved, before_in[code][1], nb)
+                n_b = np.where(involved, (of_class[hi] - of_class[j])[b, cols], n_b)
+                na = np.where(involved, clear[hi] - clear[j], na)
+            ok &= (n_a >= 1) & (n_a >= params.purity * nb)
+            ok &= (n_b >= 1) & (n_b >= params.purity * na)
+            if not ok.any():
+                continue
             transition = valid[j] - valid[i + 1]
             score = (n_a + n_b - params.transition_cost * transition).astype("float32")
             take = ok & (score > best)
