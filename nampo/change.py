@@ -340,29 +340,32 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
     res_nb = np.zeros(idx.size, "int32")
     res_na = np.zeros(idx.size, "int32")
     res_up = np.zeros(idx.size, bool)
-    before_t = np.arange(t)[:, None]
+    w = params.state_months
     for i in range(t - 1):
-        nb, na = cnt[i + 1], cnt[t] - cnt[i + 1]
+        # the two sides: clear months in (i - w, i] and (i, i + w]
+        lo, hi = max(0, i + 1 - w), min(t, i + 1 + w)
+        nb, na = cnt[i + 1] - cnt[lo], cnt[hi] - cnt[i + 1]
         ok = v[i] & (nb >= params.min_before) & (na >= params.min_after)
         if not ok.any():
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
-            mb = csum[i + 1] / nb
-            ma = (csum[t] - csum[i + 1]) / na
+            mb = (csum[i + 1] - csum[lo]) / nb
+            ma = (csum[hi] - csum[i + 1]) / na
         step = ma - mb
         ok &= np.abs(step) >= params.min_brightness_step
         if not ok.any():
             continue
-        side = np.sign(step) * (x - (mb + ma) / 2)  # < 0 on the before side
-        is_before = before_t <= i
-        good_b = (v & is_before & (side < 0)).sum(axis=0)
-        good_a = (v & ~is_before & (side > 0)).sum(axis=0)
+        side = np.sign(step) * (x[lo:hi] - (mb + ma) / 2)  # < 0 on the before side
+        vv = v[lo:hi]
+        is_before = np.arange(lo, hi)[:, None] <= i
+        good_b = (vv & is_before & (side < 0)).sum(axis=0)
+        good_a = (vv & ~is_before & (side > 0)).sum(axis=0)
         ok &= (good_b >= params.purity * nb) & (good_a >= params.purity * na)
         score = (good_b + good_a).astype(float)
         take = ok & (score > best)
         if not take.any():
             continue
-        j = np.argmax(v & ~is_before, axis=0)  # first clear month after i
+        j = i + 1 + np.argmax(v[i + 1 : hi], axis=0)  # first clear month after i
         best[take] = score[take]
         res_i[take], res_j[take] = i, j[take]
         res_nb[take], res_na[take] = nb[take], na[take]
