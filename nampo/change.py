@@ -24,9 +24,9 @@ CCDC/COLD, kept small enough to explain in a sentence per rule:
    change is reported.
    States are judged over at most ``state_months`` months either side of a change.
 7. Surfaces that stay ``built`` (throughout, or after a class change) get a second test,
-   a one-break step in brightness (mean of the six bands) of at least
-   ``min_brightness_step`` with the same persistence and purity rules: a roof on a paved
-   yard, containers on a new quay.
+   a one-break step in brightness (mean of the six bands; the step between the medians
+   of the two sides) of at least ``min_brightness_step``, with the same persistence and
+   purity rules: a roof on a paved yard, containers on a new quay.
 8. A change must be large: the two states' medians at least ``min_magnitude`` apart in
    six-band reflectance, or ``min_shape_change`` apart in their normalised differences
    (colour), so a mixed pixel flipping across a class threshold is not one.
@@ -331,7 +331,6 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
     v = valid[:, idx]
     x = bands[:, :, idx].mean(axis=0)  # brightness: NaN where a band is missing
     v &= np.isfinite(x)
-    csum = np.concatenate([np.zeros((1, idx.size)), np.cumsum(np.where(v, x, 0.0), axis=0)])
     cnt = _cumulative(v)
     best = np.full(idx.size, -1.0)
     res_i = np.full(idx.size, NO_MONTH, "int16")
@@ -348,9 +347,12 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
         ok = v[i] & (nb >= params.min_before) & (na >= params.min_after)
         if not ok.any():
             continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mb = (csum[i + 1] - csum[lo]) / nb
-            ma = (csum[hi] - csum[i + 1]) / na
+        # medians, so that one bad month on either side cannot make or grow a step
+        xs = np.where(v[lo:hi], x[lo:hi], np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN side: not a candidate
+            mb = np.nanmedian(xs[: i + 1 - lo], axis=0)
+            ma = np.nanmedian(xs[i + 1 - lo :], axis=0)
         step = ma - mb
         ok &= np.abs(step) >= params.min_brightness_step
         if not ok.any():

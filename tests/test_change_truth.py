@@ -175,3 +175,40 @@ def test_events_geojson_round_trip(mini_changes, tmp_path):
         assert b["area_m2"] == e.area_m2 and b["type"] == e.type
         assert b["facilities"] == list(e.facilities)
     assert np.isclose(sum(b["area_m2"] for b in back), sum(e.area_m2 for e in events))
+
+
+@pytest.mark.parametrize(
+    "month, reads_as",
+    [
+        pytest.param(
+            2,
+            "haze",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a bad month among the first min_before (3) months completes a short "
+                "before state: 16 pixels start with 2 built months, then bare",
+            ),
+        ),
+        (2, "shadow"),
+        (5, "haze"),
+        (5, "shadow"),
+        (8, "haze"),
+        (8, "shadow"),
+    ],
+)
+def test_a_single_bad_month_adds_no_change(mini_store, mini_changes, month, reads_as):  # noqa: F811
+    """One month of the real series replaced by a scene the mask missed: thick haze (every
+    pixel bright and grey, read as built or bright) or a cloud shadow (dark, read as
+    dark/coal). No pixel that had no change gets one."""
+    from nampo.indices import BUILT, DARK
+    from nampo.products import COMPOSITE_BANDS
+
+    cm, _ = mini_changes
+    ds = mini_store.open().sel(time=slice(str(MINI_FIRST), str(MINI_LAST))).load()
+    for b in COMPOSITE_BANDS:
+        band = ds[b].values
+        band[month] = band[month] * 0.5 + 0.2 if reads_as == "haze" else band[month] * 0.3
+    ds["landcover"].values[month] = BUILT if reads_as == "haze" else DARK
+    bad = change_map(ds)
+    new = (bad["type"].values > 0) & (cm["type"].values == 0)
+    assert new.sum() <= 0.001 * new.size, f"{new.sum()} pixels changed by one bad month"
