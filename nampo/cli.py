@@ -17,6 +17,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_scenario_commands(sub)
     _add_stac_commands(sub)
     _add_process_command(sub)
+    _add_change_commands(sub)
     return parser
 
 
@@ -324,6 +325,100 @@ def _stac_search(args, settings: Settings) -> int:
             f"{'' if cloud is None else f'{cloud:6.1f}':>6}"
         )
     print(f"{len(items)} items")
+    return 0
+
+
+# -- change: `nampo events` and `nampo score` (nampo/change.py, events.py, score.py) ------
+
+
+def _add_change_commands(sub) -> None:
+    ev = sub.add_parser("events", help="date the lasting changes of a store and list its events")
+    ev.add_argument("--store", required=True, metavar="URL", help="the site's Zarr store")
+    ev.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        help="scenario file giving the site's facilities (default: Nampo)",
+    )
+    _period_args(ev)
+    ev.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
+    ev.set_defaults(func=_events)
+
+    sc = sub.add_parser("score", help="score a store's events against a scenario's truth")
+    sc.add_argument("--archive", required=True, type=Path, help="the scenario archive (truth/)")
+    what = sc.add_mutually_exclusive_group(required=True)
+    what.add_argument("--store", metavar="URL", help="compute the events from this store")
+    what.add_argument("--events", type=Path, metavar="FILE", help="events GeoJSON to score")
+    _period_args(sc)
+    sc.add_argument("--min-area", type=float, default=2000.0, metavar="M2")
+    sc.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
+    sc.add_argument("--json", action="store_true", help="print the score as JSON")
+    sc.set_defaults(func=_score)
+
+
+def _period_args(p) -> None:
+    p.add_argument("--first", metavar="YYYY-MM", help="first month (default: the store's)")
+    p.add_argument("--last", metavar="YYYY-MM", help="last month (default: the store's)")
+
+
+def _store_events(args, settings: Settings, scenario: Path):
+    from nampo.events import site_events
+    from nampo.scenario.model import load_scenario
+    from nampo.store import Store, StoreLocation
+    from nampo.units import parse_month
+
+    try:
+        first = parse_month(args.first) if args.first else None
+        last = parse_month(args.last) if args.last else None
+    except ValueError as exc:
+        raise NampoError(str(exc)) from None
+    facilities = [
+        (f.name, f.title, _polygon(f.polygon)) for f in load_scenario(scenario).facilities
+    ]
+    store = Store(StoreLocation.from_settings(args.store, settings))
+    if not store.exists():
+        raise NampoError(f"no nampo store at {store.url}")
+    _, events = site_events(store, first, last, facilities)
+    return events
+
+
+def _polygon(coords):
+    from shapely.geometry import Polygon
+
+    return Polygon(coords)
+
+
+def _events(args, settings: Settings) -> int:
+    from nampo.events import summary, to_geojson
+
+    events = _store_events(args, settings, args.scenario)
+    print(summary(events) or "no lasting change found")
+    if args.geojson:
+        to_geojson(events, args.geojson)
+        print(f"{len(events)} events written to {args.geojson}")
+    return 0
+
+
+def _score(args, settings: Settings) -> int:
+    import json
+
+    from nampo.events import read_geojson, to_geojson
+    from nampo.score import score
+
+    truth = args.archive / "truth" / "events.geojson"
+    if not truth.is_file():
+        raise NampoError(f"{args.archive} is not a scenario archive (no {truth.name} in truth/)")
+    if args.store:
+        found = _store_events(args, settings, args.archive / "scenario.yaml")
+        events = [{**e.properties(), "geometry": e.geometry} for e in found]
+        if args.geojson:
+            to_geojson(found, args.geojson)
+    else:
+        if not args.events.is_file():
+            raise NampoError(f"no events file {args.events}")
+        events = read_geojson(args.events)
+    result = score(events, args.archive, min_area=args.min_area)
+    print(json.dumps(result.to_dict(), indent=1) if args.json else result.format())
     return 0
 
 

@@ -1,0 +1,523 @@
+"""Per-pixel change dating over a site's monthly series: did a lasting change happen, when,
+how large, and from which class to which.
+
+The method (``docs/change.md``) is a categorical break search in the spirit of BFAST and
+CCDC/COLD, kept small enough to explain in a sentence per rule:
+
+1. Each clear month of a pixel has a class: the store's land-cover class, with ``built``
+   split into ``built`` and ``bright`` (blue above :attr:`ChangeParams.bright_blue`: white
+   tanks and roofs). Ice months, and months without a clear observation, are gaps.
+2. A change is a *before* state (class A) and an *after* state (class B != A): the last
+   clear month of A before the change, the first clear month of B after it, and at most
+   :attr:`ChangeParams.max_transition` months between them (a construction site, a
+   draining pond) that belong to neither.
+3. It must be lasting and stable: at least ``min_before`` clear months before and
+   ``min_after`` after, of which at least ``purity`` are of the state's class.
+4. Seasons: a change that involves water compares its two states in open-water months
+   (outside ``ice_months``), one that involves vegetation in growing-season months: each
+   state needs a clear month of its class there, and its purity is counted over those
+   months only, so winter ice and dormant vegetation are never a change.
+5. Among the candidates the one that explains most months wins (months of A before plus
+   months of B after, minus half a month per month in the transition).
+6. A later change wins: after the best change, the search is repeated over the months
+   after its last month before (a pond drained, then built on), and the latest lasting
+   change is reported.
+   States are judged over at most ``state_months`` months either side of a change.
+7. Surfaces that stay ``built`` (throughout, or after a class change) get a second test,
+   a one-break step in brightness (mean of the six bands; the step between the medians
+   of the two sides) of at least ``min_brightness_step``, with the same persistence and
+   purity rules: a roof on a paved yard, containers on a new quay.
+8. A change must be large: the two states' medians at least ``min_magnitude`` apart in
+   six-band reflectance, or ``min_shape_change`` apart in their normalised differences
+   (colour), so a mixed pixel flipping across a class threshold is not one.
+
+Everything is a plain function of one tile's arrays (:func:`detect`), wrapped for xarray
+and Dask by :func:`change_map`, so a site runs tile by tile on any cluster.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from nampo.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
+from nampo.products import CLASSES, COMPOSITE_BANDS
+
+BRIGHT = 7
+"""Extra class of the change classes: a built surface brighter than ``bright_blue`` in blue
+(white tanks and roofs)."""
+CHANGE_CLASSES = {**CLASSES, BRIGHT: "bright"}
+"""Classes of ``class_before``/``class_after``: the land-cover classes plus ``bright``."""
+
+TYPES = {
+    1: "drainage",
+    2: "reclamation",
+    3: "construction",
+    4: "coal_cover",
+    5: "new_tank",
+    6: "demolition",
+    7: "unclassified",
+}
+"""Change types (0: no change). ``reclamation`` covers new piers and land won from water;
+``demolition`` covers clearing of vegetation too."""
+TYPE_CODES = {name: code for code, name in TYPES.items()}
+DRAINAGE, RECLAMATION, CONSTRUCTION, COAL_COVER, NEW_TANK, DEMOLITION, UNCLASSIFIED = range(1, 8)
+
+NO_MONTH = -1
+
+
+@dataclass(frozen=True)
+class ChangeParams:
+    """Parameters of change dating (defaults: ``docs/change.md`` explains each)."""
+
+    min_before: int = 3
+    """Clear months a before state needs (of any class; ``purity`` of them its own)."""
+    min_after: int = 2
+    """Clear months an after state needs: a change must last."""
+    purity: float = 0.75
+    """Share of a state's clear months that must be of its class."""
+    state_months: int = 12
+    """Months either side of a change over which its before and after states are judged
+    (a year: every season once); earlier and later months may hold other changes."""
+    max_transition: int = 8
+    """Most months between the last clear month before and the first clear month after."""
+    transition_cost: float = 0.5
+    """Score lost per clear month inside the transition (a full mismatch costs 1)."""
+    bright_blue: float = 0.25
+    """Blue reflectance above which a built surface is ``bright`` (tank roofs reflect 0.4,
+    ordinary roofs and paving under 0.2)."""
+    min_brightness_step: float = 0.035
+    """Smallest step in mean reflectance that is a change on a surface that stays built
+    (paving to roofs is about 0.06; scene gains and class variety give about 0.005)."""
+    min_magnitude: float = 0.06
+    """A change must move the surface's reflectance (six bands, between the states'
+    medians) by at least this much, or its colour by ``min_shape_change``: a mixed pixel
+    whose class flips across a rule's threshold moves little in either. 0.06 is about
+    2.5 times the month-to-month change of a stable pixel's six-band median."""
+    min_shape_change: float = 0.1
+    """... or move its normalised differences (NDVI, MNDWI, NDBI, red-blue slope) by at
+    least this much together: bare soil to a painted roof of the same brightness. 0.1 is
+    ten times the month-to-month change of a stable pixel's index medians."""
+    ice_months: tuple[int, ...] = (12, 1, 2, 3)
+    """Months in which water may freeze: water seen only in them does not count."""
+    growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)
+    """Months in which vegetation is reliably green."""
+
+
+def change_type(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Change type code from the change classes before and after (0 where equal).
+
+    >>> change_type(np.array([1, 2]), np.array([3, 5])).tolist()
+    [1, 4]
+    """
+    b, a = np.asarray(before), np.asarray(after)
+    land = (b != WATER) & (b > 0)
+    rules = [
+        ((b == WATER) & np.isin(a, (BUILT, BRIGHT)), RECLAMATION),
+        ((b == WATER) & np.isin(a, (BARE, VEGETATION, DARK)), DRAINAGE),
+        (land & (a == BRIGHT), NEW_TANK),
+        (np.isin(b, (BARE, VEGETATION, DARK)) & (a == BUILT), CONSTRUCTION),
+        (land & (b != DARK) & (a == DARK), COAL_COVER),
+        (np.isin(b, (BUILT, BRIGHT, DARK)) & np.isin(a, (BARE, VEGETATION)), DEMOLITION),
+        ((b == VEGETATION) & (a == BARE), DEMOLITION),
+    ]
+    out = np.where((b != a) & (b > 0) & (a > 0), UNCLASSIFIED, 0).astype("uint8")
+    for test, code in reversed(rules):
+        out = np.where(test & (b != a), code, out).astype("uint8")
+    return out
+
+
+def change_classes(landcover: np.ndarray, blue: np.ndarray, params: ChangeParams) -> np.ndarray:
+    """Change class per month and pixel: the land-cover class, ``built`` split by brightness,
+    0 for gaps (no clear observation, or ice)."""
+    cls = np.asarray(landcover).astype("uint8").copy()
+    with np.errstate(invalid="ignore"):
+        cls[(cls == BUILT) & (np.asarray(blue) >= params.bright_blue)] = BRIGHT
+    cls[cls == ICE] = 0
+    return cls
+
+
+def detect(
+    landcover: np.ndarray,
+    bands: np.ndarray,
+    month_of_year: np.ndarray,
+    params: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
+) -> dict[str, np.ndarray]:
+    """Date the lasting change of every pixel of one tile.
+
+    Parameters
+    ----------
+    landcover : (time, y, x) uint8, the store's ``landcover`` (0: no clear observation).
+    bands : (band, time, y, x) float32, the six composite bands in
+        :data:`~nampo.products.COMPOSITE_BANDS` order.
+    month_of_year : (time,) calendar month (1-12) of each time step.
+    params : the method's parameters.
+
+    Returns
+    -------
+    dict of (y, x) arrays: ``type`` (uint8, 0 = no change), ``class_before``,
+    ``class_after`` (uint8, :data:`CHANGE_CLASSES`), ``last_before`` and ``first_after``
+    (int16 time index, -1 = none), ``n_before``, ``n_after`` (uint8, clear months),
+    ``magnitude`` (float32, change-vector length of the six-band reflectance between the
+    states' medians), ``shape_change`` (float32, the same for NDVI, MNDWI, NDBI and the
+    red-blue slope) and ``confidence`` (float32, 0-1).
+
+    Examples
+    --------
+    >>> lc = np.array([2, 2, 2, 4, 4, 4], "uint8")[:, None, None]
+    >>> bands = np.full((6, 6, 1, 1), 0.1, "float32")
+    >>> out = detect(lc, bands, np.arange(5, 11))
+    >>> int(out["type"][0, 0]), int(out["first_after"][0, 0])
+    (3, 3)
+    """
+    t, ny, nx = landcover.shape
+    p = ny * nx
+    cls = change_classes(landcover, bands[0], params).reshape(t, p)
+    flat = np.asarray(bands, dtype="float32").reshape(len(bands), t, p)
+    out = _latest_class_change(cls, np.asarray(month_of_year), params)
+    _brightness_breaks(cls, flat, out, params)
+    _magnitude(cls, flat, out, params.state_months)
+    large = (out["magnitude"] >= params.min_magnitude) | (
+        out["shape_change"] >= params.min_shape_change
+    )
+    weak = (out["type"] > 0) & ~large
+    for key, empty in (("type", 0), ("class_before", 0), ("class_after", 0), ("n_before", 0),
+                       ("n_after", 0), ("confidence", 0), ("last_before", NO_MONTH),
+                       ("first_after", NO_MONTH), ("magnitude", np.nan),
+                       ("shape_change", np.nan)):  # fmt: skip
+        out[key][weak] = empty
+    return {k: v.reshape(ny, nx) for k, v in out.items()}
+
+
+def _cumulative(mask: np.ndarray) -> np.ndarray:
+    """Counts of `mask` over time indices < k, for k in 0..T (leading axis T + 1)."""
+    out = np.zeros((mask.shape[0] + 1, *mask.shape[1:]), dtype="int16")
+    np.cumsum(mask, axis=0, out=out[1:])
+    return out
+
+
+def _class_breaks(
+    cls: np.ndarray, moy: np.ndarray, params: ChangeParams, start: np.ndarray | None = None
+) -> dict:
+    """The best class change of each pixel whose before state starts at `start` or later."""
+    t, p = cls.shape
+    start = np.zeros(p, "int64") if start is None else start.astype("int64")
+    w = params.state_months
+    k = max(CHANGE_CLASSES) + 1
+    by_time = cls[:, None, :] == np.arange(k)[None, :, None]  # (t, k, p)
+    by_time[:, 0] = False
+    counts = _cumulative(by_time)  # (t + 1, k, p)
+    valid = _cumulative(cls > 0)  # (t + 1, p)
+    # changes that involve water (vegetation) are judged in its season (open water,
+    # growing season): per class, clear months in that season, and all clear months in it
+    seasonal = {}
+    for code in (WATER, VEGETATION):
+        in_season = season_mask(moy, code, params)
+        seasonal[code] = (
+            _cumulative(by_time & in_season[:, None, None]),
+            _cumulative((cls > 0) & in_season[:, None]),
+        )
+    cols = np.arange(p)
+
+    best = np.full(p, -np.inf, dtype="float32")
+    out = {
+        "type": np.zeros(p, "uint8"),
+        "class_before": np.zeros(p, "uint8"),
+        "class_after": np.zeros(p, "uint8"),
+        "last_before": np.full(p, NO_MONTH, "int16"),
+        "first_after": np.full(p, NO_MONTH, "int16"),
+        "n_before": np.zeros(p, "uint8"),
+        "n_after": np.zeros(p, "uint8"),
+        "confidence": np.zeros(p, "float32"),
+    }
+    for i in range(t - 1):
+        # the before state: clear months in [lo, i], at most `state_months` of them
+        lo = np.maximum(start, i + 1 - w)
+        before = counts[i + 1] - counts[lo, :, cols].T  # (k, p)
+        a = before.argmax(axis=0)
+        n_a0, nb0 = before[a, cols], valid[i + 1] - valid[lo, cols]
+        ok_i = (i >= start) & (cls[i] == a) & (cls[i] > 0)
+        if not ok_i.any():
+            continue
+        # the same, in the season of water (vegetation) only
+        before_in = {
+            code: (
+                (of_class[i + 1] - of_class[lo, :, cols].T)[a, cols],
+                clear[i + 1] - clear[lo, cols],
+            )
+            for code, (of_class, clear) in seasonal.items()
+        }
+        for j in range(i + 1, min(t, i + 2 + params.max_transition)):
+            hi = min(t, j + w)  # the after state: clear months in [j, hi)
+            after = counts[hi] - counts[j]
+            b = after.argmax(axis=0)
+            ok = ok_i & (cls[j] == b) & (b != a)
+            if not ok.any():
+                continue
+            n_a, nb, n_b, na = n_a0, nb0, after[b, cols], valid[hi] - valid[j]
+            ok &= (nb >= params.min_before) & (na >= params.min_after)
+            # a change that involves water (vegetation) compares the two states in that
+            # season: each needs a clear month in it, and is pure over those months (not
+            # ice against open water, not winter stubble against summer grass)
+            for code, (of_class, clear) in seasonal.items():
+                involved = (a == code) | (b == code)
+                n_a = np.where(involved, before_in[code][0], n_a)
+                nb = np.where(involved, before_in[code][1], nb)
+                n_b = np.where(involved, (of_class[hi] - of_class[j])[b, cols], n_b)
+                na = np.where(involved, clear[hi] - clear[j], na)
+            ok &= (n_a >= 1) & (n_a >= params.purity * nb)
+            ok &= (n_b >= 1) & (n_b >= params.purity * na)
+            if not ok.any():
+                continue
+            transition = valid[j] - valid[i + 1]
+            score = (n_a + n_b - params.transition_cost * transition).astype("float32")
+            take = ok & (score > best)
+            if not take.any():
+                continue
+            best[take] = score[take]
+            out["class_before"][take] = a[take]
+            out["class_after"][take] = b[take]
+            out["last_before"][take] = i
+            out["first_after"][take] = j
+            out["n_before"][take] = np.minimum(nb[take], 255)
+            out["n_after"][take] = np.minimum(na[take], 255)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                conf = (n_a / nb) * (n_b / np.maximum(na, 1))
+            conf *= np.minimum(1.0, na / (params.min_after + 2))
+            out["confidence"][take] = conf[take]
+    out["type"] = change_type(out["class_before"], out["class_after"])
+    return out
+
+
+def _latest_class_change(cls: np.ndarray, moy: np.ndarray, params: ChangeParams) -> dict:
+    """The best class change of each pixel, then a later one whose before state starts
+    after the first change's last month before (a pond drained, then built on: the bare
+    months may have been the first change's transition): the latest is reported."""
+    out = _class_breaks(cls, moy, params)
+    idx = np.flatnonzero(out["type"] > 0)
+    if idx.size:
+        later = _class_breaks(cls[:, idx], moy, params, start=out["last_before"][idx] + 1)
+        hit = later["type"] > 0
+        for key, values in later.items():
+            out[key][idx[hit]] = values[hit]
+    return out
+
+
+def season_mask(moy: np.ndarray, code: int, params: ChangeParams) -> np.ndarray:
+    """Months (of the series) in which class `code` is reliably seen as itself."""
+    if code == WATER:
+        return ~np.isin(moy, params.ice_months)
+    return np.isin(moy, params.growing_months)
+
+
+def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: ChangeParams):
+    """One-break step in brightness on built surfaces: pixels with no class change, and
+    pixels whose class change ended built (from its first month after on: containers
+    stacked on a new quay). A step found replaces the class change (the latest change)."""
+    t, p = cls.shape
+    start = np.where(out["class_after"] == BUILT, out["first_after"], 0)
+    start = np.where((out["type"] == 0) | (out["class_after"] == BUILT), start, t)
+    valid = (cls > 0) & (np.arange(t)[:, None] >= start[None, :])
+    nvalid = valid.sum(axis=0)
+    built = ((cls == BUILT) & valid).sum(axis=0)
+    cand = nvalid >= params.min_before + params.min_after
+    cand &= built >= params.purity * np.maximum(nvalid, 1)
+    idx = np.flatnonzero(cand)
+    if idx.size == 0:
+        return
+    v = valid[:, idx]
+    x = bands[:, :, idx].mean(axis=0)  # brightness: NaN where a band is missing
+    v &= np.isfinite(x)
+    cnt = _cumulative(v)
+    best = np.full(idx.size, -1.0)
+    res_i = np.full(idx.size, NO_MONTH, "int16")
+    res_j = np.full(idx.size, NO_MONTH, "int16")
+    res_conf = np.zeros(idx.size, "float32")
+    res_nb = np.zeros(idx.size, "int32")
+    res_na = np.zeros(idx.size, "int32")
+    res_up = np.zeros(idx.size, bool)
+    w = params.state_months
+    for i in range(t - 1):
+        # the two sides: clear months in (i - w, i] and (i, i + w]
+        lo, hi = max(0, i + 1 - w), min(t, i + 1 + w)
+        nb, na = cnt[i + 1] - cnt[lo], cnt[hi] - cnt[i + 1]
+        ok = v[i] & (nb >= params.min_before) & (na >= params.min_after)
+        if not ok.any():
+            continue
+        # medians, so that one bad month on either side cannot make or grow a step
+        xs = np.where(v[lo:hi], x[lo:hi], np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN side: not a candidate
+            mb = np.nanmedian(xs[: i + 1 - lo], axis=0)
+            ma = np.nanmedian(xs[i + 1 - lo :], axis=0)
+        step = ma - mb
+        ok &= np.abs(step) >= params.min_brightness_step
+        if not ok.any():
+            continue
+        side = np.sign(step) * (x[lo:hi] - (mb + ma) / 2)  # < 0 on the before side
+        vv = v[lo:hi]
+        is_before = np.arange(lo, hi)[:, None] <= i
+        good_b = (vv & is_before & (side < 0)).sum(axis=0)
+        good_a = (vv & ~is_before & (side > 0)).sum(axis=0)
+        ok &= (good_b >= params.purity * nb) & (good_a >= params.purity * na)
+        score = (good_b + good_a).astype(float)
+        take = ok & (score > best)
+        if not take.any():
+            continue
+        j = i + 1 + np.argmax(v[i + 1 : hi], axis=0)  # first clear month after i
+        best[take] = score[take]
+        res_i[take], res_j[take] = i, j[take]
+        res_nb[take], res_na[take] = nb[take], na[take]
+        res_up[take] = step[take] > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conf = (good_b / nb) * (good_a / na) * np.minimum(1.0, na / (params.min_after + 2))
+        res_conf[take] = conf[take]
+    hit = res_i >= 0
+    where = idx[hit]
+    out["type"][where] = np.where(res_up[hit], CONSTRUCTION, UNCLASSIFIED)
+    out["class_before"][where] = BUILT
+    out["class_after"][where] = BUILT
+    out["last_before"][where] = res_i[hit]
+    out["first_after"][where] = res_j[hit]
+    out["n_before"][where] = np.minimum(res_nb[hit], 255)
+    out["n_after"][where] = np.minimum(res_na[hit], 255)
+    out["confidence"][where] = res_conf[hit]
+
+
+def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int) -> None:
+    """Change-vector length between the medians of the before and after states: of the
+    six bands (``magnitude``) and of their normalised differences (``shape_change``)."""
+    t, p = cls.shape
+    mag = np.full(p, np.nan, "float32")
+    shp = np.full(p, np.nan, "float32")
+    idx = np.flatnonzero(out["type"] > 0)
+    if idx.size:
+        time = np.arange(t)[:, None]
+        v = cls[:, idx] > 0
+        lb, fa = out["last_before"][idx], out["first_after"][idx]
+        before = v & (time <= lb) & (time > lb - state_months)
+        after = v & (time >= fa) & (time < fa + state_months)
+        x = bands[:, :, idx]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN band of a gap pixel
+            mb = np.nanmedian(np.where(before, x, np.nan), axis=1)
+            ma = np.nanmedian(np.where(after, x, np.nan), axis=1)
+        mag[idx] = np.sqrt(np.nansum((ma - mb) ** 2, axis=0))
+        shape_b, shape_a = _shape(mb), _shape(ma)
+        shp[idx] = np.sqrt(np.nansum((shape_a - shape_b) ** 2, axis=0))
+    out["magnitude"] = mag
+    out["shape_change"] = shp
+
+
+def _shape(m: np.ndarray) -> np.ndarray:
+    """Normalised differences of median bands (blue, green, red, nir, swir16, swir22):
+    NDVI, MNDWI, NDBI and the red-blue slope, the colour of a surface whatever its
+    brightness."""
+    blue, green, red, nir, swir16, _ = m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([
+            (nir - red) / (nir + red),
+            (green - swir16) / (green + swir16),
+            (swir16 - nir) / (swir16 + nir),
+            (red - blue) / (red + blue),
+        ])  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# xarray / Dask
+
+OUTPUTS = {
+    "type": "uint8",
+    "class_before": "uint8",
+    "class_after": "uint8",
+    "last_before": "int16",
+    "first_after": "int16",
+    "n_before": "uint8",
+    "n_after": "uint8",
+    "magnitude": "float32",
+    "shape_change": "float32",
+    "confidence": "float32",
+}
+"""The variables of a change map, and their dtypes."""
+
+
+def _tile(ds: xr.Dataset, params: ChangeParams) -> xr.Dataset:
+    lc = ds["landcover"].values
+    bands = np.stack([ds[b].values for b in COMPOSITE_BANDS]).astype("float32")
+    moy = ds["time"].dt.month.values
+    res = detect(lc, bands, moy, params)
+    return xr.Dataset(
+        {k: (("y", "x"), res[k].astype(dt)) for k, dt in OUTPUTS.items()},
+        coords={"y": ds["y"], "x": ds["x"]},
+    )
+
+
+def change_map(
+    ds: xr.Dataset,
+    params: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
+) -> xr.Dataset:
+    """The change map of a monthly series, computed tile by tile (lazily on Dask).
+
+    Parameters
+    ----------
+    ds : the store's products over the months to analyse (at least ``landcover`` and the
+        six bands), as :meth:`nampo.store.Store.open` gives them (``sel(time=...)``).
+        Each (y, x) chunk is one tile; time is brought into one chunk.
+    params : the method's parameters.
+
+    Returns
+    -------
+    xr.Dataset with (y, x) variables :data:`OUTPUTS`, the time coordinate of the series as
+    ``time`` (``last_before``/``first_after`` index it), and ``flag_values`` and
+    ``flag_meanings`` on the class and type variables.
+
+    Examples
+    --------
+    >>> ds = Store("nampo.zarr").open().sel(time=slice("2015-07", "2018-06"))  # doctest: +SKIP
+    >>> cm = change_map(ds).compute()  # doctest: +SKIP
+    """
+    sub = ds[["landcover", *COMPOSITE_BANDS]]
+    if sub.chunks:
+        sub = sub.chunk({"time": -1})
+        template = xr.Dataset(
+            {
+                k: (("y", "x"), _dask_zeros(sub["landcover"].data[0], dt))
+                for k, dt in OUTPUTS.items()
+            },
+            coords={"y": sub["y"], "x": sub["x"]},
+        )
+        out = xr.map_blocks(_tile, sub, kwargs={"params": params}, template=template)
+    else:
+        out = _tile(sub, params)
+    out = out.assign_coords(time=ds["time"].values)
+    if "spatial_ref" in ds.coords:
+        out = out.assign_coords(spatial_ref=ds["spatial_ref"])
+    out["type"].attrs.update(flag_values=list(TYPES), flag_meanings=" ".join(TYPES.values()))
+    for name in ("class_before", "class_after"):
+        out[name].attrs.update(
+            flag_values=list(CHANGE_CLASSES), flag_meanings=" ".join(CHANGE_CLASSES.values())
+        )
+    return out
+
+
+def _dask_zeros(like, dtype: str):
+    import dask.array as da
+
+    return da.zeros(like.shape, dtype=dtype, chunks=like.chunks)
+
+
+def change_dates(cm: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: the middle of the last clear month before, of the first clear month after,
+    and the estimated day of change halfway between (datetime64[D], NaT without change)."""
+    months = cm["time"].values.astype("datetime64[D]")
+    mid = months + np.timedelta64(14, "D")
+    lb, fa = cm["last_before"].values, cm["first_after"].values
+    has = (cm["type"].values > 0) & (lb >= 0) & (fa >= 0)
+    nat = np.datetime64("NaT", "D")
+    before = np.where(has, mid[np.clip(lb, 0, None)], nat)
+    after = np.where(has, mid[np.clip(fa, 0, None)], nat)
+    day = before + (after - before) // 2
+    return before, after, np.where(has, day, nat)

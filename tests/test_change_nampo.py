@@ -1,0 +1,52 @@
+"""Issue 5's targets on the full Nampo scenario, computed with `nampo score` from the truth
+files: the whole archive processed into a store (about 20 minutes on 2 cores), then
+events dated and scored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nampo import cli, pipeline
+from nampo.known_sites import load_site
+from nampo.services import pgstac
+from nampo.store import Store
+from nampo.units import month_start
+from tests.test_change_truth import TARGETS
+from tests.test_pipeline_truth import nampo_stac_api  # noqa: F401
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def nampo_store(nampo_archive, nampo_stac_api, tmp_path_factory, dask_client) -> Store:  # noqa: F811
+    pgstac.load(nampo_stac_api, nampo_archive.path)
+    period = nampo_archive.scenario.period
+    store = Store(tmp_path_factory.mktemp("nampo-change") / "nampo.zarr")
+    report = pipeline.process(
+        load_site("nampo"),
+        month_start(period.start),
+        month_start(period.end),
+        store=store,
+        spec=pipeline.CatalogSpec("local", nampo_stac_api.url),
+        client=dask_client,
+    )
+    assert not report.failed, report.failed
+    return store
+
+
+@pytest.mark.timeout(3600)
+def test_nampo_events_meet_the_targets(nampo_store, nampo_archive, capsys):
+    args = ["score", "--archive", str(nampo_archive.path), "--store", str(nampo_store.url)]
+    assert cli.main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    overall = result["rows"][0]
+    assert overall["truth"] >= 10, result  # every land-cover event of 2,000 m2 or more
+    assert overall["recall"] >= TARGETS["recall"], result
+    assert overall["precision"] >= TARGETS["precision"], result
+    assert overall["median_timing_error_days"] <= TARGETS["timing_days"], result
+    assert overall["median_area_error_pct"] <= TARGETS["area_pct"], result
+    assert overall["type_agreement"] >= 0.9, result
+    # the fourth crane (10 m x 8 m) is not claimed
+    assert result["subpixel_claims"] == [], result
