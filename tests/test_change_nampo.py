@@ -5,6 +5,7 @@ events dated and scored."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -16,7 +17,16 @@ from nampo.units import month_start
 from tests.test_change_truth import TARGETS
 from tests.test_pipeline_truth import nampo_stac_api  # noqa: F401
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    # The whole archive through the pipeline takes longer than the suite's budget: run it
+    # on purpose (NAMPO_FULL=1), e.g. before resolving the change-detection issue.
+    pytest.mark.skipif(
+        not os.environ.get("NAMPO_FULL"),
+        reason="processes the whole Nampo archive (about 20 min on 2 cores): set NAMPO_FULL=1",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
