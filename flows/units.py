@@ -22,20 +22,33 @@ from nampo import pipeline
 from nampo.pipeline import RunPlan, UnitResult
 from nampo.units import Unit
 
+
+class Scenes:
+    """A run's scenes as one value Prefect does not look into. A task run walks each of its
+    parameters (to resolve futures and record inputs): through a plain list of scenes that
+    is thousands of nested STAC dicts, for every unit. (Prefect's ``quote`` is a tuple, which
+    Dask unpacks on the way.)"""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+
 RETRIES = 2
 """Attempts per unit after a failure (a flaky catalog or object store, a lost worker)."""
 
 
 @task(name="baseline", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
-def baseline_task(site, tile_id: str, scenes, location, loader: str, run_id: str) -> dict:
-    result = pipeline.run_baseline(site, tile_id, scenes, location, loader, run_id)
+def baseline_task(site, tile_id: str, scenes: Scenes, location, loader: str, run_id: str) -> dict:
+    result = pipeline.run_baseline(site, tile_id, scenes.items, location, loader, run_id)
     get_run_logger().info("%s: %d scenes in %.1f s", result.unit_id, result.scenes, result.seconds)
     return asdict(result)
 
 
 @task(name="month", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
-def month_task(site, unit: Unit, scenes, location, loader: str, run_id: str) -> dict:
-    result = pipeline.run_month(site, unit, scenes, location, loader, run_id)
+def month_task(site, unit: Unit, scenes: Scenes, location, loader: str, run_id: str) -> dict:
+    result = pipeline.run_month(site, unit, scenes.items, location, loader, run_id)
     get_run_logger().info("%s: %d scenes in %.1f s", result.unit_id, result.scenes, result.seconds)
     return asdict(result)
 
@@ -70,7 +83,7 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
     with runner:
         client = runner.client  # the PrefectDaskClient the runner started
         # The scene list goes to the workers once; every task refers to it.
-        [scenes] = client.scatter([plan.scenes], broadcast=True, hash=False)
+        [scenes] = client.scatter([Scenes(plan.scenes)], broadcast=True, hash=False)
         args = (plan.location, plan.loader, plan.run_id)
         futures: dict[str, Any] = {}
         for tid in plan.baselines:
