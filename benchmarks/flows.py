@@ -55,43 +55,34 @@ the store.
 
 Last run
 --------
-2026-11-26, defaults, 2 cores shared with other jobs (load average 9 to 16: noisy;
-(b) ran while the load rose). (c), the demo on the same period, was still running when
-this was pasted; in the --quick check on harbour-mini it exited with code 1 (see below)::
-
-    site         nampo: 12 tiles of 256 px, baseline 2015-07..2016-06; period 2016-01..2016-02: 36 units per run (fresh store: baselines included)
-    archive      /root/.nampo/archives/nampo-70d52aff5847 (cached, 0.1 s)
-    catalog      local STAC API http://127.0.0.1:46639: 288 items loaded in 10.0 s; 71 scenes for the runs
-    prefect      server http://127.0.0.1:52727 started in 28.6 s (home /tmp/nampo-bench-flows-tjo3ekhi)
-    cluster      tcp://127.0.0.1:44145: 2 worker processes x 1 thread, started + warmed in 42.5 s; warm-up flow (4 tasks) 3.9 s; 0.26 GiB of COGs read into the page cache
-    machine      2 cores, load average 9.18 7.07 6.76 before timing
-
+2026-11-26 15:37, defaults with ``--skip-demo``, 2 quiet cores (load average about 2),
+after the flows passed the scenes to each task run as one opaque value (before, Prefect
+walked the whole scene list on every task run: +0.65 s a unit on the mini)::
 
                                           wall  units  units own  busy     load avg  others
                                              s   done    s (sum)     %   start..end   cores
     ---------------------------------------------------------------------------------------
-    (a) library: pipeline.process        135.4     36      248.2    92  9.18..9.76     1.26*
-    (b) backfill flow (Prefect)          219.3     36      312.4    71  9.76..16.06    1.35*
+    (a) library: pipeline.process         29.6     36       50.8    86  1.15..2.00     0.00
+    (b) backfill flow (Prefect)           34.3     36       60.0    87  2.00..2.49     0.02
     units own s: sum of UnitResult.seconds (the pipeline core); busy: that sum / (2 workers x wall)
 
-    Prefect overhead  b - a = +83.8 s over 36 units
-      per unit   (b - a) / units = +2.33 s   (a unit's own time: 6.89 s in (a), 8.68 s in (b))
-      share      (b - a) / b     = +38.2 %   aim < 10 %: NOT MET
-      units' own seconds b - a = +64.2 s (+25.9 %: units slowed or sped up inside task runs)
+    Prefect overhead  b - a = +4.7 s over 36 units
+      per unit   (b - a) / units = +0.13 s   (a unit's own time: 1.41 s in (a), 1.67 s in (b))
+      share      (b - a) / b     = +13.7 %   aim < 10 %: NOT MET
+      units' own seconds b - a = +9.2 s (+18.1 %: units slowed or sped up inside task runs)
       where the time goes                                (a)     (b)
-        call -> first unit starts                      1.8     3.8 s  (plan + catalog search, client/runner, scatter; (b): flow run)
-        workers idle between units                    19.1   115.5 s  (2 x (last end - first start) - units' time)
-        last unit ends -> return                       0.0     1.1 s  (run record; (b): results, artifact, flow run completed)
-        (b) Prefect inside each task run: 0.02 s per unit (task-run time 313.1 s - units' own 312.4 s)
+        call -> first unit starts                      0.5     1.3 s  (plan + catalog search, client/runner, scatter; (b): flow run)
+        workers idle between units                     7.5     4.6 s  (2 x (last end - first start) - units' time)
+        last unit ends -> return                       0.0     0.7 s  (run record; (b): results, artifact, flow run completed)
+        (b) Prefect inside each task run: 0.00 s per unit (task-run time 60.0 s - units' own 60.0 s)
         (a)'s unit spans are seen from the client (end = result received); (b)'s are the Prefect server's task-run records
-      * other processes used more than 0.25 core meanwhile: the difference b - a carries that noise (--repeat 2 keeps the faster of two)
 
-Quick check (harbour-mini, 2021-10..2021-11, 12 units, load 6-8): (a) 21.1 s, (b) 28.9 s,
-+0.65 s per unit, 27 %. ``nampo-flows demo`` there: start-up 3.0 s, archive 0.0 s, STAC API
-5.0 s, Prefect server 16.7 s, flow run 39.8 s, then it failed with ``TypeError:
-APILogHandler.flush() missing 1 required positional argument: 'self'`` (flows/cli.py,
-Prefect 3.9.1) and took 78.7 s more to exit (its log worker retrying the stopped server):
-143.2 s in all, exit code 1.
+The rest of (b)'s extra time is the units themselves running 18 % slower inside task
+runs: the local Prefect server (SQLite, events and logs) shares the 2 cores with the
+workers. The ``--quick`` check on harbour-mini (12 units of 0.6 s): +0.09 s per unit,
+17.6 %. An earlier run under load average 9-16, before that change: +2.33 s per unit,
+38 %. ``nampo-flows demo`` over the whole Nampo scenario (444 units): 2,048 s, under load
+average 5-12 with a test suite running alongside.
 """
 
 from __future__ import annotations
