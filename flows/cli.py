@@ -22,7 +22,7 @@ import sys
 import time
 
 from flows import server as prefect_server
-from nampo.errors import NampoError
+from nampo.cli import run_command
 from nampo.known_sites import KNOWN_SITES, known_site
 from nampo.settings import Settings
 
@@ -141,15 +141,7 @@ def _interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    args = _parser().parse_args(argv)
-    try:
-        return int(args.func(args, Settings()) or 0)
-    except NampoError as exc:
-        print(f"nampo-flows: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("nampo-flows: interrupted", file=sys.stderr)
-        return 130
+    return run_command("nampo-flows", _parser().parse_args(argv))
 
 
 if __name__ == "__main__":

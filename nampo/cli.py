@@ -422,17 +422,21 @@ def _score(args, settings: Settings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
-    settings = Settings()
+def run_command(prog: str, args: argparse.Namespace) -> int:
+    """Run a parsed command with the settings read here, once: errors are one line
+    (``prog: error: ...``, exit 2), Ctrl-C exits 130."""
     try:
-        return int(args.func(args, settings) or 0)
+        return int(args.func(args, Settings()) or 0)
     except NampoError as exc:
-        print(f"nampo: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nampo: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("nampo", _build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
