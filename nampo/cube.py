@@ -91,6 +91,7 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
@@ -232,28 +233,108 @@ class AlignedReader(AutoParallelRioReader):
     """
 
     def _open(self):
-        with self.gdal_env.open:
-            try:
-                ds = rasterio.open(self.url, sharing=False)
-            except Exception:  # noqa: BLE001 - stackstac's open reports it its own way
-                return super()._open()
-        layout = _lattice_layout(ds, self.spec, self.dtype)
+        file = OPEN_FILES.get(self.url, self.gdal_env)
+        layout = None if file is None else _lattice_layout(file, self.spec, self.dtype)
         if layout is None:
-            ds.close()
             return super()._open()
-        return _LatticeDataset(ds, layout, self.gdal_env)
+        return _LatticeDataset(file, layout, self.gdal_env)
 
 
-def _lattice_layout(ds, spec: RasterSpec, dtype: np.dtype) -> tuple[int, int, int, int] | None:
+class _OpenFile:
+    """An open file and what the lattice test needs of it, looked up once (the EPSG code
+    and mask flags cost more than the read of a tile's window)."""
+
+    def __init__(self, ds) -> None:
+        self.ds = ds
+        self.lock = threading.Lock()  # GDAL datasets must not be read from two threads at once
+        self.single_band = ds.count == 1
+        self.epsg = ds.crs.to_epsg() if ds.crs is not None else None
+        self.dtype = ds.dtypes[0]
+        self.plain_mask = all(
+            f in (MaskFlags.nodata, MaskFlags.all_valid) for f in ds.mask_flag_enums[0]
+        )
+        self.transform = ds.transform
+        self.width, self.height, self.nodata = ds.width, ds.height, ds.nodata
+
+    def close(self) -> None:
+        with self.lock:
+            self.ds.close()
+
+
+class OpenFiles:
+    """The files a worker process has open, most recently used last, at most `size`.
+
+    A site's tiles read the same scenes: without this, each of a run's units opened every
+    file of its scenes again (Nampo: 12 tiles, ~500 files a baseline, 1.8 ms an open, the
+    largest single cost of reading). A local file is known by its path, size and mtime, so
+    a file replaced on disk is opened again; a remote one by its URL (published assets are
+    not rewritten in place). A file that does not open is not kept: stackstac's own
+    reader then reports it its own way."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._files: OrderedDict[tuple, _OpenFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, env: LayeredEnv) -> _OpenFile | None:
+        key = _file_key(url)
+        if key is None:
+            return None
+        with self._lock:
+            file = self._files.get(key)
+            if file is not None:
+                self._files.move_to_end(key)
+                return file
+        with env.open:
+            try:
+                file = _OpenFile(rasterio.open(url, sharing=False))
+            except Exception:  # noqa: BLE001 - stackstac's open reports it its own way
+                return None
+        with self._lock:
+            if key in self._files:  # another thread opened it meanwhile
+                file.close()
+                return self._files[key]
+            self._files[key] = file
+            while len(self._files) > self.size:
+                _, old = self._files.popitem(last=False)
+                old.close()
+        return file
+
+    def clear(self) -> None:
+        with self._lock:
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
+
+
+def _file_key(url: str) -> tuple | None:
+    path = url.removeprefix("file://")
+    if "://" in path:
+        return (url,)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # missing: stackstac's reader says so
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+OPEN_FILES = OpenFiles(size=2048)
+"""Per process. Above the files of the largest baseline (Nampo: ~500) so that units of
+the same site reuse them; an open COG holds its header (tens of kB)."""
+
+
+def _lattice_layout(
+    file: _OpenFile, spec: RasterSpec, dtype: np.dtype
+) -> tuple[int, int, int, int] | None:
     """``(kx, ky, col, row)`` when each file pixel is exactly kx x ky grid pixels and the
     grid's origin is grid pixel (col, row) counted from the file's origin; else None."""
-    if ds.count != 1 or ds.crs is None or ds.crs.to_epsg() != spec.epsg:
+    if not file.single_band or file.epsg is None or file.epsg != spec.epsg:
         return None
-    if not np.can_cast(ds.dtypes[0], dtype, casting="safe"):
+    if not np.can_cast(file.dtype, dtype, casting="safe"):
         return None  # e.g. SCL is uint8 in the file: safe to widen, as GDAL does
-    if any(f not in (MaskFlags.nodata, MaskFlags.all_valid) for f in ds.mask_flag_enums[0]):
+    if not file.plain_mask:
         return None  # an alpha band or mask file: the masked read is GDAL's to make
-    src, dst = ds.transform, spec.transform
+    src, dst = file.transform, spec.transform
     if src.b or src.d or dst.b or dst.d or dst.a <= 0 or dst.e >= 0:
         return None
     values = (src.a / dst.a, src.e / dst.e, (dst.c - src.c) / dst.a, (dst.f - src.f) / dst.e)
@@ -268,41 +349,39 @@ class _LatticeDataset:
     """The part of stackstac's thread-safe dataset its reader uses (``read``, ``close``)
     for a file on the grid's lattice: windows of the grid read from the file and
     repeated, nodata and pixels outside the file masked (as the warped read masks them).
-    One lock per file: GDAL datasets must not be read from two threads at once."""
+    The file stays open in :data:`OPEN_FILES` for the next unit."""
 
-    def __init__(self, ds, layout: tuple[int, int, int, int], env: LayeredEnv) -> None:
-        self.ds = ds
+    def __init__(self, file: _OpenFile, layout: tuple[int, int, int, int], env: LayeredEnv):
+        self.file = file
         self.kx, self.ky, self.col, self.row = layout
         self.env = env
-        self._lock = threading.Lock()
 
     def read(self, window: Window, out_dtype=None, masked: bool = False, **kwargs) -> np.ndarray:
         height, width = int(window.height), int(window.width)
-        out = np.zeros((1, height, width), dtype=out_dtype or self.ds.dtypes[0])
+        out = np.zeros((1, height, width), dtype=out_dtype or self.file.dtype)
         inside = np.zeros((1, height, width), dtype=bool)
         # The window's first pixel, in grid pixels from the file's origin.
         c0 = self.col + int(window.col_off)
         r0 = self.row + int(window.row_off)
-        j0, j1 = max(0, -c0), min(width, self.ds.width * self.kx - c0)
-        i0, i1 = max(0, -r0), min(height, self.ds.height * self.ky - r0)
+        j0, j1 = max(0, -c0), min(width, self.file.width * self.kx - c0)
+        i0, i1 = max(0, -r0), min(height, self.file.height * self.ky - r0)
         if j1 > j0 and i1 > i0:
             fc0, fc1 = (c0 + j0) // self.kx, (c0 + j1 - 1) // self.kx + 1
             fr0, fr1 = (r0 + i0) // self.ky, (r0 + i1 - 1) // self.ky + 1
-            with self._lock, self.env.read:
-                data = self.ds.read(1, window=Window(fc0, fr0, fc1 - fc0, fr1 - fr0))
+            with self.file.lock, self.env.read:
+                data = self.file.ds.read(1, window=Window(fc0, fr0, fc1 - fc0, fr1 - fr0))
             if self.kx > 1 or self.ky > 1:
                 data = np.repeat(np.repeat(data, self.ky, axis=0), self.kx, axis=1)
             y0, x0 = r0 + i0 - fr0 * self.ky, c0 + j0 - fc0 * self.kx
             data = data[y0 : y0 + i1 - i0, x0 : x0 + j1 - j0]
             out[0, i0:i1, j0:j1] = data
             inside[0, i0:i1, j0:j1] = True
-            if self.ds.nodata is not None:
-                inside[0, i0:i1, j0:j1] = data != self.ds.nodata
+            if self.file.nodata is not None:
+                inside[0, i0:i1, j0:j1] = data != self.file.nodata
         return np.ma.masked_array(out, mask=~inside) if masked else out
 
     def close(self) -> None:
-        with self._lock:
-            self.ds.close()
+        pass  # OPEN_FILES closes it
 
 
 class OdcDriver(RioDriver):
