@@ -90,10 +90,16 @@ def _in_window(scene: NormalisedItem, first: dt.date, last: dt.date) -> bool:
 
 
 def _composite(
-    site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str, peak: bool = False
+    site: Site,
+    tile: Tile,
+    scenes: Sequence[NormalisedItem],
+    loader: str,
+    peak: bool = False,
+    bands_only: bool = False,
 ):
     """Median composite (with indices and class) of the scenes over one tile, computed
-    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline)."""
+    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline);
+    `bands_only`: the bands and counts, no indices (a month folded into ``last_*``)."""
     grid = site.tile_grid(tile)
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
@@ -109,7 +115,8 @@ def _composite(
     valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
     observed = refl["scl"] > 0
     comp = composite.median_composite(bands, valid, observed)
-    comp = composite.with_indices(comp)
+    if not bands_only:
+        comp = composite.with_indices(comp)
     if peak:
         comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
     return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
@@ -181,7 +188,7 @@ def _last_clear(
         month = add_months(unit.month, -back)
         mine = [s for s in scenes if _in_window(s, month, month_end(month))]
         if mine:
-            comp, _ = _composite(site, tile, mine, loader)
+            comp, _ = _composite(site, tile, mine, loader, bands_only=True)
             comp = comp[list(COMPOSITE_BANDS)]
         else:
             comp = xr.Dataset({b: xr.full_like(like[b], np.nan) for b in COMPOSITE_BANDS})
