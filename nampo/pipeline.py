@@ -98,7 +98,7 @@ def _composite(
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
     # one-tile cube cost more than the steps themselves.
-    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader)
+    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST)
@@ -113,6 +113,14 @@ def _composite(
     if peak:
         comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
     return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
+
+
+def mask_bands(scenes: Sequence[NormalisedItem]) -> list[str]:
+    """The mask band to read with the scenes: the one they all have (``scl`` for
+    Sentinel-2 L2A, ``qa_pixel`` for Landsat), else none (Sentinel-2 L1C, or a mix of
+    collections: then no scene is masked; see ``cube.to_reflectance``)."""
+    found = {s.mask_band for s in scenes}
+    return [found.pop()] if len(found) == 1 and None not in found else []
 
 
 def run_baseline(
