@@ -21,10 +21,10 @@ from nampo.grid import grid_for_outline
 from nampo.pipeline import mask_bands
 from nampo.scenes import normalise
 
-L1C_FILES = {b: f"sentinel2_L1C_T18SVG_20160112_subset_{k}.jp2" for b, k in
-             (("rededge1", "B05"), ("nir08", "B8A"), ("swir16", "B11"), ("swir22", "B12"))}  # fmt: skip
-LANDSAT_FILES = {b: f"landsat8_LC80200392015216LGN00_subset_{k}.tif" for b, k in
-                 (("green", "B3"), ("red", "B4"), ("nir08", "B5"), ("swir16", "B6"))}  # fmt: skip
+L1C_BANDS = (("rededge1", "B05"), ("nir08", "B8A"), ("swir16", "B11"), ("swir22", "B12"))
+L1C_FILES = {b: f"sentinel2_L1C_T18SVG_20160112_subset_{k}.jp2" for b, k in L1C_BANDS}
+LANDSAT_BANDS = (("green", "B3"), ("red", "B4"), ("nir08", "B5"), ("swir16", "B6"))
+LANDSAT_FILES = {b: f"landsat8_LC80200392015216LGN00_subset_{k}.tif" for b, k in LANDSAT_BANDS}
 CLEAR_QA = 21824  # QA_PIXEL of clear land in Collection 2 (bits 6, 8, 10, 12, 14)
 
 
