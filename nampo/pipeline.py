@@ -52,6 +52,8 @@ class CatalogSpec:
     max_cloud: float | None = None
     timeout: float = 30.0
     """Seconds each attempt of a catalog request may take (retries follow)."""
+    collection: str | None = None
+    """Collection to search instead of the profile's (e.g. ``sentinel-2-l1c``)."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ def find_scenes(
     end = max(month_end(last), month_end(site.baseline[1]))
     scenes = catalog.search_scenes(
         spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud,
-        timeout=spec.timeout,
+        timeout=spec.timeout, collection=spec.collection,
     )  # fmt: skip
     return scenes
 
