@@ -124,9 +124,10 @@ def pair_change(
         changed = valid & (smooth > threshold)
         score = smooth
         bright = bm.mean(0) - a.mean(0)
+        water, green = params.water_mndwi, params.vegetation_ndvi
         rules = [  # the first that holds wins
-            (WATER_TO_LAND, (water_a > params.water_mndwi) & (water_b <= params.water_mndwi)),
-            (VEGETATION_LOSS, (ndvi_a > params.vegetation_ndvi) & (ndvi_b <= params.vegetation_ndvi)),
+            (WATER_TO_LAND, (water_a > water) & (water_b <= water)),
+            (VEGETATION_LOSS, (ndvi_a > green) & (ndvi_b <= green)),
             (BRIGHTENING, bright > 0),
         ]
         kind = np.where(changed, OTHER, 0).astype("uint8")
