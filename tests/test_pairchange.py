@@ -90,8 +90,8 @@ def test_new_buildings_are_change_and_nature_is_not():
 def test_without_enough_valid_pixels_nothing_is_claimed():
     kinds, noise = _scene(0)
     before = _paint(kinds, noise, {0: TOWN, 1: WATER, 2: GRASS, 3: SOIL})
-    after = before.copy()
-    after[:, 5:, :] = np.nan
+    after = np.full_like(before, np.nan)
+    after[:, :5, :5] = before[:, :5, :5] + 0.2  # 25 pixels: too few for site statistics
     out = pair_change(_ds(before), _ds(after), PairParams())
     assert not out["change"].values.any()
     assert np.isnan(out["score"].values).all()
