@@ -121,7 +121,7 @@ from stackstac.rio_reader import AutoParallelRioReader
 from nampo.errors import CubeError, CubeWarning
 from nampo.gdal import GdalSettings
 from nampo.grid import Grid
-from nampo.scenes import NormalisedItem
+from nampo.scenes import MASK_BANDS, NormalisedItem
 
 Loader = Literal["stackstac", "odc"]
 CheckLevel = Literal["off", "header", "read"]
@@ -867,16 +867,26 @@ def to_reflectance(
     *,
     mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES,
 ) -> xr.Dataset:
-    """Float32 surface reflectance of a raw cube, masked by the Scene Classification.
+    """Float32 reflectance of a raw cube, masked by the scenes' own mask band.
 
     Each scene's own ``scale`` and ``offset`` are applied (Sentinel-2 baseline 04.00 and
     later: ``DN * 1e-4 - 0.1``; before: ``DN * 1e-4``), taken from its normalised item, not
     from the file. Stays lazy.
 
+    The mask is whichever mask band the cube holds, read as Scene Classification codes so
+    that every later step speaks one language (see :func:`mask_codes`):
+
+    * ``scl`` (Sentinel-2 L2A): the classes themselves;
+    * ``qa_pixel`` (Landsat Collection 2): its bits as SCL codes (:data:`QA_PIXEL_CLASSES`);
+    * none (Sentinel-2 L1C has no mask): 0 where the first band has no data, else
+      :data:`UNMASKED` (7, "unclassified", never masked). L1C is top-of-atmosphere
+      reflectance and clouds stay in: the median of a month's scenes, and change rules
+      that ask for change seen against the whole scene, are what keep a cloud out.
+
     Parameters
     ----------
     raw
-        A cube from :func:`load_cube` holding the ``scl`` band.
+        A cube from :func:`load_cube`, with ``scl`` or ``qa_pixel`` or no mask band.
     scenes
         The normalised items of the cube (more are fine: matched by ``id``).
     mask_classes
@@ -885,9 +895,9 @@ def to_reflectance(
     Returns
     -------
     xarray.Dataset
-        ``reflectance`` (time, band, y, x) float32 for every band but ``scl``, NaN where
-        the DN is nodata or the pixel is not clear; ``scl`` (time, y, x) uint8; ``clear``
-        (time, y, x) bool: SCL has data and is not in `mask_classes`.
+        ``reflectance`` (time, band, y, x) float32 for every band but the mask, NaN where
+        the DN is nodata or the pixel is not clear; ``scl`` (time, y, x) uint8 SCL codes;
+        ``clear`` (time, y, x) bool: has data and its code is not in `mask_classes`.
 
     Examples
     --------
@@ -895,17 +905,18 @@ def to_reflectance(
     >>> ds.reflectance.dtype, ds.clear.dtype                                  # doctest: +SKIP
     (dtype('float32'), dtype('bool'))
     """
-    if MASK_BAND not in raw["band"].values:
-        raise CubeError(
-            f"to_reflectance needs the {MASK_BAND!r} band in the cube, which has "
-            f"{list(raw['band'].values)}; load it with the other bands"
-        )
+    present = [str(b) for b in raw["band"].values if str(b) in MASK_BANDS]
+    if len(present) > 1:
+        raise CubeError(f"the cube holds two mask bands {present}; load one")
+    mask_band = present[0] if present else None
     by_id = {s.id: s for s in scenes}
     ids = [str(i) for i in raw["id"].values]
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise CubeError(f"no normalised item for scenes {missing} of the cube")
-    names = [str(b) for b in raw["band"].values if b != MASK_BAND]
+    names = [str(b) for b in raw["band"].values if b != mask_band]
+    if not names:
+        raise CubeError("the cube holds no band but its mask")
     for i in ids:
         lacking = [b for b in names if b not in by_id[i].bands]
         if lacking:
@@ -918,8 +929,8 @@ def to_reflectance(
     tables = np.stack([table("scale"), table("offset"), table("nodata")])
     classes = np.array(sorted({int(c) for c in mask_classes}), dtype=np.uint16)
     dn = raw.isel(band=_positions(raw, names))
-    scl_dn = raw.sel(band=MASK_BAND, drop=True)
-    scl_4d = raw.isel(band=_positions(raw, [MASK_BAND])).data
+    scl_4d = mask_codes(raw, mask_band)
+    scl_dn = dn.isel(band=0, drop=True).copy(data=scl_4d[:, 0])
     # One task per chunk and output, the per-scene factors looked up in the task from the
     # chunk's place (xarray arithmetic with (time, band) tables makes ~25 tasks a chunk).
     if isinstance(dn.data, da.Array):
@@ -948,17 +959,69 @@ def to_reflectance(
     reflectance = dn.copy(data=values)
     clear = scl_dn.copy(data=clear_data)
     scl = scl_dn.astype(np.uint8)
-    reflectance.attrs = {"units": "1", "long_name": "surface reflectance"}
-    scl.attrs = {"long_name": "Sentinel-2 scene classification", "nodata": FILL}
+    reflectance.attrs = {"units": "1", "long_name": "reflectance"}
+    scl.attrs = {
+        "long_name": "Sentinel-2 scene classification codes",
+        "source": mask_band or "none",
+        "nodata": FILL,
+    }
     clear.attrs = {
-        "long_name": "SCL has data and is not masked",
+        "long_name": "has data and its mask class is not masked",
         "mask_classes": json.dumps(classes.tolist()),
     }
     attrs = {k: v for k, v in raw.attrs.items() if k not in ("nodata",)}
     return xr.Dataset(
         {"reflectance": reflectance, "scl": scl, "clear": clear},
-        attrs={**attrs, "mask_classes": json.dumps(classes.tolist())},
+        attrs={**attrs, "mask_classes": json.dumps(classes.tolist()), "mask_band": mask_band or ""},
     )
+
+
+UNMASKED = 7
+"""SCL code ("unclassified") of a pixel with data in a cube without a mask band."""
+
+QA_PIXEL_CLASSES: tuple[tuple[int, int], ...] = (
+    (7, 6),  # water -> SCL water
+    (5, 11),  # snow -> snow and ice
+    (1, 8),  # dilated cloud -> cloud, medium probability
+    (2, 10),  # cirrus (high confidence) -> thin cirrus
+    (4, 3),  # cloud shadow -> cloud shadow
+    (3, 9),  # cloud (high confidence) -> cloud, high probability
+    (0, 0),  # fill -> no data
+)
+"""Landsat Collection 2 ``QA_PIXEL`` bits (bit, SCL code), later rows winning: a pixel
+with none of them set is clear (:data:`UNMASKED`). Bits from the USGS Landsat 8-9 C2 L2
+product guide (0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 cloud shadow, 5 snow,
+7 water)."""
+
+
+def mask_codes(raw: xr.DataArray, mask_band: str | None) -> np.ndarray | da.Array:
+    """(time, 1, y, x) uint16 SCL codes of a raw cube's mask band (see
+    :func:`to_reflectance`); lazy when the cube is."""
+    if mask_band == MASK_BAND:
+        return raw.isel(band=_positions(raw, [MASK_BAND])).data
+    if mask_band == "qa_pixel":
+        qa = raw.isel(band=_positions(raw, ["qa_pixel"])).data
+        return _map(_qa_kernel, qa)
+    first = raw.isel(band=slice(0, 1)).data
+    return _map(_no_mask_kernel, first)
+
+
+def _map(fn, data):
+    if isinstance(data, da.Array):
+        return da.map_blocks(fn, data, dtype=np.uint16, meta=np.array((), dtype=np.uint16))
+    return fn(np.asarray(data))
+
+
+def _qa_kernel(qa: np.ndarray) -> np.ndarray:
+    out = np.full(qa.shape, UNMASKED, dtype=np.uint16)
+    for bit, code in QA_PIXEL_CLASSES:
+        out[(qa >> bit) & 1 == 1] = code
+    out[qa == FILL] = 0  # outside the file (the cube's fill)
+    return out
+
+
+def _no_mask_kernel(first: np.ndarray) -> np.ndarray:
+    return np.where(first == FILL, 0, UNMASKED).astype(np.uint16)
 
 
 def _positions(raw: xr.DataArray, names: Sequence[str]) -> slice | list[int]:

@@ -52,6 +52,8 @@ class CatalogSpec:
     max_cloud: float | None = None
     timeout: float = 30.0
     """Seconds each attempt of a catalog request may take (retries follow)."""
+    collection: str | None = None
+    """Collection to search instead of the profile's (e.g. ``sentinel-2-l1c``)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _composite(
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
     # one-tile cube cost more than the steps themselves.
-    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader)
+    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST)
@@ -120,6 +122,14 @@ def _composite(
     if peak:
         comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
     return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
+
+
+def mask_bands(scenes: Sequence[NormalisedItem]) -> list[str]:
+    """The mask band to read with the scenes: the one they all have (``scl`` for
+    Sentinel-2 L2A, ``qa_pixel`` for Landsat), else none (Sentinel-2 L1C, or a mix of
+    collections: then no scene is masked; see ``cube.to_reflectance``)."""
+    found = {s.mask_band for s in scenes}
+    return [found.pop()] if len(found) == 1 and None not in found else []
 
 
 def run_baseline(
@@ -265,7 +275,7 @@ def find_scenes(
     end = max(month_end(last), month_end(site.baseline[1]))
     scenes = catalog.search_scenes(
         spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud,
-        timeout=spec.timeout,
+        timeout=spec.timeout, collection=spec.collection,
     )  # fmt: skip
     return scenes
 
