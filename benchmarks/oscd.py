@@ -48,11 +48,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import xarray as xr
 from rasterio.warp import Resampling, reproject
 
 from nampo import pipeline
 from nampo.importer import SceneFiles, import_scenes
-from nampo.pairchange import PairParams, store_pair_change
+from nampo.pairchange import PairParams, pair_change
+from nampo.products import COMPOSITE_BANDS
 from nampo.services import pgstac
 from nampo.sites import Site
 from nampo.store import Store
@@ -133,7 +135,9 @@ def label_on_grid(city: str, city_dir: Path, site: Site) -> tuple[np.ndarray, np
     return out == 2, out > 0
 
 
-def run_city(city: str, endpoint, work: Path, params: PairParams) -> dict:
+def run_city(city: str, endpoint, work: Path) -> dict:
+    """The city through import, the STAC API and the pipeline: the two dates' composites from
+    the store, the naive baseline's ``cva_base`` and the labels, all on the site grid."""
     city_dir = OSCD / city
     first, second = dates(city_dir)
     t0 = time.perf_counter()
@@ -151,23 +155,66 @@ def run_city(city: str, endpoint, work: Path, params: PairParams) -> dict:
     if report.failed:
         raise RuntimeError(f"{city}: units failed: {[(r.unit_id, r.error) for r in report.failed]}")
     ds = store.open()
-    ours = store_pair_change(ds, f"{month:%Y-%m}", params)
-    cva = ds["cva_base"].sel(time=f"{month:%Y-%m}").isel(time=0).values
+    now = ds[list(COMPOSITE_BANDS)].sel(time=f"{month:%Y-%m}").isel(time=0)
+    changed, known = label_on_grid(city, city_dir, site)
+    g = site.grid
+    return {
+        "city": city,
+        "dates": (first.isoformat(), second.isoformat()),
+        "grid": f"EPSG:{g.epsg} {g.width}x{g.height} px",
+        "seconds": time.perf_counter() - t0,
+        "before": np.stack([ds[f"base_{b}"].values for b in COMPOSITE_BANDS]),
+        "after": np.stack([now[b].values for b in COMPOSITE_BANDS]),
+        "y": ds["y"].values,
+        "x": ds["x"].values,
+        "cva": ds["cva_base"].sel(time=f"{month:%Y-%m}").isel(time=0).values,
+        "changed": changed,
+        "known": known,
+    }
+
+
+def save_city(data: dict, path: Path) -> None:
+    arrays = {k: v for k, v in data.items() if isinstance(v, np.ndarray)}
+    meta = {k: v for k, v in data.items() if not isinstance(v, np.ndarray)}
+    np.savez_compressed(path, meta=json.dumps(meta), **arrays)
+
+
+def load_city(path: Path) -> dict:
+    with np.load(path) as f:
+        data = {k: f[k] for k in f.files if k != "meta"}
+        data.update(json.loads(str(f["meta"])))
+    return data
+
+
+def composites(data: dict) -> tuple[xr.Dataset, xr.Dataset]:
+    coords = {"y": data["y"], "x": data["x"]}
+    return tuple(
+        xr.Dataset(
+            {b: (("y", "x"), data[key][i]) for i, b in enumerate(COMPOSITE_BANDS)}, coords=coords
+        )
+        for key in ("before", "after")
+    )
+
+
+def score_city(data: dict, params: PairParams) -> dict:
+    """nampo's and the naive baseline's counts on one city's arrays."""
+    before, after = composites(data)
+    cva = data["cva"]
     valid = np.isfinite(cva)
     naive = valid & (cva > np.nanmean(cva) + NAIVE_K * np.nanstd(cva))
-    changed, known = label_on_grid(city, city_dir, site)
-    scored = known & valid
+    changed, scored = data["changed"], data["known"] & valid
+    ours = pair_change(before, after, params)
     grid_counts = {}
     for smooth, k in LOCO_GRID:
         other = replace(params, smooth_px=smooth, k=k)
-        found = store_pair_change(ds, f"{month:%Y-%m}", other)["change"].values
+        found = pair_change(before, after, other)["change"].values
         grid_counts[(smooth, k)] = counts(found, changed, scored)
     return {
         "loco_grid": grid_counts,
-        "city": city,
-        "dates": (first, second),
-        "grid": site.grid,
-        "seconds": time.perf_counter() - t0,
+        "city": data["city"],
+        "dates": data["dates"],
+        "grid": data["grid"],
+        "seconds": data["seconds"],
         "ours": counts(ours["change"].values, changed, scored),
         "naive": counts(naive, changed, scored),
         "pixels": int(scored.sum()),
@@ -178,25 +225,32 @@ def run_city(city: str, endpoint, work: Path, params: PairParams) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cities", nargs="+", default=list(CITIES), choices=CITIES)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="folder for each city's store arrays (<city>.npz): written after the pipeline ran",
+    )
+    parser.add_argument(
+        "--from-cache",
+        action="store_true",
+        help="score the cached arrays instead of running the pipeline (for trying variants)",
+    )
     args = parser.parse_args(argv)
     if not OSCD.is_dir():
         print(f"no OSCD data at {OSCD}", file=sys.stderr)
         return 2
     params = PairParams()
     print(f"nampo before/after change ({params}) vs naive CVA (mean + {NAIVE_K:g} std)")
+    if args.from_cache:
+        if args.cache is None:
+            parser.error("--from-cache needs --cache")
+        cities = [load_city(args.cache / f"{city}.npz") for city in args.cities]
+    else:
+        cities = run_cities(args.cities, args.cache)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="nampo-oscd-") as tmp:
-        work = Path(tmp)
-        work.chmod(0o755)
-        state = work / "stac"
-        endpoint = pgstac.start(state)
-        try:
-            for city in args.cities:
-                row = run_city(city, endpoint, work, params)
-                rows.append(row)
-                print(_line(row), flush=True)
-        finally:
-            pgstac.stop(state)
+    for data in cities:
+        rows.append(score_city(data, params))
+        print(_line(rows[-1]), flush=True)
     pooled = {"ours": Counts(), "naive": Counts()}
     for row in rows:
         for key in pooled:
@@ -211,6 +265,26 @@ def main(argv: list[str] | None = None) -> int:
         f"no city below the naive baseline: {'met' if not below else 'NOT met ' + str(below)}"
     )
     return 0
+
+
+def run_cities(names: list[str], cache: Path | None) -> list[dict]:
+    out = []
+    with tempfile.TemporaryDirectory(prefix="nampo-oscd-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)
+        state = work / "stac"
+        endpoint = pgstac.start(state)
+        try:
+            for city in names:
+                data = run_city(city, endpoint, work)
+                if cache is not None:
+                    cache.mkdir(parents=True, exist_ok=True)
+                    save_city(data, cache / f"{city}.npz")
+                print(f"  {city}: pipeline {data['seconds']:.0f} s", flush=True)
+                out.append(data)
+        finally:
+            pgstac.stop(state)
+    return out
 
 
 def _loco(rows: list[dict], pooled: dict) -> str:
@@ -241,10 +315,9 @@ def _loco(rows: list[dict], pooled: dict) -> str:
 
 
 def _line(row: dict) -> str:
-    g = row["grid"]
     return (
-        f"  {row['city']:<12} {row['dates'][0]} -> {row['dates'][1]}  EPSG:{g.epsg} "
-        f"{g.width}x{g.height} px  {row['changed']} of {row['pixels']} px changed  "
+        f"  {row['city']:<12} {row['dates'][0]} -> {row['dates'][1]}  {row['grid']}  "
+        f"{row['changed']} of {row['pixels']} px changed  "
         f"{row['seconds']:.0f} s"
     )
 
