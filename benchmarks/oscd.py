@@ -322,7 +322,7 @@ def fit_model(train: list[dict], seed: int = 0) -> LinearModel:
         ws.append(np.r_[np.ones(len(pos)), np.full(len(neg), (~y).sum() / len(neg))])
     x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
     mean, scale = x.mean(0), x.std(0) + 1e-9
-    fitted = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y, sample_weight=w)
+    fitted = LogisticRegression(C=1e-3, max_iter=2000).fit((x - mean) / scale, y, sample_weight=w)
     model = LinearModel(
         names=tuple(names),
         coef=tuple(float(c) for c in fitted.coef_[0]),

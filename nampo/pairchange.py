@@ -251,7 +251,8 @@ def pair_features(
     for size in (3, 5, 9):
         f[f"cv{size}"] = z(_local_mean(cv, size, valid))
     m3 = _local_mean(cv, 3, valid)
-    var3 = np.maximum(_local_mean(cv**2, 3, valid) - m3**2, 0.0)
+    with np.errstate(invalid="ignore"):  # NaN where no valid pixel is near
+        var3 = np.maximum(_local_mean(cv**2, 3, valid) - m3**2, 0.0)
     f["cv_std3"] = np.sqrt(var3) / (cv[valid].std() or 1.0)
     ndvi_a, ndvi_b = _nd(a[3], a[2]), _nd(bm[3], bm[2])
     water_a, water_b = _nd(a[1], a[4]), _nd(bm[1], bm[4])

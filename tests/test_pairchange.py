@@ -4,9 +4,20 @@ scene (season, haze, gain) and what is natural (phenology, water, greening) is n
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
-from nampo.pairchange import BRIGHTENING, VEGETATION_LOSS, WATER_TO_LAND, PairParams, pair_change
+from nampo.pairchange import (
+    BRIGHTENING,
+    FEATURES,
+    VEGETATION_LOSS,
+    WATER_TO_LAND,
+    LinearModel,
+    PairParams,
+    model_change,
+    pair_change,
+    pair_features,
+)
 from nampo.products import COMPOSITE_BANDS
 
 # six-band reflectance (blue, green, red, nir, swir16, swir22) of surfaces
@@ -101,3 +112,64 @@ def ndimage_dilate(mask: np.ndarray, px: int) -> np.ndarray:
     from scipy import ndimage
 
     return ndimage.binary_dilation(mask, iterations=px)
+
+
+def _town_pair() -> tuple[xr.Dataset, xr.Dataset, np.ndarray]:
+    """The first test's two dates (season, haze and gain between them) and its new things."""
+    kinds, noise = _scene(0)
+    before = _paint(kinds, noise, {0: TOWN, 1: WATER, 2: GRASS, 3: SOIL})
+    kinds2 = kinds.copy()
+    kinds2[100:110, 60:75] = 4
+    kinds2[10:18, 10:18] = 5
+    kinds2[50:60, 90:100] = 6
+    after = _paint(
+        kinds2,
+        _scene(1)[1],
+        {0: TOWN, 1: MUDDY_WATER, 2: DRY_GRASS, 3: GRASS, 4: ROOF, 5: ROOF, 6: ROOF},
+    )
+    return _ds(before), _ds(after * 1.15 + 0.02), kinds2 >= 4
+
+
+def test_pair_features_are_named_site_normalised_and_blind_to_a_scene_wide_shift():
+    before, after, new = _town_pair()
+    names, feats, valid = pair_features(before, after)
+    assert names == list(FEATURES) and feats.shape == (len(FEATURES), N, N)
+    assert valid.all()
+    cv = feats[names.index("cv3")]
+    assert cv[new].mean() > 3 > abs(cv[~ndimage_dilate(new, 2)].mean())  # z-scores
+    # the same dates without the scene-wide shift give (nearly) the same features
+    raw_after = _ds((np.stack([after[b].values for b in COMPOSITE_BANDS]) - 0.02) / 1.15)
+    _, plain, _ = pair_features(before, raw_after)
+    assert np.abs(plain - feats).max() < 0.05
+    # the river stays water (rule 3: natural), the roofs do not
+    natural = feats[names.index("natural")]
+    assert natural[60:90, 92:98].all() and not natural[100:110, 60:75].any()
+
+
+def test_model_change_applies_a_linear_model_to_the_features():
+    before, after, new = _town_pair()
+    # log-odds = 2 * (rule3 - 3): the rule score three site deviations above its mean
+    model = LinearModel(names=("rule3",), coef=(2.0,), intercept=-6.0)
+    out = model_change(before, after, model)
+    names, feats, _ = pair_features(before, after)
+    expected = 2.0 * feats[names.index("rule3")] - 6.0
+    assert np.allclose(out["score"].values, expected, atol=1e-5)
+    change = out["change"].values
+    assert (change == (expected > 0)).all()
+    assert change[new].mean() > 0.5 and change[~ndimage_dilate(new, 2)].mean() < 0.002
+    kind = out["type"].values
+    assert (kind[change] > 0).all() and (kind[~change] == 0).all()
+    assert (kind[change & new][:, None] == [WATER_TO_LAND]).any()  # the yard in the river
+    # centring and scaling as fitted models store them: 4 * (rule3 - 4) / 2 = 2 rule3 - 8,
+    # and a threshold of -2 gives the same decision as above
+    scaled = LinearModel(("rule3",), (4.0,), 0.0, threshold=-2.0, mean=(4.0,), scale=(2.0,))
+    other = model_change(before, after, scaled)
+    assert np.allclose(other["score"].values, expected - 2.0, atol=1e-5)
+    assert (other["change"].values == change).all()
+
+
+def test_a_model_must_name_known_features_and_match_its_sizes():
+    with pytest.raises(ValueError, match="unknown features"):
+        LinearModel(names=("nir_ratio",), coef=(1.0,), intercept=0.0)
+    with pytest.raises(ValueError, match="coef has 2 values for 1 features"):
+        LinearModel(names=("cv",), coef=(1.0, 2.0), intercept=0.0)
