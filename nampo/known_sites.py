@@ -28,6 +28,10 @@ KNOWN_SITES: dict[str, KnownSite] = {
     "nampo": KnownSite(SCENARIOS / "nampo.yaml", tile_px=256, baseline_months=12),
     # The small test harbour: 2 x 2 tiles of 64 px, a 3-month baseline (fast end-to-end runs).
     "harbour-mini": KnownSite(SCENARIOS / "tests" / "harbour-mini.yaml", 64, 3),
+    # Two further test ports (issue 5), 2.4 x 1.8 km over 18 months: 2 x 2 tiles of 120 px,
+    # a 6-month baseline that holds a green season.
+    "river-port": KnownSite(SCENARIOS / "tests" / "river-port.yaml", 120, 6),
+    "tropical-port": KnownSite(SCENARIOS / "tests" / "tropical-port.yaml", 120, 6),
 }
 
 

@@ -155,9 +155,17 @@ def texture_table() -> np.ndarray:
     return out
 
 
-def greenness(day_of_year: float) -> float:
-    """Vegetation state of a temperate East Asian site: green-up in late April-May, peak
-    July-August, senescence in October (a double logistic, as in MODIS phenology)."""
+def greenness(day_of_year: float, phenology: str = "temperate") -> float:
+    """Vegetation state on a day of the year.
+
+    ``temperate`` (an East Asian or European site): green-up in late April-May, peak
+    July-August, senescence in October (a double logistic, as in MODIS phenology).
+    ``evergreen`` (humid tropics: rain forest, oil palm, mangrove): MODIS NDVI of evergreen
+    broadleaf cover stays at 0.75-0.85 all year with a seasonal amplitude under 0.1, so
+    the state stays between 0.88 and 1 (NDVI of the library's pure vegetation 0.77-0.82),
+    lowest in the drier months (June-August on the Strait of Malacca)."""
+    if phenology == "evergreen":
+        return float(0.94 + 0.06 * math.cos(2 * math.pi * (day_of_year - 15) / 365))
     up = 1 / (1 + math.exp(-(day_of_year - 135) / 11))
     down = 1 / (1 + math.exp(-(day_of_year - 285) / 12))
     return float(np.clip(up - down, 0, 1))

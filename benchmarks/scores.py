@@ -1,0 +1,164 @@
+"""Benchmark: issue 5's change scores on every test scenario, side by side, in one run.
+
+The change method (nampo/change.py) must not be tuned to one scenario: this prints recall,
+precision, median timing error and median area error (events of at least 2,000 m2), per
+event type and overall, for each scenario, next to issue 5's targets. Each scenario is
+processed end to end as a user would: its archive rendered (cached), served by the local
+STAC API (PostgreSQL + pgstac on loopback, started here and stopped at the end), every
+(tile, month) unit computed into a store, events dated from the store and scored against
+the archive's truth files.
+
+Nampo is optional (its full run takes about 20 minutes on 2 cores): `--nampo-store` scores
+an existing Nampo store (e.g. ~/.nampo/stores/nampo.zarr, only read) against a Nampo
+archive's truth. Run:
+
+    uv run python benchmarks/scores.py [--scenarios river-port tropical-port harbour-mini]
+        [--archives DIR] [--stores DIR] [--detail]
+        [--nampo-store ~/.nampo/stores/nampo.zarr [--nampo-archive DIR]]
+
+`--stores DIR` keeps the stores (a second run only re-scores them: completed units are
+skipped); without it they go to a temporary folder that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from nampo import pipeline
+from nampo.events import site_events
+from nampo.known_sites import known_site, load_site
+from nampo.scenario.archive import Archive, build_archive
+from nampo.score import Score, score
+from nampo.services import pgstac
+from nampo.settings import Settings
+from nampo.store import Store
+
+SCENARIOS = ["harbour-mini", "river-port", "tropical-port"]
+TARGETS = {"recall": 0.9, "precision": 0.9, "timing": 30.0, "area": 20.0}
+"""Issue 5's targets for events of at least 2,000 m2."""
+
+
+def process(name: str, archive: Archive, stac: pgstac.StacEndpoint, stores: Path) -> Store:
+    site = load_site(name)
+    period = archive.scenario.period
+    store = Store(stores / f"{name}.zarr")
+    report = pipeline.process(
+        site,
+        period.start,
+        period.end,
+        store=store,
+        spec=pipeline.CatalogSpec("local", stac.url),
+    )
+    if report.failed:
+        raise SystemExit(f"{name}: units failed: {report.failed}")
+    return store
+
+
+def scored(name: str, store: Store, archive: Path) -> Score:
+    _, events = site_events(store, facilities=load_site(name).facilities)
+    return score([{**e.properties(), "geometry": e.geometry} for e in events], archive)
+
+
+def _cell(row: dict | None) -> str:
+    """recall precision timing area of one row, `!` after a figure that misses its target."""
+    if row is None:
+        return "-"
+
+    def fig(v, fmt: str, ok) -> str:
+        return "   -" if v is None else f"{v:{fmt}}{'' if ok(v) else '!'}"
+
+    return " ".join(
+        [
+            fig(row["recall"], ".2f", lambda v: v >= TARGETS["recall"]),
+            fig(row["precision"], ".2f", lambda v: v >= TARGETS["precision"]),
+            fig(row["median_timing_error_days"], ".0f", lambda v: v <= TARGETS["timing"]),
+            fig(row["median_area_error_pct"], ".0f", lambda v: v <= TARGETS["area"]),
+        ]
+    )
+
+
+def table(scores: dict[str, Score]) -> str:
+    """One column per scenario; per type: recall, precision, timing (days), area (%)."""
+    rows = {name: {r["type"]: r for r in s.rows()} for name, s in scores.items()}
+    types = ["overall"] + sorted({t for r in rows.values() for t in r} - {"overall"})
+    width = max(22, *(len(n) for n in scores)) + 2
+
+    def line(label: str, cells) -> str:
+        return f"{label:14s}" + "".join(f"{c:>{width}}" for c in cells)
+
+    lines = [
+        "events of at least 2,000 m2; per cell: recall precision timing(days) area(%);",
+        "'!' misses issue 5's target (0.9, 0.9, 30 days, 20 %)",
+        line("", scores),
+    ]
+    for label, key in (("truth events", "truth"), ("found", "detected"), ("events", "events")):
+        lines.append(line(label, (rows[n]["overall"][key] for n in scores)))
+    for t in types:
+        lines.append(line(t, (_cell(rows[n].get(t)) for n in scores)))
+    agree = (rows[n]["overall"]["type_agreement"] for n in scores)
+    lines.append(line("types right", ("-" if a is None else f"{a:.2f}" for a in agree)))
+    return "\n".join(lines)
+
+
+def latest_archive(name: str, archives: Path) -> Path:
+    found = sorted(archives.glob(f"{name}-*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no {name} archive in {archives}: give --nampo-archive")
+    return found[-1].parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS, choices=SCENARIOS)
+    ap.add_argument("--archives", type=Path, help="archives folder (default: NAMPO_HOME's)")
+    ap.add_argument("--stores", type=Path, help="keep the stores here (default: temporary)")
+    ap.add_argument("--nampo-store", help="also score this Nampo store (only read)")
+    ap.add_argument("--nampo-archive", type=Path, help="Nampo archive (default: the newest)")
+    ap.add_argument("--detail", action="store_true", help="print each scenario's full score")
+    args = ap.parse_args()
+    settings = Settings()
+    archives = args.archives or settings.archives_dir
+    stores = args.stores or Path(tempfile.mkdtemp(prefix="nampo-scores-"))
+    stores.mkdir(parents=True, exist_ok=True)
+    state = Path(tempfile.mkdtemp(prefix="nampo-scores-stac-"))
+    scores: dict[str, Score] = {}
+    try:
+        stac = pgstac.start(state)
+        for name in args.scenarios:
+            t0 = time.perf_counter()
+            archive = build_archive(known_site(name).scenario, archives)
+            pgstac.load(stac, archive.path)
+            t1 = time.perf_counter()
+            store = process(name, archive, stac, stores)
+            t2 = time.perf_counter()
+            scores[name] = scored(name, store, archive.path)
+            t3 = time.perf_counter()
+            print(
+                f"{name}: archive {t1 - t0:.0f} s, pipeline {t2 - t1:.0f} s, "
+                f"events and score {t3 - t2:.0f} s",
+                flush=True,
+            )
+        if args.nampo_store:
+            archive = args.nampo_archive or latest_archive("nampo", settings.archives_dir)
+            scores["nampo"] = scored("nampo", Store(args.nampo_store), archive)
+            print(f"nampo: scored {args.nampo_store} against {archive}")
+    finally:
+        pgstac.stop(state)
+        shutil.rmtree(state, ignore_errors=True)
+        if args.stores is None:
+            shutil.rmtree(stores, ignore_errors=True)
+    print()
+    print(table(scores))
+    if args.detail:
+        for name, s in scores.items():
+            print(f"\n== {name}\n{s.format()}")
+            for m in s.to_dict()["truth_events"]:
+                print(f"   {m}")
+
+
+if __name__ == "__main__":
+    main()
