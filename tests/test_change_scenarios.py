@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from nampo import cli, pipeline
-from nampo.known_sites import known_site, load_site
+from nampo.change import DEMOLITION, ChangeParams, detect
+from nampo.indices import BARE, VEGETATION
+from nampo.known_sites import change_params, known_site, load_site
 from nampo.scenario import spectra
 from nampo.scenario.archive import build_archive
 from nampo.scenario.model import ACTIVITY_EVENTS, EventType, LandCover, load_scenario
@@ -65,6 +68,21 @@ def test_evergreen_vegetation_stays_green_all_year():
     assert min(ndvi) > 0.75 and max(ndvi) - min(ndvi) < 0.1
     # the temperate year still goes dormant in winter
     assert spectra.greenness(20) < 0.05 and spectra.greenness(20, "temperate") < 0.05
+
+
+def test_an_evergreen_site_judges_vegetation_in_every_month():
+    # a plantation seen green October-February only (cloud the rest of the growing
+    # season), then cleared: at an evergreen site that is a clearing; with Nampo's
+    # seasons (vegetation judged May-September) there is no green month to compare
+    moy = np.array([10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    lc = np.array([VEGETATION] * 5 + [BARE] * 7, "uint8")[:, None, None]
+    green = [0.03, 0.07, 0.04, 0.40, 0.21, 0.10]
+    soil = [0.09, 0.12, 0.15, 0.20, 0.28, 0.23]
+    bands = np.array([green] * 5 + [soil] * 7, "float32").T[:, :, None, None]
+    tropical = detect(lc, bands, moy, change_params("tropical-port"))
+    assert tropical["type"][0, 0] == DEMOLITION and tropical["last_before"][0, 0] == 4
+    assert detect(lc, bands, moy, change_params("nampo"))["type"][0, 0] == 0
+    assert change_params("a-site-nampo-does-not-know") == ChangeParams()
 
 
 # -- end to end --------------------------------------------------------------------------
