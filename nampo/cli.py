@@ -406,6 +406,7 @@ def _period_args(p) -> None:
 
 def _store_events(args, settings: Settings, scenario: Path):
     from nampo.events import site_events
+    from nampo.known_sites import change_params
     from nampo.scenario.model import load_scenario
     from nampo.store import Store, StoreLocation
     from nampo.units import parse_month
@@ -421,7 +422,8 @@ def _store_events(args, settings: Settings, scenario: Path):
     store = Store(StoreLocation.from_settings(args.store, settings))
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")
-    _, events = site_events(store, first, last, facilities)
+    # the site's seasons (when water freezes, when vegetation is green) are its climate
+    _, events = site_events(store, first, last, facilities, change_params(store.site.name))
     return events
 
 
