@@ -1,0 +1,124 @@
+"""The site report: a folder with an ``index.html`` that works offline (opened from disk
+or served by ``python -m http.server``), its pictures, the numbers behind them
+(``report.json``) and exports for GIS users (COGs, events GeoJSON).
+
+>>> report = build_report(Store("nampo.zarr"), "nampo-report")  # doctest: +SKIP
+>>> report.index  # doctest: +SKIP
+PosixPath('nampo-report/index.html')
+
+The numbers come from the store (``data.py``), the pictures from matplotlib (``maps.py``),
+the files for GIS from rasterio/rio-cogeo (``exports.py``). The folder is built beside its
+destination and moved into place when complete, so a report is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nampo.errors import NampoError
+from nampo.report.data import ACTIVITY, ReportData, gather
+from nampo.sites import Site
+
+EXPORT_NOTES = {
+    "composite.tif": "the overview's composite: red, green, blue surface reflectance (float32)",
+    "composite-truecolour.tif": "the same, as drawn (8-bit RGB)",
+    "change-type.tif": "change type per pixel (uint8 with a colour table; 0: no change)",
+    "change.tif": "day of change, window, confidence and magnitude per pixel (float32)",
+    "events.geojson": "the events' outlines and properties (lon/lat)",
+}
+
+
+@dataclass
+class Report:
+    folder: Path
+    data: ReportData
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time spent reading the store (events included), drawing and exporting."""
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.html"
+
+
+def site_for(store, scenario: Path | None = None) -> Site:
+    """The store's site with its facilities: from a scenario file, else from the known
+    site of the store's name when its grid is the store's, else without facilities."""
+    from nampo.known_sites import KNOWN_SITES, load_site
+    from nampo.scenario.model import load_scenario
+
+    own = store.site
+    if scenario is not None:
+        site = Site.from_scenario(load_scenario(scenario), tile_px=own.tile_px)
+    elif own.name in KNOWN_SITES:
+        site = load_site(own.name)
+    else:
+        return own
+    if site.grid != own.grid:
+        raise NampoError(
+            f"the site {site.name!r} has grid {site.grid}, the store {store.url} {own.grid}"
+        )
+    return site
+
+
+def scenario_archive(site_name: str, archives: Path) -> Path | None:
+    """The cached archive of a known site's scenario, when it has been rendered."""
+    from nampo.known_sites import KNOWN_SITES
+    from nampo.scenario.archive import archive_dir
+    from nampo.scenario.model import load_scenario
+
+    known = KNOWN_SITES.get(site_name)
+    if known is None:
+        return None
+    path = archive_dir(load_scenario(known.scenario), archives)
+    return path if (path / "truth" / "events.geojson").is_file() else None
+
+
+def build_report(
+    store, out: str | Path, site: Site | None = None, archive: Path | None = None
+) -> Report:
+    """Write the report of `store` into the folder `out` (replaced when it exists)."""
+    from nampo.report import exports, maps, page
+
+    if not store.exists():
+        raise NampoError(f"no nampo store at {store.url}")
+    out = Path(out).absolute()
+    site = site or site_for(store)
+    t0 = time.perf_counter()
+    data = gather(store, site, archive)
+    t1 = time.perf_counter()
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "events").mkdir(parents=True)
+    (tmp / "facilities").mkdir()
+    try:
+        images = {"overview": None, "chips": {}, "series": {}}
+        if data.overview is not None:
+            maps.draw_overview(data, tmp / "overview.png")
+            images["overview"] = "overview.png"
+        for e in data.events:
+            maps.draw_event(data, e, tmp / "events" / f"{e.id}.png")
+            images["chips"][e.id] = f"events/{e.id}.png"
+        px_ha = site.grid.resolution**2 / 1e4
+        for f in data.facilities:
+            own = [e for e in data.events if f.name in e.facilities]
+            maps.draw_facility(f, own, tmp / "facilities" / f"{f.name}.png", ACTIVITY, px_ha)
+            images["series"][f.name] = f"facilities/{f.name}.png"
+        t2 = time.perf_counter()
+        written = exports.export(data, tmp)
+        t3 = time.perf_counter()
+        listing = [(p.name, EXPORT_NOTES[p.name]) for p in written]
+        (tmp / "report.json").write_text(json.dumps(page.numbers(data), indent=1))
+        (tmp / "index.html").write_text(page.render(data, images, listing, out))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    seconds = {"read": t1 - t0, "draw": t2 - t1, "export": t3 - t2,
+               "total": time.perf_counter() - t0}  # fmt: skip
+    return Report(out, data, seconds)
