@@ -78,11 +78,73 @@ def scenario_archive(site_name: str, archives: Path) -> Path | None:
     return path if (path / "truth" / "events.geojson").is_file() else None
 
 
+POOL_MIN_IMAGES = 12
+"""Fewer pictures are drawn in this process: starting drawing processes costs more."""
+
+
+def _jobs(data: ReportData) -> list[tuple[str, str, str]]:
+    """(kind, what, file) of every picture of the report."""
+    jobs = [("overview", "", "overview.png")] if data.overview is not None else []
+    jobs += [("event", e.id, f"events/{e.id}.png") for e in data.events]
+    jobs += [("facility", f.name, f"facilities/{f.name}.png") for f in data.facilities]
+    return jobs
+
+
+_DATA: ReportData | None = None
+"""The report's data in a drawing process (sent once, by the pool's initializer)."""
+
+
+def _set_data(data: ReportData) -> None:
+    global _DATA
+    _DATA = data
+
+
+def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None = None) -> str:
+    from nampo.report import maps
+
+    data = data or _DATA
+    kind, what, name = job
+    path = folder / name
+    if kind == "overview":
+        maps.draw_overview(data, path)
+    elif kind == "event":
+        maps.draw_event(data, next(e for e in data.events if e.id == what), path)
+    else:
+        series = next(f for f in data.facilities if f.name == what)
+        own = [e for e in data.events if what in e.facilities]
+        px_ha = data.site.grid.resolution**2 / 1e4
+        maps.draw_facility(series, own, path, ACTIVITY, px_ha)
+    return name
+
+
+def draw(data: ReportData, folder: Path) -> dict:
+    """Every picture of the report into `folder`; many are drawn by one process per core
+    (matplotlib draws on one thread)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = _jobs(data)
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < POOL_MIN_IMAGES or workers < 2:
+        for job in jobs:
+            _draw_one(job, folder, data)
+    else:
+        # spawned, not forked: this process has run Dask's threads
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, ctx, initializer=_set_data, initargs=(data,)) as pool:
+            list(pool.map(_draw_one, jobs, [folder] * len(jobs)))
+    return {
+        "overview": "overview.png" if data.overview is not None else None,
+        "chips": {what: name for kind, what, name in jobs if kind == "event"},
+        "series": {what: name for kind, what, name in jobs if kind == "facility"},
+    }
+
+
 def build_report(
     store, out: str | Path, site: Site | None = None, archive: Path | None = None
 ) -> Report:
     """Write the report of `store` into the folder `out` (replaced when it exists)."""
-    from nampo.report import exports, maps, page
+    from nampo.report import exports, page
 
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")
@@ -96,18 +158,7 @@ def build_report(
     (tmp / "events").mkdir(parents=True)
     (tmp / "facilities").mkdir()
     try:
-        images = {"overview": None, "chips": {}, "series": {}}
-        if data.overview is not None:
-            maps.draw_overview(data, tmp / "overview.png")
-            images["overview"] = "overview.png"
-        for e in data.events:
-            maps.draw_event(data, e, tmp / "events" / f"{e.id}.png")
-            images["chips"][e.id] = f"events/{e.id}.png"
-        px_ha = site.grid.resolution**2 / 1e4
-        for f in data.facilities:
-            own = [e for e in data.events if f.name in e.facilities]
-            maps.draw_facility(f, own, tmp / "facilities" / f"{f.name}.png", ACTIVITY, px_ha)
-            images["series"][f.name] = f"facilities/{f.name}.png"
+        images = draw(data, tmp)
         t2 = time.perf_counter()
         written = exports.export(data, tmp)
         t3 = time.perf_counter()

@@ -63,6 +63,11 @@ MIN_SEEN = 0.5
 of it (the page's table gives every month)."""
 
 
+def save(fig: Figure, path: Path) -> None:
+    # zlib level 1: a third of the default's time, files about 15 % larger
+    fig.savefig(path, pil_kwargs={"compress_level": 1})
+
+
 def truecolour(rgb: np.ndarray) -> np.ndarray:
     """Reflectance (rows, cols, 3) to a displayable image: one fixed stretch for every
     date (0.3 reflectance is white, gamma 0.8), so images of two dates compare."""
@@ -80,8 +85,8 @@ def north_angle(grid: Grid, x: float, y: float) -> float:
     return float(np.arctan2(-(nx - x), ny - y))
 
 
-def _km(v, _pos) -> str:
-    return f"{v / 1000:.1f}"
+def _km(decimals: int) -> FuncFormatter:
+    return FuncFormatter(lambda v, _pos: f"{v / 1000:.{decimals}f}")
 
 
 def map_frame(ax, grid: Grid, bounds, when: str, title: str, small: bool = False) -> None:
@@ -91,8 +96,10 @@ def map_frame(ax, grid: Grid, bounds, when: str, title: str, small: bool = False
     ax.set_ylim(ymin, ymax)
     ax.set_aspect("equal")
     fs = 7 if small else 9
-    ax.xaxis.set_major_formatter(FuncFormatter(_km))
-    ax.yaxis.set_major_formatter(FuncFormatter(_km))
+    # ticks 100 m or more apart need one decimal of a km, closer ones two
+    decimals = 1 if xmax - xmin > 1500 else 2
+    ax.xaxis.set_major_formatter(_km(decimals))
+    ax.yaxis.set_major_formatter(_km(decimals))
     ax.tick_params(labelsize=fs - 1)
     ax.set_xlabel(f"easting, km (EPSG:{grid.epsg}, {grid.crs.name})", fontsize=fs - 1)
     ax.set_ylabel("northing, km", fontsize=fs - 1)
@@ -136,10 +143,12 @@ def _outline(ax, geom, grid: Grid, colour: str, lw: float = 1.6, dashed=False) -
 
 
 def _composite_when(c: Composite) -> str:
-    carried = "" if c.from_month > 0.999 else (
-        f"; {1 - c.from_month:.0%} of pixels from up to 5 months before"
-    )  # fmt: skip
-    return f"composite of {c.month:%B %Y} (clear observations{carried})"
+    if c.from_month > 0.999:
+        return f"composite of {c.month:%B %Y}"
+    return (
+        f"composite of {c.month:%B %Y}\n({1 - c.from_month:.0%} of pixels: latest clear month "
+        "of the 5 before)"
+    )
 
 
 def draw_overview(data: ReportData, path: Path) -> None:
@@ -165,7 +174,7 @@ def draw_overview(data: ReportData, path: Path) -> None:
     when = _composite_when(comp) if comp else "no composite yet"
     map_frame(ax, grid, grid.bounds, when, f"{data.site.title}: facilities and change events")
     _type_legend(ax, sorted({e.type for e in data.events}), facilities=bool(data.site.facilities))
-    fig.savefig(path)
+    save(fig, path)
 
 
 def _type_legend(ax, types, facilities: bool = False, loc="upper left") -> None:
@@ -181,8 +190,11 @@ def draw_event(data: ReportData, event, path: Path) -> None:
     """Before, after and the change map around one event."""
     grid = data.site.grid
     before, after = data.chips[event.id]
-    fig = Figure(figsize=(13.5, 4.9), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, 3)
+    # fixed margins: a constrained layout would cost a third of the drawing time
+    fig = Figure(figsize=(13.5, 4.9), dpi=DPI)
+    axes = fig.subplots(
+        1, 3, gridspec_kw={"left": 0.045, "right": 0.99, "bottom": 0.1, "top": 0.83, "wspace": 0.18}
+    )
     panels = [
         (before, f"before: {_composite_when(before)}"),
         (after, f"after: {_composite_when(after)}"),
@@ -207,7 +219,7 @@ def draw_event(data: ReportData, event, path: Path) -> None:
     )  # fmt: skip
     present = [TYPES[c] for c in sorted(set(np.unique(codes)) - {0})]
     _type_legend(ax, present, loc="upper left")
-    fig.savefig(path)
+    save(fig, path)
 
 
 def _dates(months: list[dt.date]) -> np.ndarray:
@@ -283,4 +295,4 @@ def draw_facility(
         for a in axes:
             a.axvspan(np.datetime64(m), np.datetime64(m) + np.timedelta64(28, "D"),
                       facecolor="none", hatch="////", edgecolor="#AAAAAA", lw=0)  # fmt: skip
-    fig.savefig(path)
+    save(fig, path)
