@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (fixtures imported from the modules that define them)
 """The site report (`nampo report`) of the mini scenario's store, opened as an analyst
 opens it: from disk in headless Chromium (Debian's /usr/bin/chromium driven by
 Playwright, as tests/test_flows_ui.py does; no browser is downloaded, and any request that
@@ -11,10 +12,14 @@ processed store say what is missing.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import rasterio
@@ -29,6 +34,7 @@ from nampo.products import CLASSES
 from nampo.report import build_report
 from nampo.store import Store
 from nampo.units import months
+from tests.flows_fixtures import REPO
 from tests.test_flows_ui import browser, shots  # noqa: F401 (fixtures)
 from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
 
@@ -36,13 +42,13 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def mini_report(mini_store, mini_site, mini_archive, tmp_path_factory):  # noqa: F811
+def mini_report(mini_store, mini_site, mini_archive, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "harbour-mini"
     return build_report(mini_store, out, mini_site, mini_archive.path)
 
 
 @pytest.fixture(scope="module")
-def store_events(mini_store, mini_site):  # noqa: F811
+def store_events(mini_store, mini_site):
     """The store's events, computed here with nampo.events (not read from the report)."""
     return site_events(mini_store, MINI_FIRST, MINI_LAST, mini_site.facilities)[1]
 
@@ -50,7 +56,7 @@ def store_events(mini_store, mini_site):  # noqa: F811
 class Page:
     """The report opened from disk, with everything the browser complained about."""
 
-    def __init__(self, browser, index: Path) -> None:  # noqa: F811
+    def __init__(self, browser, index: Path) -> None:
         self.errors: list[str] = []
         self.outside: list[str] = []
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -84,7 +90,7 @@ class Page:
 
 
 @pytest.fixture
-def opened(browser, mini_report):  # noqa: F811
+def opened(browser, mini_report):
     page = Page(browser, mini_report.index)
     try:
         yield page
@@ -104,7 +110,10 @@ def event_rows(page) -> list[dict]:
 
 
 def test_the_report_opens_offline_with_every_image_and_the_store_events(
-    opened, mini_report, store_events, shots  # noqa: F811
+    opened,
+    mini_report,
+    store_events,
+    shots,
 ):
     page = opened.page
     images = page.locator("img")
@@ -138,6 +147,7 @@ def test_the_report_opens_offline_with_every_image_and_the_store_events(
     page.locator("#events-table").get_by_role("columnheader", name="id", exact=True).click()
     page.screenshot(path=str(shot), full_page=True)
     top = shots / "report-top.png"
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(top))
     print(f"\nscreenshots of the report: {shot} (whole page), {top} (first screen)")
 
@@ -158,7 +168,12 @@ def facility_areas(store: Store, site, name: str) -> dict[str, dict[str, float]]
 
 
 def test_the_numbers_on_the_page_are_the_store_s(
-    opened, mini_report, mini_store, mini_site, store_events, mini_archive  # noqa: F811
+    opened,
+    mini_report,
+    mini_store,
+    mini_site,
+    store_events,
+    mini_archive,
 ):
     page = opened.page
     for r, e in zip(event_rows(page), store_events, strict=True):
@@ -198,7 +213,7 @@ def test_the_numbers_on_the_page_are_the_store_s(
     assert float(first.nth(6).inner_text()) == pytest.approx(overall["precision"], abs=0.005)
 
 
-def test_the_exports_are_cogs_gdal_reads_on_the_site_grid(mini_report, mini_store, mini_site):  # noqa: F811
+def test_the_exports_are_cogs_gdal_reads_on_the_site_grid(mini_report, mini_store, mini_site):
     folder = mini_report.folder
     g = mini_site.grid
     for name in ("composite.tif", "composite-truecolour.tif", "change-type.tif", "change.tif"):
@@ -221,7 +236,7 @@ def test_the_exports_are_cogs_gdal_reads_on_the_site_grid(mini_report, mini_stor
     assert [f["id"] for f in features] == [e.id for e in data.events]
 
 
-def test_an_empty_store_s_report_says_what_is_missing(mini_site, tmp_path, browser, capsys):  # noqa: F811
+def test_an_empty_store_s_report_says_what_is_missing(mini_site, tmp_path, browser, capsys):
     store = Store(tmp_path / "empty.zarr")
     store.create(mini_site, months(MINI_FIRST, MINI_LAST))
     out = tmp_path / "report"
@@ -240,7 +255,10 @@ def test_an_empty_store_s_report_says_what_is_missing(mini_site, tmp_path, brows
 
 
 def test_a_partly_processed_store_s_report_names_what_is_missing(
-    mini_store, mini_site, browser, tmp_path  # noqa: F811
+    mini_store,
+    mini_site,
+    browser,
+    tmp_path,
 ):
     # the mini store without tile x01y01 (its chunks and records) and without the last
     # two months of tile x00y00 (their records: what a killed run leaves)
@@ -267,3 +285,33 @@ def test_a_partly_processed_store_s_report_names_what_is_missing(
         assert re.search(r"\d+ events \(click a column", page.page.inner_text("body"))
     finally:
         page.close()
+
+
+def test_the_report_flow_publishes_the_events_and_a_link(
+    prefect, prefect_env, mini_store, store_events, tmp_path
+):
+    """The flow (run as `nampo-flows demo` runs it, against the session's Prefect server)
+    writes the report and publishes the events table and the report's link."""
+    out = tmp_path / "flow-report"
+    code = (
+        "from flows.report import report; "
+        f"print(report(site='harbour-mini', store={str(mini_store.url)!r}, out={str(out)!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **prefect_env}, cwd=REPO,
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str(out / "index.html")
+    found = httpx.post(
+        f"{prefect.api_url}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["events", "report"]}}, "sort": "CREATED_DESC"},
+    ).json()
+    latest = {}
+    for a in found:
+        latest.setdefault(a["key"], a)
+    table = json.loads(latest["events"]["data"])
+    assert [r["event"] for r in table] == [e.id for e in store_events]
+    assert [r["area m2"] for r in table] == [round(e.area_m2) for e in store_events]
+    assert latest["report"]["type"] == "markdown" or "link" in latest["report"]["type"]
+    assert (out / "index.html").as_uri() in latest["report"]["data"]
