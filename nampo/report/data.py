@@ -31,10 +31,11 @@ CHIP_PAD_M = 150.0
 CHIP_MIN_M = 400.0
 """Smallest side of a chip: a 400 m2 event still shows its neighbourhood."""
 ACTIVITY = {
-    "vessels": ("vessel count", "vessels per clear scene"),
-    "ice_fraction": ("ice fraction", "share of the water covered by ice"),
+    "vessels": ("vessel count", "vessels at the berths per clear scene"),
+    "ice_fraction": ("ice fraction", "share of the open water covered by ice per clear scene"),
 }
-"""Activity series a store may hold per facility (name -> label, meaning)."""
+"""Activity series a store may hold per facility (:mod:`nampo.activity`): name -> label,
+meaning."""
 
 
 @dataclass
@@ -82,8 +83,9 @@ class FacilitySeries:
     """Median number of clear observations of the facility's pixels."""
     all_obs: list[float | None]
     """Median number of observations (any sky)."""
-    activity: dict[str, list[float | None]] = field(default_factory=dict)
-    """Activity series found in the store (:data:`ACTIVITY`)."""
+    activity: dict[str, tuple[list[dt.date], list[float]]] = field(default_factory=dict)
+    """Activity series found in the store (:data:`ACTIVITY`): dates of the clear scenes
+    and their values."""
     missing_months: list[dt.date] = field(default_factory=list)
 
 
@@ -221,13 +223,14 @@ def facility_mask(site: Site, outline) -> np.ndarray:
     ).astype(bool)
 
 
-def facility_series(ds: xr.Dataset, cov: Coverage, site: Site) -> list[FacilitySeries]:
+def facility_series(
+    ds: xr.Dataset, cov: Coverage, site: Site, activity: dict | None = None
+) -> list[FacilitySeries]:
     """Each facility's monthly class areas, unseen area and observation counts."""
     if not cov.months or not site.facilities:
         return []
     sel = ds.sel(time=slice(np.datetime64(cov.months[0], "D"), np.datetime64(cov.months[-1], "D")))
     arrays = {v: sel[v].values for v in ("landcover", "clear_count", "obs_count")}
-    activity = {v: sel[v] for v in ACTIVITY if v in ds.data_vars}
     px_ha = site.grid.resolution**2 / 1e4
     out = []
     for name, title, outline in site.facilities:
@@ -250,8 +253,7 @@ def facility_series(ds: xr.Dataset, cov: Coverage, site: Site) -> list[FacilityS
             per_month(_median(arrays["obs_count"][:, mask])),
             missing_months=[m for m, good in zip(cov.months, ok, strict=True) if not good],
         )  # fmt: skip
-        for v, arr in activity.items():
-            series.activity[v] = per_month(_facility_value(arr, mask))
+        series.activity = (activity or {}).get(name, {})
         out.append(series)
     return out
 
@@ -260,14 +262,29 @@ def _median(a: np.ndarray) -> np.ndarray:
     return np.median(a, axis=1) if a.shape[1] else np.full(a.shape[0], np.nan)
 
 
-def _facility_value(arr: xr.DataArray, mask: np.ndarray) -> np.ndarray:
-    """An activity variable per month: a per-facility series as it is, or a gridded one
-    summed (counts) or averaged (fractions) over the facility."""
-    values = arr.values
-    if values.ndim == 1:
-        return values
-    sub = values[:, mask]
-    return np.nanmean(sub, axis=1) if "fraction" in arr.name else np.nansum(sub, axis=1)
+def activity_series(store) -> dict[str, dict[str, tuple[list[dt.date], list[float]]]]:
+    """Per facility and activity (:data:`ACTIVITY`): the dates of the scenes clear enough
+    to count and their values, from the store's activity records (:mod:`nampo.activity`);
+    empty when the store (or this version of nampo) has none."""
+    try:
+        from nampo import activity as act
+    except ImportError:
+        return {}
+    read = getattr(store, "activity", None)
+    docs = read() if read is not None else []
+    if not docs:
+        return {}
+    out: dict[str, dict] = {}
+    for name, frame in (
+        ("vessels", act.vessel_series(docs)),
+        ("ice_fraction", act.ice_series(docs)),
+    ):
+        frame = frame.dropna(subset=[name])
+        for facility, rows in frame.groupby("facility"):
+            out.setdefault(facility, {})[name] = (
+                list(rows["date"]), [float(v) for v in rows[name]]
+            )  # fmt: skip
+    return out
 
 
 def scenario_score(events: list[Event], archive: Path | None, period) -> dict | None:
@@ -319,7 +336,7 @@ def gather(
             store, cov.months[0], cov.months[-1], site.facilities, change
         )
         data.chips = chips(mon, site, data.events)
-    data.facilities = facility_series(ds, cov, site)
+    data.facilities = facility_series(ds, cov, site, activity_series(store))
     if not site.facilities:
         data.notes.append("The site has no facilities: no per-facility series.")
     found = {a for f in data.facilities for a in f.activity}

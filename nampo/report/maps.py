@@ -50,7 +50,7 @@ CLASS_STYLES = {
     "vegetation": (OKABE_ITO["green"], "--"),
     "bare": (OKABE_ITO["orange"], "-."),
     "built": ("#777777", "-"),
-    "dark": (OKABE_ITO["black"], ":"),
+    "dark": (OKABE_ITO["black"], ":"),  # coal
     "ice": (OKABE_ITO["sky_blue"], (0, (5, 1, 1, 1))),
 }
 NO_DATA_GREY = 0.82
@@ -247,7 +247,16 @@ def draw_facility(
         colour, style = CLASS_STYLES[cls]
         v = np.where(seen, _values(values), np.nan)
         if np.nanmax(v, initial=0) > 0:
-            ax.plot(t, v, color=colour, ls=style, lw=1.8, marker="o", ms=2.5, label=cls)
+            ax.plot(
+                t,
+                v,
+                color=colour,
+                ls=style,
+                lw=1.8,
+                marker="o",
+                ms=2.5,
+                label="dark (coal)" if cls == "dark" else cls,
+            )
     ax.plot(t, _values(series.unseen_ha), color="#BBBBBB", lw=1, ls=":",
             label="no clear observation")  # fmt: skip
     ax.set_ylabel("area, ha")
@@ -267,15 +276,22 @@ def draw_facility(
     ax = axes[1]
     styles = [(OKABE_ITO["vermillion"], "-"), (OKABE_ITO["blue"], "--")]
     if series.activity:
-        for (name, values), (colour, style) in zip(series.activity.items(), styles, strict=False):
-            ax.plot(t, _values(values), color=colour, ls=style, marker="o", ms=2.5,
-                    label=activity_labels[name][0])  # fmt: skip
-        ax.legend(fontsize=7, loc="upper left")
+        axes_of = {"vessels": ax, "ice_fraction": ax.twinx()}
+        for (name, (dates, values)), (colour, style) in zip(
+            series.activity.items(), styles, strict=False
+        ):
+            a = axes_of[name]
+            a.plot(np.array(dates, "datetime64[D]"), values, color=colour, ls=style,
+                   marker="o", ms=3, lw=1, label=f"{activity_labels[name][1]}")  # fmt: skip
+            a.set_ylabel(activity_labels[name][0], color=colour)
+        handles = [h for a in axes_of.values() for h in a.get_legend_handles_labels()[0]]
+        ax.legend(handles=handles, fontsize=7, loc="upper left")
     missing = [label for n, (label, _) in activity_labels.items() if n not in series.activity]
     if missing:
         ax.text(0.5, 0.5, f"{' and '.join(missing)}: not in this store", transform=ax.transAxes,
                 ha="center", va="center", fontsize=9, color="#555555")  # fmt: skip
-    ax.set_ylabel("activity")
+    if not series.activity:
+        ax.set_ylabel("activity")
     ax = axes[2]
     ax.plot(t, _values(series.clear_obs), color=OKABE_ITO["green"], marker="o", ms=2.5,
             label="clear observations (median pixel)")  # fmt: skip

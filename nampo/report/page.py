@@ -78,7 +78,10 @@ def numbers(data: ReportData) -> dict:
                 "unseen_ha": f.unseen_ha,
                 "clear_obs": f.clear_obs,
                 "all_obs": f.all_obs,
-                "activity": f.activity,
+                "activity": {
+                    name: {"dates": [d.isoformat() for d in dates], "values": values}
+                    for name, (dates, values) in f.activity.items()
+                },
             }
             for f in data.facilities
         ],
