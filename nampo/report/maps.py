@@ -222,6 +222,22 @@ def draw_event(data: ReportData, event, path: Path) -> None:
     save(fig, path)
 
 
+def _event_strip(ax, events) -> None:
+    """One lane per event: its window (a bar in the colour of its type) and its id."""
+    for lane, e in enumerate(events):
+        start, end = np.datetime64(e.window_start), np.datetime64(e.window_end)
+        ax.barh(lane, end - start, left=start, height=0.6, color=TYPE_COLOURS[e.type],
+                edgecolor="black", lw=0.5)  # fmt: skip
+        ax.text(end + np.timedelta64(5, "D"), lane, f"{e.id} {e.type}", va="center", fontsize=7)
+    ax.set_ylim(max(len(events), 1) - 0.4, -0.6)
+    ax.set_yticks([])
+    ax.set_title("event windows (last clear month before to first after; dotted: estimated day)",
+                 loc="left", fontsize=9)  # fmt: skip
+    if not events:
+        ax.text(0.5, 0.5, "no event in this facility", transform=ax.transAxes, ha="center",
+                va="center", fontsize=8, color="#555555")  # fmt: skip
+
+
 def _dates(months: list[dt.date]) -> np.ndarray:
     return np.array([np.datetime64(m, "D") + np.timedelta64(14, "D") for m in months])
 
@@ -233,12 +249,13 @@ def _values(v: list[float | None]) -> np.ndarray:
 def draw_facility(
     series: FacilitySeries, events, path: Path, activity_labels: dict, px_ha: float
 ) -> None:
-    """Class areas, activity and observations of one facility per month, with the
-    windows of its events shaded."""
+    """Class areas, activity and observations of one facility per month, under a strip
+    with the window of each of its events."""
     t = _dates(series.months)
-    rows = 3
-    fig = Figure(figsize=(11, 8), dpi=DPI, layout="constrained")
-    axes = fig.subplots(rows, 1, sharex=True, height_ratios=[3, 1.3, 1.3])
+    strip = max(len(events), 1) * 0.22 + 0.3
+    fig = Figure(figsize=(11, 7.6 + strip), dpi=DPI, layout="constrained")
+    lanes, *axes = fig.subplots(4, 1, sharex=True, height_ratios=[strip, 3, 1.3, 1.3])
+    _event_strip(lanes, events)
     ax = axes[0]
     # a month seen on under half the facility would draw a dip of every class: left out
     area = series.pixels * px_ha
@@ -300,13 +317,9 @@ def draw_facility(
     ax.set_ylabel("per month")
     ax.legend(fontsize=7, loc="upper left")
     ax.set_xlabel("month (UTC)")
-    for e in events:
+    for e in events:  # the estimated day of each event, across the plots
         for a in axes:
-            a.axvspan(np.datetime64(e.window_start), np.datetime64(e.window_end),
-                      color=TYPE_COLOURS[e.type], alpha=0.15, lw=0)  # fmt: skip
-        axes[0].text(np.datetime64(e.date), 1.0, e.id, transform=axes[0].get_xaxis_transform(),
-                     fontsize=6, ha="center", va="bottom", color=TYPE_COLOURS[e.type],
-                     path_effects=HALO)  # fmt: skip
+            a.axvline(np.datetime64(e.date), color=TYPE_COLOURS[e.type], lw=0.8, ls=":")
     for m in series.missing_months:
         for a in axes:
             a.axvspan(np.datetime64(m), np.datetime64(m) + np.timedelta64(28, "D"),
