@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-from nampo.report import build_report, scenario_archive, site_for
+from nampo.report import build_report, cpu_seconds, scenario_archive, site_for
 from nampo.settings import Settings
 from nampo.store import Store
 
 AIM_S = 20.0
-
-
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -40,18 +33,22 @@ def main() -> None:
     print(f"store {store.url} (read in place), site {site.name}, {os.cpu_count()} cores")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="nampo-report-bench-") as tmp:
-        cpu0, t0 = _cpu(), time.perf_counter()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         report = build_report(store, Path(tmp) / "report", site, archive)
-        wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         images = sum(1 for _ in (Path(tmp) / "report").rglob("*.png"))
     d = report.data
     print(
         f"{len(d.coverage.months)} months, {len(d.events)} events, {len(d.facilities)} "
         f"facilities, {images} images, score: {'yes' if d.score else 'no'}"
     )
-    print(f"{'stage':<8s} {'wall s':>7s}")
+    print(f"{'stage':<8s} {'wall s':>7s} {'CPU s':>7s}")
     for stage in ("read", "draw", "export", "total"):
-        print(f"{stage:<8s} {report.seconds[stage]:7.1f}")
+        print(f"{stage:<8s} {report.seconds[stage]:7.1f} {report.cpu[stage]:7.1f}")
+    ev_wall, ev_cpu = d.events_seconds
+    print(
+        f"  of which change dating (nampo.events.site_events): {ev_wall:.1f} s, {ev_cpu:.1f} CPU s"
+    )
     print(f"CPU seconds {cpu:.1f} (wall {wall:.1f} s: {cpu / wall:.2f} cores busy on average)")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"aim: under {AIM_S:.0f} s on 2 cores: {'met' if wall < AIM_S else 'NOT met'}")

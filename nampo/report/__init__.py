@@ -38,7 +38,9 @@ class Report:
     folder: Path
     data: ReportData
     seconds: dict[str, float] = field(default_factory=dict)
-    """Time spent reading the store (events included), drawing and exporting."""
+    """Wall-clock time spent reading the store (events included), drawing and exporting."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU time of the same stages (this process and the drawing processes)."""
 
     @property
     def index(self) -> Path:
@@ -150,18 +152,18 @@ def build_report(
         raise NampoError(f"no nampo store at {store.url}")
     out = Path(out).absolute()
     site = site or site_for(store)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     data = gather(store, site, archive)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu_seconds()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "events").mkdir(parents=True)
     (tmp / "facilities").mkdir()
     try:
         images = draw(data, tmp)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), cpu_seconds()
         written = exports.export(data, tmp)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), cpu_seconds()
         listing = [(p.name, EXPORT_NOTES[p.name]) for p in written]
         (tmp / "report.json").write_text(json.dumps(page.numbers(data), indent=1))
         (tmp / "index.html").write_text(page.render(data, images, listing, out))
@@ -172,4 +174,14 @@ def build_report(
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = {"read": t1 - t0, "draw": t2 - t1, "export": t3 - t2,
                "total": time.perf_counter() - t0}  # fmt: skip
-    return Report(out, data, seconds)
+    cpu = {"read": c1 - c0, "draw": c2 - c1, "export": c3 - c2, "total": cpu_seconds() - c0}
+    return Report(out, data, seconds, cpu)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (the drawing pool)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
