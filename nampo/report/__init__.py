@@ -80,8 +80,11 @@ def scenario_archive(site_name: str, archives: Path) -> Path | None:
     return path if (path / "truth" / "events.geojson").is_file() else None
 
 
-POOL_MIN_IMAGES = 12
-"""Fewer pictures are drawn in this process: starting drawing processes costs more."""
+POOL_MIN_IMAGES = 48
+"""Fewer pictures are drawn in this process. A picture costs about 0.2 CPU s; a spawned
+drawing process about 4 (imports, the data): below this, the pool costs more wall time
+than it saves on 2 cores (the mini's 15 pictures: 3 CPU s in this process, 12 with the
+pool)."""
 
 
 def _jobs(data: ReportData) -> list[tuple[str, str, str]]:
