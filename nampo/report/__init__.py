@@ -40,7 +40,8 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall-clock time spent reading the store (events included), drawing and exporting."""
     cpu: dict[str, float] = field(default_factory=dict)
-    """CPU time of the same stages (this process and the drawing processes)."""
+    """CPU time of the same stages (this process and the drawing processes' pictures;
+    not the drawing server's one-off imports, about 2 s)."""
 
     @property
     def index(self) -> Path:
@@ -80,11 +81,10 @@ def scenario_archive(site_name: str, archives: Path) -> Path | None:
     return path if (path / "truth" / "events.geojson").is_file() else None
 
 
-POOL_MIN_IMAGES = 48
-"""Fewer pictures are drawn in this process. A picture costs about 0.2 CPU s; a spawned
-drawing process about 4 (imports, the data): below this, the pool costs more wall time
-than it saves on 2 cores (the mini's 15 pictures: 3 CPU s in this process, 12 with the
-pool)."""
+POOL_MIN_IMAGES = 32
+"""Fewer pictures are drawn in this process. A picture costs about 0.2 CPU s; the drawing
+processes about 3 (importing matplotlib and nampo once, the data sent to each): below
+this, they cost more than they save on 2 cores."""
 
 
 def _jobs(data: ReportData) -> list[tuple[str, str, str]]:
@@ -104,9 +104,11 @@ def _set_data(data: ReportData) -> None:
     _DATA = data
 
 
-def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None = None) -> str:
+def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None = None) -> float:
+    """Draw one picture; its CPU seconds (a drawing process's are not this one's)."""
     from nampo.report import maps
 
+    c0 = time.process_time()
     data = data or _DATA
     kind, what, name = job
     path = folder / name
@@ -119,12 +121,14 @@ def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None =
         own = [e for e in data.events if what in e.facilities]
         px_ha = data.site.grid.resolution**2 / 1e4
         maps.draw_facility(series, own, path, ACTIVITY, px_ha)
-    return name
+    return time.process_time() - c0
 
 
-def draw(data: ReportData, folder: Path) -> dict:
-    """Every picture of the report into `folder`; many are drawn by one process per core
-    (matplotlib draws on one thread)."""
+def draw(data: ReportData, folder: Path) -> tuple[dict, float]:
+    """Every picture of the report into `folder`, and the CPU seconds of the drawing
+    processes. Many pictures are drawn by one process per core (matplotlib draws on one
+    thread), forked from a fresh single-threaded server that has imported matplotlib and
+    nampo once (this process has run Dask's threads: it is not forked itself)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -133,16 +137,18 @@ def draw(data: ReportData, folder: Path) -> dict:
     if len(jobs) < POOL_MIN_IMAGES or workers < 2:
         for job in jobs:
             _draw_one(job, folder, data)
+        pool_cpu = 0.0
     else:
-        # spawned, not forked: this process has run Dask's threads
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["nampo.report.maps"])
         with ProcessPoolExecutor(workers, ctx, initializer=_set_data, initargs=(data,)) as pool:
-            list(pool.map(_draw_one, jobs, [folder] * len(jobs)))
-    return {
+            pool_cpu = sum(pool.map(_draw_one, jobs, [folder] * len(jobs)))
+    images = {
         "overview": "overview.png" if data.overview is not None else None,
         "chips": {what: name for kind, what, name in jobs if kind == "event"},
         "series": {what: name for kind, what, name in jobs if kind == "facility"},
     }
+    return images, pool_cpu
 
 
 def build_report(
@@ -163,8 +169,8 @@ def build_report(
     (tmp / "events").mkdir(parents=True)
     (tmp / "facilities").mkdir()
     try:
-        images = draw(data, tmp)
-        t2, c2 = time.perf_counter(), cpu_seconds()
+        images, pool_cpu = draw(data, tmp)
+        t2, c2 = time.perf_counter(), cpu_seconds() + pool_cpu
         written = exports.export(data, tmp)
         t3, c3 = time.perf_counter(), cpu_seconds()
         listing = [(p.name, EXPORT_NOTES[p.name]) for p in written]
@@ -177,12 +183,14 @@ def build_report(
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = {"read": t1 - t0, "draw": t2 - t1, "export": t3 - t2,
                "total": time.perf_counter() - t0}  # fmt: skip
-    cpu = {"read": c1 - c0, "draw": c2 - c1, "export": c3 - c2, "total": cpu_seconds() - c0}
+    c3 += pool_cpu
+    cpu = {"read": c1 - c0, "draw": c2 - c1, "export": c3 - c2,
+           "total": cpu_seconds() + pool_cpu - c0}  # fmt: skip
     return Report(out, data, seconds, cpu)
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished child processes (the drawing pool)."""
+    """CPU time of this process and of its finished child processes."""
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF)
