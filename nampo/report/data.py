@@ -88,6 +88,9 @@ class FacilitySeries:
     """Activity series found in the store (:data:`ACTIVITY`): dates of the clear scenes
     and their values."""
     missing_months: list[dt.date] = field(default_factory=list)
+    in_store: set[str] = field(default_factory=set)
+    """Activity series the store holds for some facility (a facility without berths has
+    no vessel count even then)."""
 
 
 @dataclass
@@ -257,6 +260,7 @@ def facility_series(
             missing_months=[m for m, good in zip(cov.months, ok, strict=True) if not good],
         )  # fmt: skip
         series.activity = (activity or {}).get(name, {})
+        series.in_store = {a for per in (activity or {}).values() for a in per}
         out.append(series)
     return out
 

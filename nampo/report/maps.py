@@ -306,10 +306,13 @@ def draw_facility(
             a.set_ylabel(activity_labels[name][0], color=colour)
         handles = [h for a in axes_of.values() for h in a.get_legend_handles_labels()[0]]
         ax.legend(handles=handles, fontsize=7, loc="upper left")
-    missing = [label for n, (label, _) in activity_labels.items() if n not in series.activity]
-    if missing:
-        ax.text(0.5, 0.5, f"{' and '.join(missing)}: not in this store", transform=ax.transAxes,
-                ha="center", va="center", fontsize=9, color="#555555")  # fmt: skip
+    lines = [
+        f"{label}: " + ("none for this facility" if n in series.in_store else "not in this store")
+        for n, (label, _) in activity_labels.items() if n not in series.activity
+    ]  # fmt: skip
+    if lines:
+        ax.text(0.5, 0.5, "\n".join(lines), transform=ax.transAxes, ha="center", va="center",
+                fontsize=9, color="#555555")  # fmt: skip
     if not series.activity:
         ax.set_ylabel("activity")
     ax = axes[2]
