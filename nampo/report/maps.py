@@ -180,8 +180,12 @@ def draw_overview(data: ReportData, path: Path) -> None:
     save(fig, path)
 
 
-def _type_legend(ax, types, facilities: bool = False, loc="upper left") -> None:
-    handles = [Patch(facecolor="none", edgecolor=TYPE_COLOURS[t], lw=2, label=t) for t in types]
+def _type_legend(ax, types, facilities: bool = False, loc="upper left", filled=False) -> None:
+    handles = [
+        Patch(facecolor=TYPE_COLOURS[t] if filled else "none", edgecolor=TYPE_COLOURS[t], lw=2,
+              label=t)
+        for t in types
+    ]  # fmt: skip
     if facilities:
         handles.insert(0, Line2D([], [], color="white", ls="--", path_effects=DARK_HALO,
                                  label="facility"))  # fmt: skip
@@ -221,7 +225,7 @@ def draw_event(data: ReportData, event, path: Path) -> None:
         f"{event.id} change map", small=True,
     )  # fmt: skip
     present = [TYPES[c] for c in sorted(set(np.unique(codes)) - {0})]
-    _type_legend(ax, present, loc="upper left")
+    _type_legend(ax, present, loc="upper left", filled=True)
     save(fig, path)
 
 
