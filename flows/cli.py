@@ -6,7 +6,8 @@
                         pick the backfill deployment, "Run" → "Custom run".
 ``nampo-flows demo``    the main job on the built-in default: render the Nampo archive,
                         serve it from the local STAC API, run the backfill flow over the
-                        whole scenario on a local Dask cluster into a local Zarr store.
+                        whole scenario on a local Dask cluster into a local Zarr store,
+                        then write the site's report (NAMPO_HOME/reports/<site>).
 
 Prefect is configured through the environment before it is imported: every process of a
 run (this one, the flow runs it serves, the Dask workers) talks to one server.
@@ -99,6 +100,9 @@ def demo(args, settings: Settings) -> int:
                 workers=args.workers,
                 force=args.force,
             )
+            from flows.report import report
+
+            index = report(site=site, store=args.store)
             from prefect.logging.handlers import APILogWorker
 
             # the run's last logs reach the server before it stops
@@ -113,6 +117,7 @@ def demo(args, settings: Settings) -> int:
     )
     print(f"Store: {summary['store']}")
     print(f"  open it: xarray.open_zarr({summary['store']!r})  (layout: docs/store.md)")
+    print(f"Report: {index}")
     print("Prefect UI with this run: `uv run nampo-flows serve`, then open the URL it prints")
     print(f"  (runs are kept in {settings.home / 'prefect'})")
     return 0
