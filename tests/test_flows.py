@@ -387,7 +387,7 @@ def test_nampo_flows_serve_starts_a_server_and_both_deployments():
         assert ui.status_code == 200 and "<html" in ui.text.lower()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=120)  # a loaded machine stops slowly
         shutil.rmtree(home, ignore_errors=True)
     assert f"http://127.0.0.1:{port}" in out
     with pytest.raises(httpx.ConnectError):
