@@ -75,9 +75,11 @@ from nampo.units import Unit
 __all__ = ["COMPRESSOR", "LAYOUT_VERSION", "Layout", "Store", "StoreLocation"]
 
 UNITS_DIR = f"{RECORDS_DIR}/units"
+ACTIVITY_DIR = f"{RECORDS_DIR}/activity"
 RUNS_DIR = f"{RECORDS_DIR}/runs"
 
 _RECORD_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2}|baseline)\.json$")
+_ACTIVITY_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2})\.json$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _RESERVED = ("unit", "kind", "tile", "month", "written")
 _SECRET_OPTIONS = ("secret", "key", "token", "password", "session_token")
@@ -377,7 +379,11 @@ class Store:
     # -- writes
 
     def write_unit(
-        self, unit: Unit, ds: xr.Dataset, record: Mapping[str, Any] | None = None
+        self,
+        unit: Unit,
+        ds: xr.Dataset,
+        record: Mapping[str, Any] | None = None,
+        activity: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write one (tile, month) unit, then its completion record.
 
@@ -393,6 +399,10 @@ class Store:
         record
             JSON-able fields stored in the record (scene ids used and skipped, code
             version...). Dates become ISO strings, sets sorted lists.
+        activity
+            The unit's facility activity (:func:`nampo.activity.unit_activity`), stored as
+            ``nampo/activity/<tile>/<YYYY-MM>.json`` after the chunks and before the record
+            (no timestamp in it: a re-run writes the same bytes).
 
         Returns
         -------
@@ -403,7 +413,12 @@ class Store:
         tile = self._tile(unit.tile_id)
         sel = (layout.month_index(unit.month), slice(*tile.rows), slice(*tile.cols))
         head = {"unit": unit.id, "kind": "month", "tile": tile.id, "month": f"{unit.month:%Y-%m}"}
-        return self._write(head, MONTHLY, ds, record, tile, sel, unit.month)
+        extra = {}
+        if activity is not None:
+            extra[_activity_key(unit.id)] = _activity_json(unit.id, activity)
+        else:  # no earlier run's activity stays beside the new data
+            self._delete(_activity_key(unit.id))
+        return self._write(head, MONTHLY, ds, record, tile, sel, unit.month, extra)
 
     def write_baseline(
         self, tile: Tile | str, ds: xr.Dataset, record: Mapping[str, Any] | None = None
@@ -429,6 +444,7 @@ class Store:
         tile: Tile,
         sel: tuple,
         month: dt.date | None,
+        extra: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]:
         unit_id = head["unit"]
         problems = dataset_problems(ds, variables, tile, self.site, month)
@@ -448,6 +464,7 @@ class Store:
 
             with ThreadPoolExecutor(min(_WRITE_THREADS, len(names))) as pool:
                 list(pool.map(put, names))
+            self._put_many(dict(extra or {}))  # the unit's other objects (its activity)
             self._put_many({key: body})
         except Exception as exc:
             raise StoreError(
@@ -518,6 +535,17 @@ class Store:
                 f"writing run {run_id} to {self.url} failed: {_explain(exc, self.location)}"
             ) from exc
         return json.loads(body)
+
+    def activity(self) -> list[dict[str, Any]]:
+        """The activity documents of every complete month unit (one listing and one read
+        per unit; units written before activity was stored have none), in unit order.
+        :mod:`nampo.activity` turns them into series."""
+        keys = {m: k for k in self._list(ACTIVITY_DIR) if (m := _ACTIVITY_RE.match(k))}
+        done = self.done()
+        wanted = sorted(
+            f"{ACTIVITY_DIR}/{k}" for m, k in keys.items() if f"{m[1]}/{m[2]}" in done
+        )  # fmt: skip
+        return [json.loads(v) for _, v in sorted(self._get_many(wanted).items())]
 
     def runs(self) -> dict[str, dict[str, Any]]:
         """Every run's metadata, by run id (in id order)."""
@@ -673,6 +701,18 @@ def _record_key(unit_id: str) -> str:
     if not _RECORD_RE.match(key):
         raise StoreError(f"{unit_id!r} is not a unit id (like x01y02/2017-05 or x01y02/baseline)")
     return f"{UNITS_DIR}/{key}"
+
+
+def _activity_key(unit_id: str) -> str:
+    return f"{ACTIVITY_DIR}/{unit_id}.json"
+
+
+def _activity_json(unit_id: str, doc: Mapping[str, Any]) -> bytes:
+    try:
+        body = {"unit": unit_id, **doc}
+        return json.dumps(body, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{unit_id}: activity is not JSON: {exc}") from None
 
 
 def _json_default(value: Any) -> Any:
