@@ -12,9 +12,11 @@ join objects cut by a tile edge before the size filter. So the units stay indepe
 the same bytes.
 
 Vessels (per scene and facility with berths)
-    The berth pixels: inside the facility's berth outlines and open water in the baseline
-    (``base_landcover`` water, shrunk by one pixel so that the mixed pixels along a quay or
-    pier are left out). A berth pixel is *ship-like* when it is clear, brighter in the NIR
+    The berth pixels: inside the facility's berth outlines shrunk by one pixel, so that the
+    mixed pixels along a quay or pier are left out, and without the pixels that are not
+    water in the baseline nor in the month's composite (a quay's edge where the outline
+    runs across the pixel lattice; not the baseline's water alone: where ships lie most
+    days, the baseline median reads "built"). A berth pixel is *ship-like* when it is clear, brighter in the NIR
     than the scene's open water at the berths by :attr:`ActivityParams.ship_nir_contrast`
     and not ice or water by its colour (NDSI below :attr:`ActivityParams.ship_max_ndsi`:
     steel decks are grey, about 0, open water and sea ice about 0.8; ice is brighter in the
@@ -41,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,7 @@ import xarray as xr
 from rasterio.features import rasterize
 from scipy import ndimage
 
-from nampo.indices import DARK, WATER
+from nampo.indices import DARK, ICE, WATER
 from nampo.sites import Site, Tile
 
 EIGHT = np.ones((3, 3), bool)
@@ -93,19 +95,21 @@ class FacilityPixels:
     water: np.ndarray
     """Of those, open water in the baseline."""
     berths: np.ndarray
-    """Pixels inside its berths that are open water in the baseline, away from the shore."""
+    """Pixels inside its berths, one pixel away from their outline (and the shore)."""
 
 
 def facility_pixels(site: Site, tile: Tile, base_landcover: np.ndarray) -> list[FacilityPixels]:
     """The pixels of each facility that fall in `tile` (facilities outside it left out)."""
     grid = site.tile_grid(tile)
     water = np.asarray(base_landcover) == WATER
-    inner_water = ndimage.binary_erosion(water, EIGHT, border_value=1)
     berths = dict(site.berths)
     out = []
     for name, _, outline in site.facilities:
         area = _mask(grid, [outline])
-        berth = _mask(grid, berths.get(name, ())) & inner_water
+        # Not the baseline's water: where ships lie most days the baseline reads "built".
+        # The outline shrunk by one pixel leaves out the mixed pixels along the quay or
+        # pier (bright every day); the tile's edge is not the berth's.
+        berth = ndimage.binary_erosion(_mask(grid, berths.get(name, ())), EIGHT, border_value=1)
         if area.any() or berth.any():
             out.append(FacilityPixels(name, area, area & water, berth))
     return out
@@ -140,8 +144,15 @@ def unit_activity(
     base_landcover : the tile's baseline class map (y, x).
     """
     row0, col0 = tile.rows[0], tile.cols[0]
-    facilities = facility_pixels(site, tile, base_landcover.values)
     lc = np.asarray(landcover.values)
+    # Land and structures in a berth outline are not water in the baseline nor this month
+    # (ships moored most days make the baseline read "built", but not a month as well
+    # unless they stay): a quay's edge, a pier's end. Left out of the berth pixels.
+    static = (np.asarray(base_landcover.values) != WATER) & ~np.isin(lc, (WATER, ICE, 0))
+    facilities = [
+        replace(f, berths=f.berths & ~static)
+        for f in facility_pixels(site, tile, base_landcover.values)
+    ]
     doc: dict = {
         "tile": tile.id,
         "month": f"{month:%Y-%m}",
