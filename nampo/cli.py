@@ -418,8 +418,28 @@ def _score(args, settings: Settings) -> int:
             raise NampoError(f"no events file {args.events}")
         events = read_geojson(args.events)
     result = score(events, args.archive, min_area=args.min_area)
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result.format())
+    activity = _activity_score(args, settings) if args.store else None
+    if args.json:
+        out = result.to_dict()
+        if activity is not None:
+            out["activity"] = activity.to_dict()
+        print(json.dumps(out, indent=1))
+    else:
+        print(result.format())
+        if activity is not None:
+            print()
+            print(activity.format())
     return 0
+
+
+def _activity_score(args, settings: Settings):
+    """The vessel and ice errors of the store's activity series (None when the store has
+    none: its units were computed before activity was stored)."""
+    from nampo.score import score_activity
+    from nampo.store import Store, StoreLocation
+
+    docs = Store(StoreLocation.from_settings(args.store, settings)).activity()
+    return score_activity(docs, args.archive) if docs else None
 
 
 def run_command(prog: str, args: argparse.Namespace) -> int:
