@@ -342,6 +342,14 @@ def _add_change_commands(sub) -> None:
     )
     _period_args(ev)
     ev.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
+    ev.add_argument(
+        "--parquet", type=Path, metavar="FILE", help="write the events as GeoParquet"
+    )
+    ev.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not store the events in the store (nampo/events/, see docs/store.md)",
+    )
     ev.set_defaults(func=_events)
 
     sc = sub.add_parser("score", help="score a store's events against a scenario's truth")
@@ -379,7 +387,7 @@ def _store_events(args, settings: Settings, scenario: Path):
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")
     _, events = site_events(store, first, last, facilities)
-    return events
+    return store, events
 
 
 def _polygon(coords):
@@ -389,13 +397,19 @@ def _polygon(coords):
 
 
 def _events(args, settings: Settings) -> int:
-    from nampo.events import summary, to_geojson
+    from nampo.events import save_events, summary, to_geojson, to_geoparquet
 
-    events = _store_events(args, settings, args.scenario)
+    store, events = _store_events(args, settings, args.scenario)
     print(summary(events) or "no lasting change found")
+    if not args.no_save:
+        for url in save_events(store, events):
+            print(f"{len(events)} events stored: {url}")
     if args.geojson:
         to_geojson(events, args.geojson)
         print(f"{len(events)} events written to {args.geojson}")
+    if args.parquet:
+        to_geoparquet(events, args.parquet)
+        print(f"{len(events)} events written to {args.parquet}")
     return 0
 
 
@@ -409,7 +423,7 @@ def _score(args, settings: Settings) -> int:
     if not truth.is_file():
         raise NampoError(f"{args.archive} is not a scenario archive (no {truth.name} in truth/)")
     if args.store:
-        found = _store_events(args, settings, args.archive / "scenario.yaml")
+        _, found = _store_events(args, settings, args.archive / "scenario.yaml")
         events = [{**e.properties(), "geometry": e.geometry} for e in found]
         if args.geojson:
             to_geojson(found, args.geojson)

@@ -252,3 +252,48 @@ def site_events(
     ds = store.open().sel(time=slice(np.datetime64(first, "D"), np.datetime64(last, "D")))
     cm = change_map(ds, change).compute()
     return cm, find_events(cm, store.site.grid, facilities, grouping)
+
+
+def to_geoparquet(events: Iterable[Event], path: str | Path | None = None) -> bytes:
+    """The events as GeoParquet (lon/lat, EPSG:4326; one row per event, the properties of
+    :func:`to_geojson` as columns, dates as dates), written to `path` when given.
+
+    GIS tools read it directly (QGIS, GDAL's Parquet driver, DuckDB, geopandas).
+    """
+    import io
+
+    import geopandas as gpd
+
+    events = list(events)
+    rows = [e.properties() for e in events]
+    columns = [f.name for f in Event.__dataclass_fields__.values() if f.name != "geometry"]
+    frame = gpd.GeoDataFrame(
+        rows or None,
+        columns=columns,
+        geometry=[e.geometry for e in events],
+        crs="EPSG:4326",
+    )
+    for k in ("window_start", "window_end", "date"):
+        frame[k] = [dt.date.fromisoformat(v) for v in frame[k]] if rows else frame[k]
+    frame["facilities"] = [", ".join(e.facilities) for e in events]
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, compression="zstd")
+    data = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def save_events(store, events: Sequence[Event]) -> list[str]:
+    """Write the events into the store (``nampo/events/events.geojson`` and
+    ``events.parquet``, see docs/store.md), replacing earlier ones; returns their URLs."""
+    geojson = json.dumps(to_geojson(events), indent=1).encode()
+    return store.write_events({"events.parquet": to_geoparquet(events), "events.geojson": geojson})
+
+
+def stored_events(store) -> list[dict] | None:
+    """The events last saved into a store (properties and shapely geometry), or None."""
+    raw = store.events_file("events.geojson")
+    if raw is None:
+        return None
+    return [{**f["properties"], "geometry": shape(f["geometry"])} for f in json.loads(raw)["features"]]

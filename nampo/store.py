@@ -76,6 +76,10 @@ __all__ = ["COMPRESSOR", "LAYOUT_VERSION", "Layout", "Store", "StoreLocation"]
 
 UNITS_DIR = f"{RECORDS_DIR}/units"
 ACTIVITY_DIR = f"{RECORDS_DIR}/activity"
+EVENTS_DIR = f"{RECORDS_DIR}/events"
+EVENT_FILES = ("events.parquet", "events.geojson")
+"""The site's events, as GeoParquet and GeoJSON, written in this order (the GeoJSON last:
+it is what :meth:`Store.events_file` readers wait for)."""
 RUNS_DIR = f"{RECORDS_DIR}/runs"
 
 _RECORD_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2}|baseline)\.json$")
@@ -546,6 +550,31 @@ class Store:
             f"{ACTIVITY_DIR}/{k}" for m, k in keys.items() if f"{m[1]}/{m[2]}" in done
         )  # fmt: skip
         return [json.loads(v) for _, v in sorted(self._get_many(wanted).items())]
+
+    def write_events(self, files: Mapping[str, bytes]) -> list[str]:
+        """Store the site's events (``events.parquet``, ``events.geojson``) under
+        ``nampo/events/``, replacing earlier ones. Each object is written whole (a local
+        file is replaced atomically, an S3 object put at once), so readers see the old
+        events or the new ones, never part of a file; the same events give the same bytes.
+        Returns the URLs written."""
+        unknown = sorted(set(files) - set(EVENT_FILES))
+        if unknown:
+            raise StoreError(f"events files are {', '.join(EVENT_FILES)}, not {', '.join(unknown)}")
+        keys = {f"{EVENTS_DIR}/{n}": files[n] for n in EVENT_FILES if n in files}
+        try:
+            for key, data in keys.items():
+                self._put_many({key: data})
+        except Exception as exc:
+            raise StoreError(
+                f"writing events to {self.url} failed: {_explain(exc, self.location)}"
+            ) from exc
+        return [f"{self.url}/{k}" for k in keys]
+
+    def events_file(self, name: str = "events.geojson") -> bytes | None:
+        """The stored events file `name` (None when events were never written)."""
+        if name not in EVENT_FILES:
+            raise StoreError(f"events files are {', '.join(EVENT_FILES)}, not {name!r}")
+        return self._get(f"{EVENTS_DIR}/{name}")
 
     def runs(self) -> dict[str, dict[str, Any]]:
         """Every run's metadata, by run id (in id order)."""
