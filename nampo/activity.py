@@ -347,3 +347,49 @@ def coal_series(docs: Iterable[Mapping], resolution: float = 10.0) -> pd.DataFra
             )  # fmt: skip
     cols = ["month", "facility", "area_m2", "clear_share", "coal_m2"]
     return pd.DataFrame(rows, columns=cols).sort_values(["month", "facility"], ignore_index=True)
+
+
+def describe(docs: Iterable[Mapping], titles: Mapping[str, str] | None = None) -> list[str]:
+    """The activity series in a few sentences: vessels per facility (mean per clear scene,
+    per half-year), the winters' ice on the water, the coal on the yards."""
+    docs = list(docs)
+    titles = dict(titles or {})
+    name = lambda n: titles.get(n, n.replace("_", " "))  # noqa: E731
+    lines = []
+    vs = vessel_series(docs).dropna(subset=["vessels"])
+    for fac, g in vs.groupby("facility"):
+        half = pd.to_datetime(g["date"]).dt.to_period("Q").map(lambda q: f"{q.year}H{1 + (q.quarter > 2)}")
+        per = g.groupby(half)["vessels"].mean()
+        busiest = per.idxmax() if len(per) else "-"
+        lines.append(
+            f"{name(fac)}: {g['vessels'].mean():.1f} vessels per clear scene over {len(g)} "
+            f"clear scenes, at most {int(g['vessels'].max())}; busiest {busiest} "
+            f"({per.max():.1f} a scene), quietest {per.idxmin()} ({per.min():.1f})"
+        )
+    ice = ice_series(docs).dropna(subset=["ice_fraction"])
+    if len(ice):
+        water = ice.groupby("facility")["water_px"].max().idxmax()  # the widest water
+        g = ice[ice["facility"] == water]
+        frozen = g[g["ice_fraction"] >= 0.05]
+        if len(frozen):
+            peak = g.loc[g["ice_fraction"].idxmax()]
+            lines.append(
+                f"Ice on the {name(water)[:1].lower()}{name(water)[1:]}: seen in "
+                f"{len(frozen)} of {len(g)} clear scenes, from "
+                f"{frozen['date'].min():%d %b %Y} to {frozen['date'].max():%d %b %Y}, most "
+                f"{peak['ice_fraction']:.0%} on {peak['date']:%d %b %Y}"
+            )
+        else:
+            lines.append(f"No ice on the {name(water)} in {len(g)} clear scenes")
+    coal = coal_series(docs)
+    coal = coal[coal["clear_share"] >= 0.9]
+    for fac, g in coal.groupby("facility"):
+        if g["coal_m2"].max() < 5000:
+            continue
+        top = g.loc[g["coal_m2"].idxmax()]
+        lines.append(
+            f"Coal at the {name(fac)[:1].lower()}{name(fac)[1:]}: {g['coal_m2'].mean() / 1e4:.1f} "
+            f"ha on average over {len(g)} clear months, most {top['coal_m2'] / 1e4:.1f} ha in "
+            f"{top['month']:%B %Y}"
+        )
+    return lines

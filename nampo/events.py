@@ -297,3 +297,45 @@ def stored_events(store) -> list[dict] | None:
     if raw is None:
         return None
     return [{**f["properties"], "geometry": shape(f["geometry"])} for f in json.loads(raw)["features"]]
+
+
+_PHRASES = {
+    "construction": "{size} of new buildings went up",
+    "reclamation": "{size} of new ground (a quay, pier or fill) was built out into the water",
+    "drainage": "{size} of water was drained",
+    "coal_cover": "coal covered {size} of {before} ground",
+    "new_tank": "a new storage tank ({size}) was built",
+    "demolition": "{size} of buildings or cover was cleared",
+    "unclassified": "{size} changed from {before} to {after}",
+}
+
+
+def _size(area_m2: float) -> str:
+    return f"{area_m2 / 1e4:.1f} ha" if area_m2 >= 1e4 else f"{area_m2:,.0f} m²"
+
+
+def _months(a: dt.date, b: dt.date) -> str:
+    if (a.year, a.month) == (b.year, b.month):
+        return f"in {a:%B %Y}"
+    if a.year == b.year:
+        return f"between {a:%B} and {b:%B %Y}"
+    return f"between {a:%B %Y} and {b:%B %Y}"
+
+
+def describe(e: Event, titles: dict[str, str] | None = None) -> str:
+    """One event as an analyst would say it: "4.1 ha of new buildings went up at the
+    former smeltery site between May and September 2017 (confidence 0.98)".
+
+    titles : facility name -> title (``{name: title for name, title, _ in site.facilities}``).
+    """
+    what = _PHRASES.get(e.type, _PHRASES["unclassified"]).format(
+        size=_size(e.area_m2), before=e.class_before, after=e.class_after
+    )
+    where = ""
+    if e.facility:
+        title = (titles or {}).get(e.facility, e.facility.replace("_", " "))
+        where = f" at the {title[:1].lower()}{title[1:]}"
+    return (
+        f"{what[:1].upper()}{what[1:]}{where} {_months(e.window_start, e.window_end)} "
+        f"(confidence {e.confidence:.2f})"
+    )
