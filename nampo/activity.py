@@ -384,7 +384,7 @@ def describe(docs: Iterable[Mapping], titles: Mapping[str, str] | None = None) -
     coal = coal_series(docs)
     coal = coal[coal["clear_share"] >= 0.9]
     for fac, g in coal.groupby("facility"):
-        if g["coal_m2"].max() < 5000:
+        if g["coal_m2"].max() < 1e4:  # a few dark pixels are not a coal yard
             continue
         top = g.loc[g["coal_m2"].idxmax()]
         lines.append(
