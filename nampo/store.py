@@ -15,8 +15,10 @@ arrays), created once with a fixed calendar of months and the site's fixed grid:
   and of :data:`nampo.products.BASELINE` as (y, x), chunked (tile, tile), compressed with
   Blosc (zstd, byte shuffle);
 - ``nampo/units/<tile>/<YYYY-MM>.json`` and ``nampo/units/<tile>/baseline.json``: one
-  completion record per unit, written after its chunks; ``nampo/runs/<run>.json``: run
-  metadata. Zarr, xarray and GDAL ignore the ``nampo/`` folder (an empty Zarr group);
+  completion record per unit, written after its chunks; ``nampo/activity/<tile>/<YYYY-MM>.json``:
+  the facility activity a unit counted (written with its chunks, before its record);
+  ``nampo/events/events.{parquet,geojson}``: the site's events; ``nampo/runs/<run>.json``:
+  run metadata. Zarr, xarray and GDAL ignore the ``nampo/`` folder (an empty Zarr group);
 - ``.zmetadata``: consolidated metadata, written last by :meth:`Store.create`. The layout
   never changes, so it never goes stale; opening costs one read instead of two per array.
 
