@@ -16,8 +16,9 @@ Vessels (per scene and facility with berths)
     mixed pixels along a quay or pier are left out, and without the pixels that are not
     water in the baseline nor in the month's composite (a quay's edge where the outline
     runs across the pixel lattice; not the baseline's water alone: where ships lie most
-    days, the baseline median reads "built"). A berth pixel is *ship-like* when it is clear, brighter in the NIR
-    than the scene's open water at the berths by :attr:`ActivityParams.ship_nir_contrast`
+    days, the baseline median reads "built"). A berth pixel is *ship-like* when it is
+    clear, brighter in the NIR than the scene's open water at the berths by
+    :attr:`ActivityParams.ship_nir_contrast`
     and not ice or water by its colour (NDSI below :attr:`ActivityParams.ship_max_ndsi`:
     steel decks are grey, about 0, open water and sea ice about 0.8; ice is brighter in the
     NIR than ships, so brightness alone would count the frozen harbour). Ship-like pixels
@@ -256,7 +257,13 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
     for i, (ti, a) in enumerate(objs):
         for j in range(i + 1, len(objs)):
             tj, b = objs[j]
-            if ti != tj and a[1] <= b[3] + 1 and b[1] <= a[3] + 1 and a[2] <= b[4] + 1 and b[2] <= a[4] + 1:
+            if (
+                ti != tj
+                and a[1] <= b[3] + 1
+                and b[1] <= a[3] + 1
+                and a[2] <= b[4] + 1
+                and b[2] <= a[4] + 1
+            ):
                 parent[find(i)] = find(j)
     sizes: dict[int, int] = defaultdict(int)
     for i, (_, o) in enumerate(objs):
@@ -264,7 +271,9 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
     return sorted(sizes.values(), reverse=True)
 
 
-def vessel_series(docs: Iterable[Mapping], params: ActivityParams = ActivityParams()) -> pd.DataFrame:  # noqa: B008
+def vessel_series(
+    docs: Iterable[Mapping], params: ActivityParams = ActivityParams()
+) -> pd.DataFrame:  # noqa: B008
     """Vessels counted per facility (with berths) and scene.
 
     Columns: ``date``, ``facility``, ``berth_px`` (the facility's berth pixels over all
@@ -358,7 +367,11 @@ def describe(docs: Iterable[Mapping], titles: Mapping[str, str] | None = None) -
     lines = []
     vs = vessel_series(docs).dropna(subset=["vessels"])
     for fac, g in vs.groupby("facility"):
-        half = pd.to_datetime(g["date"]).dt.to_period("Q").map(lambda q: f"{q.year}H{1 + (q.quarter > 2)}")
+        half = (
+            pd.to_datetime(g["date"])
+            .dt.to_period("Q")
+            .map(lambda q: f"{q.year}H{1 + (q.quarter > 2)}")
+        )
         per = g.groupby(half)["vessels"].mean()
         busiest = per.idxmax() if len(per) else "-"
         lines.append(

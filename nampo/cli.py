@@ -342,9 +342,7 @@ def _add_change_commands(sub) -> None:
     )
     _period_args(ev)
     ev.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
-    ev.add_argument(
-        "--parquet", type=Path, metavar="FILE", help="write the events as GeoParquet"
-    )
+    ev.add_argument("--parquet", type=Path, metavar="FILE", help="write the events as GeoParquet")
     ev.add_argument(
         "--no-save",
         action="store_true",

@@ -296,7 +296,9 @@ def stored_events(store) -> list[dict] | None:
     raw = store.events_file("events.geojson")
     if raw is None:
         return None
-    return [{**f["properties"], "geometry": shape(f["geometry"])} for f in json.loads(raw)["features"]]
+    return [
+        {**f["properties"], "geometry": shape(f["geometry"])} for f in json.loads(raw)["features"]
+    ]
 
 
 _PHRASES = {

@@ -358,8 +358,8 @@ class ActivityScore:
         }
 
     def format(self) -> str:
-        lines = ["vessels per facility per clear scene",
-                 f"{'facility':20s} {'scenes':>6s} {'truth':>6s} {'found':>6s} {'MAE':>6s}"]  # fmt: skip
+        head = f"{'facility':20s} {'scenes':>6s} {'truth':>6s} {'found':>6s} {'MAE':>6s}"
+        lines = ["vessels per facility per clear scene", head]
         for r in self.vessel_rows():
             lines.append(
                 f"{r['facility']:20s} {r['scenes']:6d} {_f(r['truth_mean'], 6)} "

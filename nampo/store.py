@@ -741,7 +741,9 @@ def _activity_key(unit_id: str) -> str:
 def _activity_json(unit_id: str, doc: Mapping[str, Any]) -> bytes:
     try:
         body = {"unit": unit_id, **doc}
-        return json.dumps(body, default=_json_default, allow_nan=False, separators=(",", ":")).encode()
+        return json.dumps(
+            body, default=_json_default, allow_nan=False, separators=(",", ":")
+        ).encode()
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{unit_id}: activity is not JSON: {exc}") from None
 

@@ -87,9 +87,17 @@ def doc(tile, month, date, facility, berth_px, berth_clear, objects, **counts):
         "month": month,
         "facilities": {facility: base},
         "scenes": [
-            {"date": date, "facilities": {facility: {
-                "water_clear": 50, "ice_px": 10, "berth_clear": berth_clear, "objects": objects,
-            }}}  # fmt: skip
+            {
+                "date": date,
+                "facilities": {
+                    facility: {
+                        "water_clear": 50,
+                        "ice_px": 10,
+                        "berth_clear": berth_clear,
+                        "objects": objects,
+                    }
+                },
+            }  # fmt: skip
         ],
     }
 
@@ -97,10 +105,11 @@ def doc(tile, month, date, facility, berth_px, berth_clear, objects, **counts):
 def test_vessel_series_sums_tiles_filters_size_after_joining_and_skips_cloudy_scenes():
     # a ship cut by the tile edge into 3 + 10 pixels counts once (3 alone is below the
     # size filter); a 2-pixel speck does not count
+    west = [[3, 10, 61, 11, 63], [2, 1, 1, 1, 2]]
     docs = [
-        doc("x00y00", "2017-05", "2017-05-03", "quay", 60, 60, [[3, 10, 61, 11, 63], [2, 1, 1, 1, 2]]),
+        doc("x00y00", "2017-05", "2017-05-03", "quay", 60, 60, west),
         doc("x01y00", "2017-05", "2017-05-03", "quay", 40, 40, [[10, 11, 64, 12, 70]]),
-    ]  # fmt: skip
+    ]
     s = vessel_series(docs)
     assert s["vessels"].tolist() == [1] and s["berth_px"].tolist() == [100]
     assert s["sizes"].tolist() == [[13]]
@@ -189,7 +198,6 @@ def test_activity_that_is_not_json_is_refused_before_anything_is_written(store):
 
 
 # -- the mini scenario's year, against its truth
-
 
 
 @pytest.mark.services

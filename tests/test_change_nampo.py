@@ -66,7 +66,10 @@ def test_nampo_events_meet_the_targets(nampo_store, nampo_archive, capsys):
     assert overall_v["facility"] == "overall" and overall_v["scenes"] >= 100, vessels
     assert overall_v["mean_abs_error"] <= TARGETS["vessel_mae"], vessels
     assert {v["facility"] for v in vessels[1:]} == {
-        "oil_terminal", "container_terminal", "cargo_terminal", "coal_yard"
+        "oil_terminal",
+        "container_terminal",
+        "cargo_terminal",
+        "coal_yard",
     }, vessels
     for v in vessels[1:]:
         assert v["mean_abs_error"] <= 2 * TARGETS["vessel_mae"], v
