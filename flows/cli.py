@@ -112,10 +112,10 @@ def demo(args, settings: Settings) -> int:
         f"{summary['done']} units computed, {summary['skipped']} already complete."
     )
     print(f"Store: {summary['store']}")
-    _what_happened(site, summary["store"], archive.path, settings)
     print(f"  open it: xarray.open_zarr({summary['store']!r})  (layout: docs/store.md)")
     print("Prefect UI with this run: `uv run nampo-flows serve`, then open the URL it prints")
     print(f"  (runs are kept in {settings.home / 'prefect'})")
+    _what_happened(site, summary["store"], archive.path, settings)
     return 0
 
 
