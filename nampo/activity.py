@@ -20,13 +20,15 @@ Vessels (per scene and facility with berths)
     clear, brighter in the NIR than the scene's open water at the berths by
     :attr:`ActivityParams.ship_nir_contrast`
     and not ice or water by its colour (NDSI below :attr:`ActivityParams.ship_max_ndsi`:
-    steel decks are grey, about 0, open water and sea ice about 0.8; ice is brighter in the
+    steel decks are grey, about 0, open water and sea ice 0.7-0.9; ice is brighter in the
     NIR than ships, so brightness alone would count the frozen harbour). Ship-like pixels
     are grouped (8-neighbours); a group is a vessel when its size is between
     :attr:`ActivityParams.min_ship_px` and :attr:`ActivityParams.max_ship_px` (a 80 m x
     14 m coaster covers about 10 pixels, a 190 m x 32 m bulk carrier about 80). A scene
     counts for a facility when at least :attr:`ActivityParams.min_clear_share` of its berth
-    pixels are clear; otherwise its count is unknown (NaN), never zero.
+    pixels are clear and at least :attr:`ActivityParams.cloud_buffer_px` pixels (100 m)
+    from any observation that is not (the haze around a cloud, which the mask misses, is
+    bright over water like a hull); otherwise its count is unknown (NaN), never zero.
 
 Ice (per scene and facility)
     The facility's open water in the baseline; ice where the scene's pixel is clear and
@@ -72,8 +74,14 @@ class ActivityParams:
     ship_nir_contrast: float = 0.04
     """NIR reflectance a ship-like pixel has above the scene's open water at the berths
     (ships about 0.16, turbid water 0.02-0.04: a pixel a third covered by a hull passes)."""
-    ship_max_ndsi: float = 0.4
-    """Largest NDSI of a ship-like pixel (steel about 0, water and ice about 0.8)."""
+    ship_max_ndsi: float = 0.6
+    """Largest NDSI of a ship-like pixel (steel about 0, open water and ice 0.7-0.9). Not
+    lower: the SWIR band is 20 m, so a 15 m-wide hull shares its SWIR pixel with water
+    and reads 0.4-0.5."""
+    cloud_buffer_px: int = 10
+    """Berth pixels within this many pixels (100 m) of an observation that is not clear
+    count as not clear: the thin haze around a cloud, which the mask misses, is bright
+    over water like a hull."""
     min_ship_px: int = 6
     """Smallest vessel in pixels (600 m², half a 80 m x 14 m coaster): fewer are noise,
     a cloud's unmasked edge, a buoy or a tug."""
@@ -150,6 +158,8 @@ def unit_activity(
     # (ships moored most days make the baseline read "built", but not a month as well
     # unless they stay): a quay's edge, a pier's end. Left out of the berth pixels.
     static = (np.asarray(base_landcover.values) != WATER) & ~np.isin(lc, (WATER, ICE, 0))
+    # and the pixels beside them: the shore's mixed pixels read as water, but are brighter
+    static = ndimage.binary_dilation(static, EIGHT)
     facilities = [
         replace(f, berths=f.berths & ~static)
         for f in facility_pixels(site, tile, base_landcover.values)
@@ -157,7 +167,11 @@ def unit_activity(
     doc: dict = {
         "tile": tile.id,
         "month": f"{month:%Y-%m}",
-        "params": {k: v for k, v in asdict(params).items() if k.startswith("ship_")},
+        "params": {
+            k: v
+            for k, v in asdict(params).items()
+            if k.startswith("ship_") or k == "cloud_buffer_px"
+        },
         "facilities": {
             f.name: {
                 "area_px": int(f.area.sum()),
@@ -180,6 +194,7 @@ def unit_activity(
     for i, when in enumerate(times):
         seen = ok[i]
         ice = seen & (ndsi[i] > ICE_NDSI) & (green[i] > ICE_GREEN)
+        far = seen & ~ndimage.maximum_filter(~seen, size=2 * params.cloud_buffer_px + 1)
         scene: dict = {"date": f"{when:%Y-%m-%d}", "facilities": {}}
         for f in facilities:
             entry = {
@@ -187,7 +202,7 @@ def unit_activity(
                 "ice_px": int((f.water & ice).sum()),
             }
             if f.berths.any():
-                berth = f.berths & seen
+                berth = f.berths & far
                 entry["berth_clear"] = int(berth.sum())
                 entry["objects"] = _bright_objects(berth, nir[i], ndsi[i], params, row0, col0)
             scene["facilities"][f.name] = entry
@@ -207,9 +222,14 @@ def _bright_objects(berth, nir, ndsi, params: ActivityParams, row0: int, col0: i
     background = float(np.median(nir[water])) if water.sum() >= 10 else OPEN_WATER_NIR
     bright = berth & (nir > background + params.ship_nir_contrast)
     bright &= ndsi < params.ship_max_ndsi
-    labels, n = ndimage.label(bright, EIGHT)
+    # A hull's bright pixels may leave a gap of a pixel where it crosses the pixel lattice
+    # at a slant: pixels up to two apart are one group (one ship lies in a berth at a time).
+    grouped, _ = ndimage.label(ndimage.binary_dilation(bright, EIGHT), EIGHT)
+    labels = np.where(bright, grouped, 0)
     out = []
     for k, sl in enumerate(ndimage.find_objects(labels)):
+        if sl is None:
+            continue
         size = int((labels[sl] == k + 1).sum())
         out.append(
             [size, sl[0].start + row0, sl[1].start + col0, sl[0].stop - 1 + row0,
@@ -242,8 +262,8 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
     """Sizes of the objects of one facility and scene, joining across tile edges.
 
     `parts` holds each tile's objects (``[pixels, row0, col0, row1, col1]``). Objects of
-    different tiles whose boxes touch (8-neighbours) are one object cut by the tile edge:
-    within a tile, groups are already whole.
+    different tiles whose boxes are at most two pixels apart (the gap a group bridges
+    within a tile) are one object cut by the tile edge: within a tile, groups are whole.
     """
     objs = [(t, o) for t, part in enumerate(parts) for o in part]
     parent = list(range(len(objs)))
@@ -259,10 +279,10 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
             tj, b = objs[j]
             if (
                 ti != tj
-                and a[1] <= b[3] + 1
-                and b[1] <= a[3] + 1
-                and a[2] <= b[4] + 1
-                and b[2] <= a[4] + 1
+                and a[1] <= b[3] + 2
+                and b[1] <= a[3] + 2
+                and a[2] <= b[4] + 2
+                and b[2] <= a[4] + 2
             ):
                 parent[find(i)] = find(j)
     sizes: dict[int, int] = defaultdict(int)

@@ -207,7 +207,7 @@ def test_mini_vessels_and_ice_meet_the_targets(mini_store, mini_archive, capsys)
     result = json.loads(capsys.readouterr().out)["activity"]
     overall = result["vessels"][0]
     assert overall["facility"] == "overall", result
-    assert overall["scenes"] >= 15, result  # the clear scenes of a cloudy year
+    assert overall["scenes"] >= 10, result  # the clear scenes of a cloudy year
     assert overall["mean_abs_error"] <= TARGETS["vessel_mae"], result
     assert overall["truth_mean"] > 0.5, result  # ships were there to count
     assert result["ice"]["scenes"] >= 10 and result["ice"]["mean_abs_error"] <= 0.1, result
