@@ -433,14 +433,19 @@ def _score(args, settings: Settings) -> int:
     activity = _activity_score(args, settings) if args.store else None
     if args.json:
         out = result.to_dict()
-        if activity is not None:
-            out["activity"] = activity.to_dict()
+        if args.store:
+            out["activity"] = activity.to_dict() if activity is not None else None
         print(json.dumps(out, indent=1))
     else:
         print(result.format())
         if activity is not None:
             print()
             print(activity.format())
+        elif args.store:
+            print(
+                "\nno activity series in the store: its units were computed before activity "
+                "was stored (recompute them: nampo process --force)"
+            )
     return 0
 
 
