@@ -144,7 +144,9 @@ class Watch:
     """Wall time of a block, and the cores used meanwhile by this process tree (sampled
     every 0.2 s, so processes born and ended in between count) and by everything else."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: dict[str, int] | None = None) -> None:
+        # name -> pid: CPU seconds of that process and its descendants, reported apart
+        self.groups = groups or {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._start: dict[int, float] = {}
@@ -183,8 +185,26 @@ class Watch:
         self._sample()
         ours = sum(self._last[p] - self._start[p] for p in self._last)
         self.ours_cores = ours / self.seconds
+        self.group_cpu = {name: self._tree_cpu(pid) for name, pid in self.groups.items()}
+        me = os.getpid()
+        self.group_cpu["this process"] = self._last.get(me, 0.0) - self._start.get(me, 0.0)
+        grouped = sum(self.group_cpu.values())
+        self.group_cpu["other children"] = ours - grouped
         self.others_cores = max(0.0, _busy_cpu() - self._machine0 - ours) / self.seconds
         self.load1 = os.getloadavg()[0]
+
+    def _tree_cpu(self, pid: int) -> float:
+        try:
+            pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        except psutil.Error:
+            return 0.0
+        return sum(self._last.get(p, 0.0) - self._start.get(p, 0.0) for p in pids)
+
+
+# name -> pid of processes whose CPU seconds (with their descendants) (a) and (b) report
+# apart: the Prefect server; "this process" (the client, the flow engine, the Dask
+# scheduler) and "other children" (the Dask nannies and workers) are added by Watch.
+CPU_GROUPS: dict[str, int] = {}
 
 
 def _busy_cpu() -> float:
@@ -277,7 +297,7 @@ def run_library(site, period, spec, cluster, store_path: Path) -> Measure:
             spans.append((now - r.seconds, now))
 
     t_start = time.time()
-    with Watch() as w, Client(cluster) as client:
+    with Watch(CPU_GROUPS) as w, Client(cluster) as client:
         report = pipeline.process(
             site, *period, store=Store(store_path), spec=spec, client=client, progress=progress
         )
@@ -300,7 +320,7 @@ def run_library(site, period, spec, cluster, store_path: Path) -> Measure:
         w.others_cores,
         w.ours_cores,
         failed=report.count("failed"),
-        extra=extra,
+        extra={**extra, "cpu": w.group_cpu},
     )
 
 
@@ -308,7 +328,7 @@ def run_flow(site_name, period, spec, address: str, store_path: Path, api: str) 
     from flows.backfill import backfill
 
     t_start = time.time()
-    with Watch() as w:
+    with Watch(CPU_GROUPS) as w:
         state = backfill(
             first_month=f"{period[0]:%Y-%m}",
             last_month=f"{period[1]:%Y-%m}",
@@ -348,7 +368,7 @@ def run_flow(site_name, period, spec, address: str, store_path: Path, api: str) 
         w.others_cores,
         w.ours_cores,
         failed=summary["failed"],
-        extra=extra,
+        extra={**extra, "cpu": w.group_cpu},
     )
 
 
@@ -547,6 +567,10 @@ def print_side_by_side(a: Measure, b: Measure, n_units: int) -> dict[str, bool]:
             "    (a)'s unit spans are seen from the client (end = result received); "
             "(b)'s are the Prefect server's task-run records"
         )
+    if "cpu" in a.extra and "cpu" in b.extra:
+        print(f"  CPU seconds by process{'':24}{'(a)':>8}{'(b)':>8}")
+        for name in b.extra["cpu"]:
+            print(f"    {name:42}{a.extra['cpu'].get(name, 0.0):8.1f}{b.extra['cpu'][name]:8.1f}")
     if max(a.others_cores, b.others_cores) > DISTURBED:
         print(
             f"  * other processes used more than {DISTURBED} core meanwhile: the difference "
@@ -656,6 +680,7 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         t0 = time.perf_counter()
         server = stack.enter_context(prefect_server.running(home / "prefect"))
         prefect_s = time.perf_counter() - t0
+        CPU_GROUPS["prefect server"] = server.process.pid
         # Before Prefect is imported, and before the cluster starts (its workers inherit it).
         os.environ.update(prefect_server.prefect_env(home / "prefect", server.api_url))
         os.environ["NAMPO_HOME"] = str(home)

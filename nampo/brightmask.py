@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from nampo.composite import nanmedian_last
 from nampo.cube import DEFAULT_MASK_CLASSES
 
 MASKED = DEFAULT_MASK_CLASSES
@@ -89,9 +90,10 @@ def bright_surface_observations(scl: np.ndarray, blue: np.ndarray) -> np.ndarray
     if not persistent.any():
         return np.zeros(scl.shape, bool)
     values = np.where(candidate, blue, np.nan)
+    # numpy's nanmedian goes pixel by pixel on short axes: the sort-based one, same values
+    mid = nanmedian_last(np.moveaxis(blue, 0, -1), np.moveaxis(candidate, 0, -1))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels without a candidate
-        mid = np.nanmedian(values, axis=0)
         spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
     stable = persistent & (spread <= STABLE_BLUE * mid)
     return candidate & stable[None]

@@ -344,6 +344,7 @@ def search(
     timeout: float = 30.0,
     retry: RetryPolicy | None = None,
     deduplicate: bool = True,
+    collection: str | None = None,
 ) -> list[dict]:
     """Items of the profile's collection over a geometry and period, oldest first.
 
@@ -376,6 +377,9 @@ def search(
         Retries of each HTTP request (default: :class:`RetryPolicy()`).
     deduplicate
         Keep each acquisition once (see :func:`nampo.scenes.dedupe`).
+    collection
+        Collection to search instead of the profile's (``sentinel-2-l1c`` for scenes
+        loaded by ``nampo import``, ``landsat-c2-l2``).
 
     Returns
     -------
@@ -414,7 +418,7 @@ def search(
             # class on its landing page (recorded 2025-07-31); pystac-client would warn.
             client.add_conforms_to("FILTER")
         found = client.search(
-            collections=[profile.collection],
+            collections=[collection or profile.collection],
             intersects=dict(geometry_lonlat),
             datetime=period,
             filter=cql2,
@@ -478,6 +482,7 @@ def search_scenes(
     timeout: float = 30.0,
     retry: RetryPolicy | None = None,
     skip_invalid: bool = False,
+    collection: str | None = None,
 ) -> list[NormalisedItem]:
     """Like :func:`search`, with each item in nampo's internal form, oldest first.
 
@@ -510,6 +515,7 @@ def search_scenes(
         sign=sign,
         timeout=timeout,
         retry=retry,
+        collection=collection,
     )
     scenes: list[NormalisedItem] = []
     for item in items:

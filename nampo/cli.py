@@ -18,6 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_stac_commands(sub)
     _add_process_command(sub)
     _add_change_commands(sub)
+    _add_import_command(sub)
     return parser
 
 
@@ -131,6 +132,23 @@ def _add_process_command(sub) -> None:
         metavar="ADDRESS",
         help="address of a running Dask scheduler (instead of a local cluster)",
     )
+    proc.add_argument(
+        "--outline",
+        type=Path,
+        metavar="GEOJSON",
+        help="the site from its outline alone (lon/lat GeoJSON), instead of a scenario; "
+        "needs --baseline",
+    )
+    proc.add_argument(
+        "--baseline",
+        metavar="YYYY-MM[..YYYY-MM]",
+        help="first (and last) month of the baseline of an --outline site",
+    )
+    proc.add_argument(
+        "--collection",
+        help="collection to search instead of the catalog's Sentinel-2 L2A one "
+        "(sentinel-2-l1c for scenes of `nampo import`)",
+    )
     proc.add_argument("--tile-px", type=int, default=256)
     proc.add_argument("--force", action="store_true", help="recompute completed units")
     proc.set_defaults(func=_process)
@@ -148,11 +166,16 @@ def _process(args, settings: Settings) -> int:
         first, last = parse_month(args.first), parse_month(args.last)
     except ValueError as exc:
         raise NampoError(str(exc)) from None
-    site = Site.from_scenario(load_scenario(args.scenario), tile_px=args.tile_px)
+    if args.outline is not None:
+        site = _outline_site(args.outline, args.baseline, args.tile_px)
+    else:
+        site = Site.from_scenario(load_scenario(args.scenario), tile_px=args.tile_px)
     url = args.url
     if args.catalog == "local" and url is None:
         url = pgstac.read_endpoint(settings.stac_dir).url
-    spec = pipeline.CatalogSpec(args.catalog, url, args.max_cloud, settings.catalog_timeout)
+    spec = pipeline.CatalogSpec(
+        args.catalog, url, args.max_cloud, settings.catalog_timeout, args.collection
+    )
     store = Store(StoreLocation.from_settings(args.store, settings))
     pipeline.validate_period(first, last)
 
@@ -182,6 +205,26 @@ def _process(args, settings: Settings) -> int:
         f"store {store.url}"
     )
     return 1 if report.failed else 0
+
+
+def _outline_site(path: Path, baseline: str | None, tile_px: int):
+    import json
+
+    from nampo.sites import Site
+    from nampo.units import parse_month
+
+    if baseline is None:
+        raise NampoError("--outline needs --baseline YYYY-MM[..YYYY-MM]")
+    try:
+        first, _, last = baseline.partition("..")
+        months = (parse_month(first), parse_month(last or first))
+    except ValueError as exc:
+        raise NampoError(f"--baseline {baseline!r}: {exc}") from None
+    try:
+        outline = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise NampoError(f"cannot read the outline {path}: {exc}") from None
+    return Site.from_outline(path.stem, outline, baseline=months, tile_px=tile_px)
 
 
 def _dask_client(args):
@@ -457,6 +500,68 @@ def _activity_score(args, settings: Settings):
 
     docs = Store(StoreLocation.from_settings(args.store, settings)).activity()
     return score_activity(docs, args.archive) if docs else None
+
+
+# -- import: `nampo import` (nampo/importer.py) -------------------------------------------
+
+
+def _add_import_command(sub) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="turn folders of GeoTIFFs of a site into COGs and STAC items "
+        "(Earth Search sentinel-2-l1c shape) and load them into the local STAC API",
+    )
+    imp.add_argument("name", help="the site's name (item ids and the archive folder)")
+    imp.add_argument(
+        "--scene",
+        action="append",
+        required=True,
+        metavar="DIR=YYYY-MM-DD",
+        help="a folder of one scene's band files (..._B04.tif) and its acquisition date "
+        "(repeatable)",
+    )
+    imp.add_argument(
+        "--out", type=Path, metavar="DIR", help="archive folder (default: $NAMPO_HOME/imports/NAME)"
+    )
+    imp.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="reflectance offset of the DNs: 0 before processing baseline 04.00 "
+        "(2022-01-25), -0.1 after",
+    )
+    imp.add_argument("--collection", default="sentinel-2-l1c")
+    imp.add_argument(
+        "--no-load", action="store_true", help="write the archive only (load it later)"
+    )
+    imp.set_defaults(func=_import)
+
+
+def _import(args, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from nampo.importer import SceneFiles, import_scenes
+    from nampo.services import pgstac
+
+    scenes = []
+    for text in args.scene:
+        folder, sep, day = text.rpartition("=")
+        try:
+            when = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC)
+        except ValueError:
+            raise NampoError(f"--scene {text!r}: expected DIR=YYYY-MM-DD") from None
+        if not sep:
+            raise NampoError(f"--scene {text!r}: expected DIR=YYYY-MM-DD")
+        scenes.append(SceneFiles(Path(folder), when))
+    out = args.out or settings.home / "imports" / args.name
+    endpoint = None if args.no_load else pgstac.read_endpoint(settings.stac_dir)
+    archive = import_scenes(args.name, scenes, out, collection=args.collection, offset=args.offset)
+    print(f"{archive.path}: {len(archive.items)} items")
+    for item in archive.items:
+        print(f"  {item['id']}  {item['properties']['datetime']}  {len(item['assets'])} bands")
+    if endpoint is not None:
+        print(f"loaded {pgstac.load(endpoint, archive.path)} items into {endpoint.url}")
+    return 0
 
 
 def run_command(prog: str, args: argparse.Namespace) -> int:

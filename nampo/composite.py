@@ -30,7 +30,7 @@ def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArr
     out = {}
     for band in COMPOSITE_BANDS:
         out[band] = xr.apply_ufunc(
-            _nanmedian_time,
+            nanmedian_last,
             refl[band],
             valid,
             input_core_dims=[["time"], ["time"]],
@@ -43,7 +43,7 @@ def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArr
     return ds
 
 
-def _nanmedian_time(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def nanmedian_last(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Median over the last axis of `values` where `valid`, by one sort per pixel.
 
     ``numpy.nanmedian`` goes through masked arrays for short axes and took most of a

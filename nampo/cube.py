@@ -91,6 +91,7 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
@@ -120,7 +121,7 @@ from stackstac.rio_reader import AutoParallelRioReader
 from nampo.errors import CubeError, CubeWarning
 from nampo.gdal import GdalSettings
 from nampo.grid import Grid
-from nampo.scenes import NormalisedItem
+from nampo.scenes import MASK_BANDS, NormalisedItem
 
 Loader = Literal["stackstac", "odc"]
 CheckLevel = Literal["off", "header", "read"]
@@ -232,28 +233,111 @@ class AlignedReader(AutoParallelRioReader):
     """
 
     def _open(self):
-        with self.gdal_env.open:
-            try:
-                ds = rasterio.open(self.url, sharing=False)
-            except Exception:  # noqa: BLE001 - stackstac's open reports it its own way
-                return super()._open()
-        layout = _lattice_layout(ds, self.spec, self.dtype)
+        file = OPEN_FILES.get(self.url, self.gdal_env)
+        layout = None if file is None else _lattice_layout(file, self.spec, self.dtype)
         if layout is None:
-            ds.close()
             return super()._open()
-        return _LatticeDataset(ds, layout, self.gdal_env)
+        return _LatticeDataset(file, layout, self.gdal_env)
 
 
-def _lattice_layout(ds, spec: RasterSpec, dtype: np.dtype) -> tuple[int, int, int, int] | None:
+class _OpenFile:
+    """An open file and what the lattice test needs of it, looked up once (the EPSG code
+    and mask flags cost more than the read of a tile's window)."""
+
+    def __init__(self, ds) -> None:
+        self.ds = ds
+        self.lock = threading.Lock()  # GDAL datasets must not be read from two threads at once
+        self.single_band = ds.count == 1
+        self.epsg = ds.crs.to_epsg() if ds.crs is not None else None
+        self.dtype = ds.dtypes[0]
+        self.plain_mask = all(
+            f in (MaskFlags.nodata, MaskFlags.all_valid) for f in ds.mask_flag_enums[0]
+        )
+        self.transform = ds.transform
+        self.width, self.height, self.nodata = ds.width, ds.height, ds.nodata
+
+    def close(self) -> None:
+        with self.lock:
+            self.ds.close()
+
+
+class OpenFiles:
+    """The files a worker process has open, most recently used last, at most `size`.
+
+    A site's tiles read the same scenes: without this, each of a run's units opened every
+    file of its scenes again (Nampo: 12 tiles, ~500 files a baseline, 1.8 ms an open, the
+    largest single cost of reading). A local file is known by its path, size and mtime, so
+    a file replaced on disk is opened again; a remote one by its URL (published assets are
+    not rewritten in place). A file that does not open is not kept: stackstac's own
+    reader then reports it its own way."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._files: OrderedDict[tuple, _OpenFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, env: LayeredEnv) -> _OpenFile | None:
+        key = _file_key(url)
+        if key is None:
+            return None
+        with self._lock:
+            file = self._files.get(key)
+            if file is not None:
+                self._files.move_to_end(key)
+                return file
+        # Opened without VSI_CACHE (the read layer): the handle lives on, and a per-handle
+        # cache of everything read through it would add up over thousands of files.
+        with env.read:
+            try:
+                file = _OpenFile(rasterio.open(url, sharing=False))
+            except Exception:  # noqa: BLE001 - stackstac's open reports it its own way
+                return None
+        with self._lock:
+            if key in self._files:  # another thread opened it meanwhile
+                file.close()
+                return self._files[key]
+            self._files[key] = file
+            while len(self._files) > self.size:
+                _, old = self._files.popitem(last=False)
+                old.close()
+        return file
+
+    def clear(self) -> None:
+        with self._lock:
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
+
+
+def _file_key(url: str) -> tuple | None:
+    path = url.removeprefix("file://")
+    if "://" in path:
+        return (url,)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # missing: stackstac's reader says so
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+OPEN_FILES = OpenFiles(size=640)
+"""Per process. Above the files of a Nampo baseline unit (71 scenes x 7 bands), so that the
+units of a site reuse them; an open COG costs about 0.25 MB (measured with rasterio 1.4,
+GDAL's block cache apart), so at most ~160 MB a worker."""
+
+
+def _lattice_layout(
+    file: _OpenFile, spec: RasterSpec, dtype: np.dtype
+) -> tuple[int, int, int, int] | None:
     """``(kx, ky, col, row)`` when each file pixel is exactly kx x ky grid pixels and the
     grid's origin is grid pixel (col, row) counted from the file's origin; else None."""
-    if ds.count != 1 or ds.crs is None or ds.crs.to_epsg() != spec.epsg:
+    if not file.single_band or file.epsg is None or file.epsg != spec.epsg:
         return None
-    if not np.can_cast(ds.dtypes[0], dtype, casting="safe"):
+    if not np.can_cast(file.dtype, dtype, casting="safe"):
         return None  # e.g. SCL is uint8 in the file: safe to widen, as GDAL does
-    if any(f not in (MaskFlags.nodata, MaskFlags.all_valid) for f in ds.mask_flag_enums[0]):
+    if not file.plain_mask:
         return None  # an alpha band or mask file: the masked read is GDAL's to make
-    src, dst = ds.transform, spec.transform
+    src, dst = file.transform, spec.transform
     if src.b or src.d or dst.b or dst.d or dst.a <= 0 or dst.e >= 0:
         return None
     values = (src.a / dst.a, src.e / dst.e, (dst.c - src.c) / dst.a, (dst.f - src.f) / dst.e)
@@ -268,41 +352,39 @@ class _LatticeDataset:
     """The part of stackstac's thread-safe dataset its reader uses (``read``, ``close``)
     for a file on the grid's lattice: windows of the grid read from the file and
     repeated, nodata and pixels outside the file masked (as the warped read masks them).
-    One lock per file: GDAL datasets must not be read from two threads at once."""
+    The file stays open in :data:`OPEN_FILES` for the next unit."""
 
-    def __init__(self, ds, layout: tuple[int, int, int, int], env: LayeredEnv) -> None:
-        self.ds = ds
+    def __init__(self, file: _OpenFile, layout: tuple[int, int, int, int], env: LayeredEnv):
+        self.file = file
         self.kx, self.ky, self.col, self.row = layout
         self.env = env
-        self._lock = threading.Lock()
 
     def read(self, window: Window, out_dtype=None, masked: bool = False, **kwargs) -> np.ndarray:
         height, width = int(window.height), int(window.width)
-        out = np.zeros((1, height, width), dtype=out_dtype or self.ds.dtypes[0])
+        out = np.zeros((1, height, width), dtype=out_dtype or self.file.dtype)
         inside = np.zeros((1, height, width), dtype=bool)
         # The window's first pixel, in grid pixels from the file's origin.
         c0 = self.col + int(window.col_off)
         r0 = self.row + int(window.row_off)
-        j0, j1 = max(0, -c0), min(width, self.ds.width * self.kx - c0)
-        i0, i1 = max(0, -r0), min(height, self.ds.height * self.ky - r0)
+        j0, j1 = max(0, -c0), min(width, self.file.width * self.kx - c0)
+        i0, i1 = max(0, -r0), min(height, self.file.height * self.ky - r0)
         if j1 > j0 and i1 > i0:
             fc0, fc1 = (c0 + j0) // self.kx, (c0 + j1 - 1) // self.kx + 1
             fr0, fr1 = (r0 + i0) // self.ky, (r0 + i1 - 1) // self.ky + 1
-            with self._lock, self.env.read:
-                data = self.ds.read(1, window=Window(fc0, fr0, fc1 - fc0, fr1 - fr0))
+            with self.file.lock, self.env.read:
+                data = self.file.ds.read(1, window=Window(fc0, fr0, fc1 - fc0, fr1 - fr0))
             if self.kx > 1 or self.ky > 1:
                 data = np.repeat(np.repeat(data, self.ky, axis=0), self.kx, axis=1)
             y0, x0 = r0 + i0 - fr0 * self.ky, c0 + j0 - fc0 * self.kx
             data = data[y0 : y0 + i1 - i0, x0 : x0 + j1 - j0]
             out[0, i0:i1, j0:j1] = data
             inside[0, i0:i1, j0:j1] = True
-            if self.ds.nodata is not None:
-                inside[0, i0:i1, j0:j1] = data != self.ds.nodata
+            if self.file.nodata is not None:
+                inside[0, i0:i1, j0:j1] = data != self.file.nodata
         return np.ma.masked_array(out, mask=~inside) if masked else out
 
     def close(self) -> None:
-        with self._lock:
-            self.ds.close()
+        pass  # OPEN_FILES closes it
 
 
 class OdcDriver(RioDriver):
@@ -785,16 +867,26 @@ def to_reflectance(
     *,
     mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES,
 ) -> xr.Dataset:
-    """Float32 surface reflectance of a raw cube, masked by the Scene Classification.
+    """Float32 reflectance of a raw cube, masked by the scenes' own mask band.
 
     Each scene's own ``scale`` and ``offset`` are applied (Sentinel-2 baseline 04.00 and
     later: ``DN * 1e-4 - 0.1``; before: ``DN * 1e-4``), taken from its normalised item, not
     from the file. Stays lazy.
 
+    The mask is whichever mask band the cube holds, read as Scene Classification codes so
+    that every later step speaks one language (see :func:`mask_codes`):
+
+    * ``scl`` (Sentinel-2 L2A): the classes themselves;
+    * ``qa_pixel`` (Landsat Collection 2): its bits as SCL codes (:data:`QA_PIXEL_CLASSES`);
+    * none (Sentinel-2 L1C has no mask): 0 where the first band has no data, else
+      :data:`UNMASKED` (7, "unclassified", never masked). L1C is top-of-atmosphere
+      reflectance and clouds stay in: the median of a month's scenes, and change rules
+      that ask for change seen against the whole scene, are what keep a cloud out.
+
     Parameters
     ----------
     raw
-        A cube from :func:`load_cube` holding the ``scl`` band.
+        A cube from :func:`load_cube`, with ``scl`` or ``qa_pixel`` or no mask band.
     scenes
         The normalised items of the cube (more are fine: matched by ``id``).
     mask_classes
@@ -803,9 +895,9 @@ def to_reflectance(
     Returns
     -------
     xarray.Dataset
-        ``reflectance`` (time, band, y, x) float32 for every band but ``scl``, NaN where
-        the DN is nodata or the pixel is not clear; ``scl`` (time, y, x) uint8; ``clear``
-        (time, y, x) bool: SCL has data and is not in `mask_classes`.
+        ``reflectance`` (time, band, y, x) float32 for every band but the mask, NaN where
+        the DN is nodata or the pixel is not clear; ``scl`` (time, y, x) uint8 SCL codes;
+        ``clear`` (time, y, x) bool: has data and its code is not in `mask_classes`.
 
     Examples
     --------
@@ -813,17 +905,18 @@ def to_reflectance(
     >>> ds.reflectance.dtype, ds.clear.dtype                                  # doctest: +SKIP
     (dtype('float32'), dtype('bool'))
     """
-    if MASK_BAND not in raw["band"].values:
-        raise CubeError(
-            f"to_reflectance needs the {MASK_BAND!r} band in the cube, which has "
-            f"{list(raw['band'].values)}; load it with the other bands"
-        )
+    present = [str(b) for b in raw["band"].values if str(b) in MASK_BANDS]
+    if len(present) > 1:
+        raise CubeError(f"the cube holds two mask bands {present}; load one")
+    mask_band = present[0] if present else None
     by_id = {s.id: s for s in scenes}
     ids = [str(i) for i in raw["id"].values]
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise CubeError(f"no normalised item for scenes {missing} of the cube")
-    names = [str(b) for b in raw["band"].values if b != MASK_BAND]
+    names = [str(b) for b in raw["band"].values if b != mask_band]
+    if not names:
+        raise CubeError("the cube holds no band but its mask")
     for i in ids:
         lacking = [b for b in names if b not in by_id[i].bands]
         if lacking:
@@ -836,8 +929,8 @@ def to_reflectance(
     tables = np.stack([table("scale"), table("offset"), table("nodata")])
     classes = np.array(sorted({int(c) for c in mask_classes}), dtype=np.uint16)
     dn = raw.isel(band=_positions(raw, names))
-    scl_dn = raw.sel(band=MASK_BAND, drop=True)
-    scl_4d = raw.isel(band=_positions(raw, [MASK_BAND])).data
+    scl_4d = mask_codes(raw, mask_band)
+    scl_dn = dn.isel(band=0, drop=True).copy(data=scl_4d[:, 0])
     # One task per chunk and output, the per-scene factors looked up in the task from the
     # chunk's place (xarray arithmetic with (time, band) tables makes ~25 tasks a chunk).
     if isinstance(dn.data, da.Array):
@@ -866,17 +959,69 @@ def to_reflectance(
     reflectance = dn.copy(data=values)
     clear = scl_dn.copy(data=clear_data)
     scl = scl_dn.astype(np.uint8)
-    reflectance.attrs = {"units": "1", "long_name": "surface reflectance"}
-    scl.attrs = {"long_name": "Sentinel-2 scene classification", "nodata": FILL}
+    reflectance.attrs = {"units": "1", "long_name": "reflectance"}
+    scl.attrs = {
+        "long_name": "Sentinel-2 scene classification codes",
+        "source": mask_band or "none",
+        "nodata": FILL,
+    }
     clear.attrs = {
-        "long_name": "SCL has data and is not masked",
+        "long_name": "has data and its mask class is not masked",
         "mask_classes": json.dumps(classes.tolist()),
     }
     attrs = {k: v for k, v in raw.attrs.items() if k not in ("nodata",)}
     return xr.Dataset(
         {"reflectance": reflectance, "scl": scl, "clear": clear},
-        attrs={**attrs, "mask_classes": json.dumps(classes.tolist())},
+        attrs={**attrs, "mask_classes": json.dumps(classes.tolist()), "mask_band": mask_band or ""},
     )
+
+
+UNMASKED = 7
+"""SCL code ("unclassified") of a pixel with data in a cube without a mask band."""
+
+QA_PIXEL_CLASSES: tuple[tuple[int, int], ...] = (
+    (7, 6),  # water -> SCL water
+    (5, 11),  # snow -> snow and ice
+    (1, 8),  # dilated cloud -> cloud, medium probability
+    (2, 10),  # cirrus (high confidence) -> thin cirrus
+    (4, 3),  # cloud shadow -> cloud shadow
+    (3, 9),  # cloud (high confidence) -> cloud, high probability
+    (0, 0),  # fill -> no data
+)
+"""Landsat Collection 2 ``QA_PIXEL`` bits (bit, SCL code), later rows winning: a pixel
+with none of them set is clear (:data:`UNMASKED`). Bits from the USGS Landsat 8-9 C2 L2
+product guide (0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 cloud shadow, 5 snow,
+7 water)."""
+
+
+def mask_codes(raw: xr.DataArray, mask_band: str | None) -> np.ndarray | da.Array:
+    """(time, 1, y, x) uint16 SCL codes of a raw cube's mask band (see
+    :func:`to_reflectance`); lazy when the cube is."""
+    if mask_band == MASK_BAND:
+        return raw.isel(band=_positions(raw, [MASK_BAND])).data
+    if mask_band == "qa_pixel":
+        qa = raw.isel(band=_positions(raw, ["qa_pixel"])).data
+        return _map(_qa_kernel, qa)
+    first = raw.isel(band=slice(0, 1)).data
+    return _map(_no_mask_kernel, first)
+
+
+def _map(fn, data):
+    if isinstance(data, da.Array):
+        return da.map_blocks(fn, data, dtype=np.uint16, meta=np.array((), dtype=np.uint16))
+    return fn(np.asarray(data))
+
+
+def _qa_kernel(qa: np.ndarray) -> np.ndarray:
+    out = np.full(qa.shape, UNMASKED, dtype=np.uint16)
+    for bit, code in QA_PIXEL_CLASSES:
+        out[(qa >> bit) & 1 == 1] = code
+    out[qa == FILL] = 0  # outside the file (the cube's fill)
+    return out
+
+
+def _no_mask_kernel(first: np.ndarray) -> np.ndarray:
+    return np.where(first == FILL, 0, UNMASKED).astype(np.uint16)
 
 
 def _positions(raw: xr.DataArray, names: Sequence[str]) -> slice | list[int]:

@@ -67,6 +67,10 @@ class GdalSettings:
     """``VSI_CACHE`` while opening files (cheap repeated opens of one header)."""
     vsi_cache_size: int = 25_000_000
     """``VSI_CACHE_SIZE`` in bytes, per open file."""
+    cache_max_mb: int = 64
+    """``GDAL_CACHEMAX``: the decoded-block cache of a process, in MB. GDAL's default (5 % of
+    RAM) lets a worker that keeps files open (cube.OPEN_FILES) hold its blocks by the
+    gigabyte; a unit decodes each block it needs once, so a small cache loses nothing."""
     num_threads: int | Literal["ALL_CPUS"] = 1
     """``GDAL_NUM_THREADS``: decoding/warping threads per read (Dask parallelises reads)."""
     merge_consecutive_ranges: bool = True
@@ -82,6 +86,8 @@ class GdalSettings:
     def __post_init__(self) -> None:
         if self.http_max_retry < 0:
             raise ValueError(f"http_max_retry must be >= 0, not {self.http_max_retry}")
+        if self.cache_max_mb < 1:
+            raise ValueError(f"cache_max_mb must be >= 1, not {self.cache_max_mb}")
         if self.http_retry_delay < 0:
             raise ValueError(f"http_retry_delay must be >= 0, not {self.http_retry_delay}")
         if self.num_threads != "ALL_CPUS" and (
@@ -98,7 +104,7 @@ class GdalSettings:
     # Layers: always < open, always < read (the layering stackstac's LayeredEnv uses)
     # ----------------------------------------------------------------------------------
 
-    def always_options(self) -> dict[str, str]:
+    def always_options(self) -> dict[str, str | int]:
         """Options for every GDAL call."""
         opts: dict[str, Value] = {
             "GDAL_DISABLE_READDIR_ON_OPEN": self.disable_readdir_on_open,
@@ -114,19 +120,21 @@ class GdalSettings:
             opts["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = ",".join(self.allowed_extensions)
         if self.requester_pays:
             opts["AWS_REQUEST_PAYER"] = "requester"
-        out = {key: _text(value) for key, value in opts.items()}
+        out: dict[str, str | int] = {key: _text(value) for key, value in opts.items()}
+        # An int of bytes: rasterio sets this one with GDALSetCacheMax64, not as text.
+        out["GDAL_CACHEMAX"] = self.cache_max_mb * 2**20
         out.update(dict(self.extra))
         return out
 
-    def open_options(self) -> dict[str, str]:
+    def open_options(self) -> dict[str, str | int]:
         """Options while opening a file (header reads)."""
         return {**self.always_options(), "VSI_CACHE": _text(self.vsi_cache_on_open)}
 
-    def read_options(self) -> dict[str, str]:
+    def read_options(self) -> dict[str, str | int]:
         """Options while reading pixels (blocks are read once: no cache)."""
         return {**self.always_options(), "VSI_CACHE": "FALSE"}
 
-    def layers(self) -> dict[str, dict[str, str]]:
+    def layers(self) -> dict[str, dict[str, str | int]]:
         """``{"always": ..., "open": ..., "read": ...}``: only what each layer adds."""
         always = self.always_options()
         return {

@@ -116,6 +116,47 @@ class Grid:
         return tuple(self.footprint_lonlat().bounds)  # type: ignore[return-value]
 
 
+SNAP_M = 60.0
+"""Lattice the origin of a grid derived from an outline is snapped to (metres): Sentinel-2's
+10, 20 and 60 m pixels all have corners on multiples of 60 m in UTM (MGRS tile origins
+are), so a snapped 10 m grid reads Sentinel-2 without resampling, and two runs of one
+outline always give the same grid."""
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS 84 UTM zone of a point (326zz north, 327zz south).
+
+    >>> utm_epsg(125.38, 38.73), utm_epsg(-47.9, -15.8), utm_epsg(180.0, 10.0)
+    (32651, 32723, 32660)
+    """
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise ValueError(f"({lon}, {lat}) is not a longitude/latitude")
+    zone = min(int((lon + 180.0) // 6) + 1, 60)
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def grid_for_outline(outline, resolution: float = 10.0, snap: float = SNAP_M) -> Grid:
+    """The fixed grid of a site known only by its outline (a shapely geometry in lon/lat).
+
+    The CRS is the UTM zone of the outline's centre; the grid covers the outline's
+    projected bounds, its edges moved outward to multiples of `snap` metres (see
+    :data:`SNAP_M`), so the same outline always gives the same grid and pixels of every
+    run line up.
+    """
+    if outline.is_empty or not outline.is_valid:
+        raise ValueError("the outline is empty or not a valid polygon")
+    if snap % resolution:
+        raise ValueError(f"snap {snap} m is not a multiple of the resolution {resolution} m")
+    centre = outline.centroid
+    epsg = utm_epsg(centre.x, centre.y)
+    to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
+    xmin, ymin, xmax, ymax = _reproject(to_utm, outline.segmentize(0.001)).bounds
+    x0, y0 = np.floor(xmin / snap) * snap, np.ceil(ymax / snap) * snap
+    x1, y1 = np.ceil(xmax / snap) * snap, np.floor(ymin / snap) * snap
+    width, height = round((x1 - x0) / resolution), round((y0 - y1) / resolution)
+    return Grid(epsg, resolution, float(x0), float(y0), int(width), int(height))
+
+
 def _reproject(transformer: Transformer, geom):
     def fn(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])

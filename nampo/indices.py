@@ -17,8 +17,6 @@ Notes on the choice of indices for Sentinel-2 L2A:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import xarray as xr
 
@@ -158,8 +156,36 @@ def ndvi_peak(bands: xr.Dataset, valid: xr.DataArray, q: float = 0.9) -> xr.Data
     """High NDVI of a pixel's clear observations over `time` (its `q` quantile): how green
     it gets in its season. Haze and thin cloud lower NDVI, so a high quantile is robust to
     what the cloud mask misses. NaN without a clear observation."""
-    values = ndvi(bands).where(valid)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: NaN, as wanted
-        out = values.quantile(q, "time", skipna=True).drop_vars("quantile")
-    return out.astype("float32").rename("ndvi_peak")
+    values = ndvi(bands).where(valid).astype("float32")
+    out = xr.apply_ufunc(
+        nanquantile_last,
+        values,
+        kwargs={"q": q},
+        input_core_dims=[["time"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+    )
+    return out.rename("ndvi_peak")
+
+
+def nanquantile_last(values: np.ndarray, q: float) -> np.ndarray:
+    """The `q` quantile over the last axis ignoring NaN: ``numpy.nanquantile``'s default
+    ("linear") method on float32, bit for bit, by one sort per pixel. numpy's own goes
+    pixel by pixel through ``apply_along_axis`` and took two thirds of a baseline unit."""
+    if values.shape[-1] == 0:
+        return np.full(values.shape[:-1], np.nan, dtype=np.float32)
+    data = np.sort(values.astype(np.float32, copy=False), axis=-1)  # NaN sort last
+    count = np.count_nonzero(~np.isnan(data), axis=-1)
+    position = (np.maximum(count, 1) - 1) * q  # float64, as numpy's virtual index
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    gamma = position - low
+    a = np.take_along_axis(data, low[..., None], axis=-1)[..., 0]
+    b = np.take_along_axis(data, high[..., None], axis=-1)[..., 0]
+    # numpy's _lerp, in float32 with the weight rounded to float32 as numpy does
+    diff = b - a
+    out = a + diff * gamma.astype(np.float32)
+    upper = gamma >= 0.5
+    out[upper] = (b - diff * (1 - gamma).astype(np.float32))[upper]
+    out[count == 0] = np.float32(np.nan)
+    return out

@@ -52,6 +52,8 @@ class CatalogSpec:
     max_cloud: float | None = None
     timeout: float = 30.0
     """Seconds each attempt of a catalog request may take (retries follow)."""
+    collection: str | None = None
+    """Collection to search instead of the profile's (e.g. ``sentinel-2-l1c``)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _read_scenes(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loade
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
     # one-tile cube cost more than the steps themselves.
-    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, "scl"], loader=loader)
+    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST)
@@ -110,21 +112,38 @@ def _read_scenes(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loade
     return bands, valid, observed, skipped
 
 
-def _compose(bands: xr.Dataset, valid, observed, peak: bool = False) -> xr.Dataset:
+def _compose(
+    bands: xr.Dataset, valid, observed, peak: bool = False, bands_only: bool = False
+) -> xr.Dataset:
     comp = composite.median_composite(bands, valid, observed)
-    comp = composite.with_indices(comp)
+    if not bands_only:
+        comp = composite.with_indices(comp)
     if peak:
         comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
     return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")])
 
 
 def _composite(
-    site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str, peak: bool = False
+    site: Site,
+    tile: Tile,
+    scenes: Sequence[NormalisedItem],
+    loader: str,
+    peak: bool = False,
+    bands_only: bool = False,
 ):
     """Median composite (with indices and class) of the scenes over one tile, computed
-    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline)."""
+    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline);
+    `bands_only`: the bands and counts, no indices (a month folded into ``last_*``)."""
     bands, valid, observed, skipped = _read_scenes(site, tile, scenes, loader)
-    return _compose(bands, valid, observed, peak), skipped
+    return _compose(bands, valid, observed, peak, bands_only), skipped
+
+
+def mask_bands(scenes: Sequence[NormalisedItem]) -> list[str]:
+    """The mask band to read with the scenes: the one they all have (``scl`` for
+    Sentinel-2 L2A, ``qa_pixel`` for Landsat), else none (Sentinel-2 L1C, or a mix of
+    collections: then no scene is masked; see ``cube.to_reflectance``)."""
+    found = {s.mask_band for s in scenes}
+    return [found.pop()] if len(found) == 1 and None not in found else []
 
 
 def run_baseline(
@@ -193,7 +212,7 @@ def _last_clear(
         month = add_months(unit.month, -back)
         mine = [s for s in scenes if _in_window(s, month, month_end(month))]
         if mine:
-            comp, _ = _composite(site, tile, mine, loader)
+            comp, _ = _composite(site, tile, mine, loader, bands_only=True)
             comp = comp[list(COMPOSITE_BANDS)]
         else:
             comp = xr.Dataset({b: xr.full_like(like[b], np.nan) for b in COMPOSITE_BANDS})
@@ -277,7 +296,7 @@ def find_scenes(
     end = max(month_end(last), month_end(site.baseline[1]))
     scenes = catalog.search_scenes(
         spec.profile, spec.url, site.footprint_lonlat, start, end, spec.max_cloud,
-        timeout=spec.timeout,
+        timeout=spec.timeout, collection=spec.collection,
     )  # fmt: skip
     return scenes
 

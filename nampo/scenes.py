@@ -54,6 +54,11 @@ qa_pixel   qa_pixel    30        uint16  1       1, 0
 (``coastal`` exists for Landsat 8/9 OLI only.) Landsat has no ``nir`` (S2 B08): compare
 sensors with ``nir08`` (S2 B8A, Landsat band 5 of OLI).
 
+Sentinel-2 Level-1C (Earth Search ``sentinel-2-l1c``, and the items ``nampo import``
+writes) has the same bands and keys as L2A, top-of-atmosphere reflectance with the same
+scale and baseline offset (ESA's RADIO_ADD_OFFSET of -1000 from baseline 04.00), and no
+``scl``: such scenes have no cloud mask (see :mod:`nampo.cube`, ``to_reflectance``).
+
 Each value is read from the item where it says so and taken from the table only where the
 item is silent: ``scale``, ``offset``, ``nodata`` and ``data_type`` from the asset's
 ``raster:bands[0]``, key by key; the CRS from ``proj:epsg`` or ``proj:code`` (asset level
@@ -135,6 +140,9 @@ SENTINEL2_BANDS: dict[str, BandSpec] = {
 }
 """Sentinel-2 L2A: internal band -> (Earth Search key, Planetary Computer key), defaults."""
 
+SENTINEL2_L1C_BANDS: dict[str, BandSpec] = {k: v for k, v in SENTINEL2_BANDS.items() if k != "scl"}
+"""Sentinel-2 L1C: the L2A table without ``scl`` (L1C has no scene classification)."""
+
 
 def _landsat(key: str) -> BandSpec:
     return BandSpec((key,), 30, "uint16", 0, "reflectance")
@@ -152,6 +160,9 @@ LANDSAT_BANDS: dict[str, BandSpec] = {
 }
 """Landsat Collection 2 Level-2: internal band -> asset key, defaults."""
 
+
+MASK_BANDS = ("scl", "qa_pixel")
+"""Internal names of the bands that are masks, not reflectance."""
 
 # --------------------------------------------------------------------------------------
 # The internal form
@@ -218,6 +229,12 @@ class NormalisedItem:
         """``sentinel-2`` or ``landsat``."""
         return "landsat" if self.platform.startswith("landsat") else "sentinel-2"
 
+    @property
+    def mask_band(self) -> str | None:
+        """The band that says which pixels are clear: ``scl`` (Sentinel-2 L2A),
+        ``qa_pixel`` (Landsat Collection 2), None (Sentinel-2 L1C: no mask)."""
+        return next((b for b in MASK_BANDS if b in self.bands), None)
+
 
 # --------------------------------------------------------------------------------------
 # Normalisation
@@ -225,7 +242,8 @@ class NormalisedItem:
 
 
 def normalise(item: Mapping[str, Any]) -> NormalisedItem:
-    """A Sentinel-2 L2A or Landsat C2 L2 STAC item (plain dict) in nampo's internal form.
+    """A Sentinel-2 L2A or L1C, or Landsat C2 L2 STAC item (plain dict) in nampo's
+    internal form.
 
     The catalog's conventions are recognised from the item itself (collection and asset
     keys), so items of Earth Search, Planetary Computer, USGS and the local archive all
@@ -244,7 +262,7 @@ def normalise(item: Mapping[str, Any]) -> NormalisedItem:
     Raises
     ------
     CatalogError
-        If the item is of another kind (Sentinel-1, L1C...), has no CRS, no time, or
+        If the item is of another kind (Sentinel-1, Landsat Level-1...), has no CRS, no time, or
         bands in different CRSs. The message names the item.
 
     Examples
@@ -258,8 +276,12 @@ def normalise(item: Mapping[str, Any]) -> NormalisedItem:
     assets = item.get("assets") or {}
     collection = item.get("collection")
     kind = _kind(item)
-    table = SENTINEL2_BANDS if kind == "sentinel-2" else LANDSAT_BANDS
-    baseline = processing_baseline(item) if kind == "sentinel-2" else None
+    table = {
+        "sentinel-2": SENTINEL2_BANDS,
+        "sentinel-2-l1c": SENTINEL2_L1C_BANDS,
+        "landsat": LANDSAT_BANDS,
+    }[kind]
+    baseline = processing_baseline(item) if kind != "landsat" else None
 
     item_epsg = _epsg(props, f"item {item_id}")
     bands: dict[str, BandAsset] = {}
@@ -299,7 +321,8 @@ def normalise(item: Mapping[str, Any]) -> NormalisedItem:
 
 
 def _kind(item: Mapping[str, Any]) -> str:
-    """``sentinel-2`` or ``landsat``; CatalogError for anything else."""
+    """``sentinel-2`` (L2A), ``sentinel-2-l1c`` or ``landsat``; CatalogError for anything
+    else."""
     collection = str(item.get("collection") or "").lower()
     props = item.get("properties") or {}
     plat = str(props.get("platform") or "").lower()
@@ -311,14 +334,11 @@ def _kind(item: Mapping[str, Any]) -> str:
     if "sentinel-2" in collection or plat.startswith("sentinel-2"):
         product = str(props.get("s2:product_type") or "")
         if "l1c" in collection or product.endswith("1C") or item_id.endswith("_L1C"):
-            raise CatalogError(
-                f"item {item_id} of collection {collection or '?'} is Sentinel-2 L1C; "
-                "nampo reads L2A (surface reflectance and SCL) only"
-            )
+            return "sentinel-2-l1c"
         return "sentinel-2"
     raise CatalogError(
-        f"item {item_id} of collection {collection or '?'} is neither Sentinel-2 L2A nor "
-        "Landsat Collection 2 Level-2"
+        f"item {item_id} of collection {collection or '?'} is neither Sentinel-2 (L2A, L1C) "
+        "nor Landsat Collection 2 Level-2"
     )
 
 
@@ -334,7 +354,7 @@ def _band(
     raster = (asset.get("raster:bands") or [{}])[0] or {}
     if spec.kind == "mask":
         scale, offset = 1.0, 0.0
-    elif kind == "sentinel-2":
+    elif kind.startswith("sentinel-2"):
         scale, offset = S2_SCALE, s2_offset(baseline)
     else:
         scale, offset = LANDSAT_SR_SCALE, LANDSAT_SR_OFFSET

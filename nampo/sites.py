@@ -11,9 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon, box, shape
 
-from nampo.grid import Grid
+from nampo.errors import NampoError
+from nampo.grid import Grid, grid_for_outline
 
 DEFAULT_TILE_PX = 256
 
@@ -119,6 +120,57 @@ class Site:
             facilities,
             berths,
         )
+
+    @classmethod
+    def from_outline(
+        cls,
+        name: str,
+        outline,
+        *,
+        baseline: tuple[dt.date, dt.date],
+        title: str | None = None,
+        tile_px: int = DEFAULT_TILE_PX,
+        resolution: float = 10.0,
+    ) -> Site:
+        """A site known only by its outline: a shapely geometry or a GeoJSON mapping
+        (Geometry, Feature or FeatureCollection) in lon/lat. Its grid is derived by
+        :func:`~nampo.grid.grid_for_outline` (UTM zone of its centre, `resolution`, origin
+        snapped to a fixed lattice); the outline is its one facility."""
+        geom = outline_geometry(outline)
+        first, last = baseline
+        if last < first:
+            raise NampoError(f"baseline of site {name!r} ends before it starts")
+        try:
+            grid = grid_for_outline(geom, resolution)
+        except ValueError as exc:
+            raise NampoError(f"site {name!r}: {exc}") from None
+        poly = geom if isinstance(geom, Polygon) else geom.convex_hull
+        return cls(
+            name,
+            title or name,
+            grid,
+            tile_px,
+            (first.replace(day=1), last.replace(day=1)),
+            ((name, title or name, poly),),
+        )
+
+
+def outline_geometry(outline):
+    """A shapely geometry from a shapely geometry or a GeoJSON mapping (Geometry, Feature,
+    or FeatureCollection: the union of its features)."""
+    if hasattr(outline, "geom_type"):
+        return outline
+    kind = outline.get("type") if isinstance(outline, dict) else None
+    try:
+        if kind == "FeatureCollection":
+            from shapely import union_all
+
+            return union_all([shape(f["geometry"]) for f in outline["features"]])
+        if kind == "Feature":
+            return shape(outline["geometry"])
+        return shape(outline)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise NampoError(f"not a GeoJSON outline: {exc}") from None
 
 
 def tiles_touching(site: Site, bounds: tuple[float, float, float, float]) -> list[Tile]:

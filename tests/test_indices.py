@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 import xarray as xr
 
 from nampo import composite, indices
@@ -174,3 +177,21 @@ def test_carry_forward_keeps_the_latest_clear_month_for_a_while():
     last = composite.carry_forward(_bands([None, 0.2]), last)
     assert last["last_age"].values.tolist() == [[255, 0]]
     assert np.isnan(last["last_red"][0, 0]) and float(last["last_red"][0, 1]) == np.float32(0.2)
+
+
+@pytest.mark.parametrize("times", [0, 1, 2, 3, 5, 17, 36, 71])
+@pytest.mark.parametrize("q", [0.9, 0.5, 0.1, 1.0])
+def test_nanquantile_equals_numpy_bit_for_bit(times, q):
+    rng = np.random.default_rng(times)
+    values = (rng.random((30, 40, times)) * 1.8 - 0.9).astype("f4")
+    values[rng.random(values.shape) < rng.random((30, 40, 1))] = np.nan  # 0..all clear
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: NaN
+        expected = (
+            np.nanquantile(values, q, axis=-1).astype("f4")
+            if times
+            else np.full((30, 40), np.nan, "f4")
+        )
+    got = indices.nanquantile_last(values, q)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, expected, equal_nan=True)

@@ -137,7 +137,12 @@ def test_every_recorded_item_normalises_as_its_json_says(name: str) -> None:
         if collection in S2_L2A or "landsat" in collection:
             _check(item, scenes.normalise(item))
             normalised += 1
-        else:  # Sentinel-1, Sentinel-2 L1C: refused, naming the item and its collection
+        elif collection == "sentinel-2-l1c":  # the L2A bands but no SCL: no mask
+            scene = scenes.normalise(item)
+            assert "scl" not in scene.bands and scene.mask_band is None
+            assert scene.bands["red"].key == "red" and scene.bands["red"].offset == -0.1
+            normalised += 1
+        else:  # Sentinel-1: refused, naming the item and its collection
             with pytest.raises(CatalogError, match=f"item {item['id']} .*{collection}"):
                 scenes.normalise(item)
     if not name.startswith(("es_v1_item_sentinel-1", "pc_items_sentinel-1")):
