@@ -100,6 +100,8 @@ def demo(args, settings: Settings) -> int:
                 workers=args.workers,
                 force=args.force,
             )
+            # dated and stored before the report, which reads them from the store
+            found = _date_changes(site, summary["store"], settings)
             from flows.report import report
 
             index = report(site=site, store=args.store)
@@ -120,7 +122,66 @@ def demo(args, settings: Settings) -> int:
     print(f"Report: {index}")
     print("Prefect UI with this run: `uv run nampo-flows serve`, then open the URL it prints")
     print(f"  (runs are kept in {settings.home / 'prefect'})")
+    _what_happened(site, summary["store"], found, archive.path, settings)
     return 0
+
+
+def _date_changes(site_name: str, store_url: str, settings: Settings) -> list:
+    """The site's events, dated from the store's monthly products and stored in it."""
+    from nampo import events
+    from nampo.known_sites import change_params, load_site
+    from nampo.store import Store, StoreLocation
+
+    site = load_site(site_name)
+    store = Store(StoreLocation.from_settings(store_url, settings))
+    _, found = events.site_events(
+        store, facilities=site.facilities, change=change_params(site_name)
+    )
+    events.save_events(store, found)
+    return found
+
+
+def _what_happened(site_name: str, store_url: str, found, archive, settings: Settings) -> None:
+    """The site's events and activity as an analyst reads them (the events are stored
+    in the store too), then the score against the scenario's truth."""
+    from nampo import activity, events, score
+    from nampo.known_sites import load_site
+    from nampo.store import Store, StoreLocation
+    from nampo.units import month_end
+
+    site = load_site(site_name)
+    titles = {name: title for name, title, _ in site.facilities}
+    store = Store(StoreLocation.from_settings(store_url, settings))
+    print()
+    print(f"What changed at {site.title}:", flush=True)
+    big = [e for e in found if e.area_m2 >= score.MIN_AREA_M2]
+    for e in big:
+        print(f"  - {events.describe(e, titles)}")
+    print(
+        f"  ({len(found) - len(big)} smaller changes under {score.MIN_AREA_M2:,.0f} m² not "
+        f"listed; all {len(found)} are stored in {store.url}/nampo/events/ as GeoJSON and "
+        "GeoParquet)"
+    )
+    docs = store.activity()
+    if docs:
+        print("Activity:")
+        for line in activity.describe(docs, titles):
+            print(f"  - {line}")
+    print()
+    print("Score against the scenario's truth (docs/change.md):")
+    first, last = events.store_period(store)
+    result = score.score(
+        [{**e.properties(), "geometry": e.geometry} for e in found],
+        archive,
+        period=(first, month_end(last)),  # a shorter run is scored on its own months
+    )
+    print(_indent(result.format()))
+    if docs:
+        print(_indent(score.score_activity(docs, archive).format()))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 def _parser() -> argparse.ArgumentParser:

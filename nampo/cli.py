@@ -386,6 +386,12 @@ def _add_change_commands(sub) -> None:
     )
     _period_args(ev)
     ev.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
+    ev.add_argument("--parquet", type=Path, metavar="FILE", help="write the events as GeoParquet")
+    ev.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not store the events in the store (nampo/events/, see docs/store.md)",
+    )
     ev.set_defaults(func=_events)
 
     sc = sub.add_parser("score", help="score a store's events against a scenario's truth")
@@ -425,7 +431,7 @@ def _store_events(args, settings: Settings, scenario: Path):
         raise NampoError(f"no nampo store at {store.url}")
     # the site's seasons (when water freezes, when vegetation is green) are its climate
     _, events = site_events(store, first, last, facilities, change_params(store.site.name))
-    return events
+    return store, events
 
 
 def _polygon(coords):
@@ -435,13 +441,19 @@ def _polygon(coords):
 
 
 def _events(args, settings: Settings) -> int:
-    from nampo.events import summary, to_geojson
+    from nampo.events import save_events, summary, to_geojson, to_geoparquet
 
-    events = _store_events(args, settings, args.scenario)
+    store, events = _store_events(args, settings, args.scenario)
     print(summary(events) or "no lasting change found")
+    if not args.no_save:
+        for url in save_events(store, events):
+            print(f"{len(events)} events stored: {url}")
     if args.geojson:
         to_geojson(events, args.geojson)
         print(f"{len(events)} events written to {args.geojson}")
+    if args.parquet:
+        to_geoparquet(events, args.parquet)
+        print(f"{len(events)} events written to {args.parquet}")
     return 0
 
 
@@ -455,7 +467,7 @@ def _score(args, settings: Settings) -> int:
     if not truth.is_file():
         raise NampoError(f"{args.archive} is not a scenario archive (no {truth.name} in truth/)")
     if args.store:
-        found = _store_events(args, settings, args.archive / "scenario.yaml")
+        _, found = _store_events(args, settings, args.archive / "scenario.yaml")
         events = [{**e.properties(), "geometry": e.geometry} for e in found]
         if args.geojson:
             to_geojson(found, args.geojson)
@@ -464,7 +476,22 @@ def _score(args, settings: Settings) -> int:
             raise NampoError(f"no events file {args.events}")
         events = read_geojson(args.events)
     result = score(events, args.archive, min_area=args.min_area)
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result.format())
+    activity = _activity_score(args, settings) if args.store else None
+    if args.json:
+        out = result.to_dict()
+        if args.store:
+            out["activity"] = activity.to_dict() if activity is not None else None
+        print(json.dumps(out, indent=1))
+    else:
+        print(result.format())
+        if activity is not None:
+            print()
+            print(activity.format())
+        elif args.store:
+            print(
+                "\nno activity series in the store: its units were computed before activity "
+                "was stored (recompute them: nampo process --force)"
+            )
     return 0
 
 
@@ -508,6 +535,16 @@ def _report(args, settings: Settings) -> int:
         print(f"note: {note}")
     print(f"{len(report.data.events)} events; report written in {report.seconds['total']:.1f} s")
     print(report.index)
+
+
+def _activity_score(args, settings: Settings):
+    """The vessel and ice errors of the store's activity series (None when the store has
+    none: its units were computed before activity was stored)."""
+    from nampo.score import score_activity
+    from nampo.store import Store, StoreLocation
+
+    docs = Store(StoreLocation.from_settings(args.store, settings)).activity()
+    return score_activity(docs, args.archive) if docs else None
 
 
 # -- import: `nampo import` (nampo/importer.py) -------------------------------------------

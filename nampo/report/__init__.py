@@ -155,6 +155,7 @@ def build_report(
     store, out: str | Path, site: Site | None = None, archive: Path | None = None
 ) -> Report:
     """Write the report of `store` into the folder `out` (replaced when it exists)."""
+    from nampo.known_sites import change_params
     from nampo.report import exports, page
 
     if not store.exists():
@@ -162,7 +163,8 @@ def build_report(
     out = Path(out).absolute()
     site = site or site_for(store)
     t0, c0 = time.perf_counter(), cpu_seconds()
-    data = gather(store, site, archive)
+    # the site's seasons date its changes, as in `nampo events` and the main job
+    data = gather(store, site, archive, change_params(site.name))
     t1, c1 = time.perf_counter(), cpu_seconds()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
