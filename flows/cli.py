@@ -63,7 +63,13 @@ def serve(args, settings: Settings) -> int:
             return child.wait()
         except KeyboardInterrupt:
             child.terminate()
-            child.wait(30)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                # Seen on a loaded machine: Prefect's serve hung for good cancelling its
+                # asyncio tasks after SIGTERM. It holds no state of ours: stop it.
+                child.kill()
+                child.wait()
             return 0
 
 
