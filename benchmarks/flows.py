@@ -560,8 +560,8 @@ def print_side_by_side(a: Measure, b: Measure, n_units: int) -> dict[str, bool]:
             " s  (run record; (b): results, artifact, flow run completed)"
         )
         print(
-            f"    (b) Prefect inside each task run: {inside / max(xb['tasks'], 1):.2f} s per unit "
-            f"(task-run time {xb['task_run_seconds']:.1f} s - units' own {b.unit_seconds:.1f} s)"
+            f"    (b) Prefect inside the task runs: {inside / max(xb['tasks'], 1):.2f} s per task run, "
+            f"{xb['tasks']} task runs (task-run time {xb['task_run_seconds']:.1f} s - units' own {b.unit_seconds:.1f} s)"
         )
         print(
             "    (a)'s unit spans are seen from the client (end = result received); "

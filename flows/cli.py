@@ -6,7 +6,8 @@
                         pick the backfill deployment, "Run" → "Custom run".
 ``nampo-flows demo``    the main job on the built-in default: render the Nampo archive,
                         serve it from the local STAC API, run the backfill flow over the
-                        whole scenario on a local Dask cluster into a local Zarr store.
+                        whole scenario on a local Dask cluster into a local Zarr store,
+                        then write the site's report (NAMPO_HOME/reports/<site>).
 
 Prefect is configured through the environment before it is imported: every process of a
 run (this one, the flow runs it serves, the Dask workers) talks to one server.
@@ -62,7 +63,13 @@ def serve(args, settings: Settings) -> int:
             return child.wait()
         except KeyboardInterrupt:
             child.terminate()
-            child.wait(30)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                # Seen on a loaded machine: Prefect's serve hung for good cancelling its
+                # asyncio tasks after SIGTERM. It holds no state of ours: stop it.
+                child.kill()
+                child.wait()
             return 0
 
 
@@ -99,6 +106,11 @@ def demo(args, settings: Settings) -> int:
                 workers=args.workers,
                 force=args.force,
             )
+            # dated and stored before the report, which reads them from the store
+            found = _date_changes(site, summary["store"], settings)
+            from flows.report import report
+
+            index = report(site=site, store=args.store)
             from prefect.logging.handlers import APILogWorker
 
             # the run's last logs reach the server before it stops
@@ -113,9 +125,69 @@ def demo(args, settings: Settings) -> int:
     )
     print(f"Store: {summary['store']}")
     print(f"  open it: xarray.open_zarr({summary['store']!r})  (layout: docs/store.md)")
+    print(f"Report: {index}")
     print("Prefect UI with this run: `uv run nampo-flows serve`, then open the URL it prints")
     print(f"  (runs are kept in {settings.home / 'prefect'})")
+    _what_happened(site, summary["store"], found, archive.path, settings)
     return 0
+
+
+def _date_changes(site_name: str, store_url: str, settings: Settings) -> list:
+    """The site's events, dated from the store's monthly products and stored in it."""
+    from nampo import events
+    from nampo.known_sites import change_params, load_site
+    from nampo.store import Store, StoreLocation
+
+    site = load_site(site_name)
+    store = Store(StoreLocation.from_settings(store_url, settings))
+    _, found = events.site_events(
+        store, facilities=site.facilities, change=change_params(site_name)
+    )
+    events.save_events(store, found)
+    return found
+
+
+def _what_happened(site_name: str, store_url: str, found, archive, settings: Settings) -> None:
+    """The site's events and activity as an analyst reads them (the events are stored
+    in the store too), then the score against the scenario's truth."""
+    from nampo import activity, events, score
+    from nampo.known_sites import load_site
+    from nampo.store import Store, StoreLocation
+    from nampo.units import month_end
+
+    site = load_site(site_name)
+    titles = {name: title for name, title, _ in site.facilities}
+    store = Store(StoreLocation.from_settings(store_url, settings))
+    print()
+    print(f"What changed at {site.title}:", flush=True)
+    big = [e for e in found if e.area_m2 >= score.MIN_AREA_M2]
+    for e in big:
+        print(f"  - {events.describe(e, titles)}")
+    print(
+        f"  ({len(found) - len(big)} smaller changes under {score.MIN_AREA_M2:,.0f} m² not "
+        f"listed; all {len(found)} are stored in {store.url}/nampo/events/ as GeoJSON and "
+        "GeoParquet)"
+    )
+    docs = store.activity()
+    if docs:
+        print("Activity:")
+        for line in activity.describe(docs, titles):
+            print(f"  - {line}")
+    print()
+    print("Score against the scenario's truth (docs/change.md):")
+    first, last = events.store_period(store)
+    result = score.score(
+        [{**e.properties(), "geometry": e.geometry} for e in found],
+        archive,
+        period=(first, month_end(last)),  # a shorter run is scored on its own months
+    )
+    print(_indent(result.format()))
+    if docs:
+        print(_indent(score.score_activity(docs, archive).format()))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 def _parser() -> argparse.ArgumentParser:

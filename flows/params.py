@@ -11,7 +11,7 @@ from pydantic import Field
 
 from nampo.units import parse_month
 
-SiteName = Literal["nampo", "harbour-mini"]
+SiteName = Literal["nampo", "harbour-mini", "river-port", "tropical-port"]
 """Keys of :data:`nampo.known_sites.KNOWN_SITES` (a test keeps them equal)."""
 
 CatalogName = Literal["local", "earth-search", "planetary-computer"]

@@ -1,7 +1,15 @@
 """Units of work as Prefect task runs on a Dask cluster.
 
-Each (tile, month) unit and each tile's baseline is one task run named by its unit id, so
-the Prefect UI lists every unit with its state, retries and errors. The task runner is
+Each tile's baseline is one task run, named by its unit id (``x00y00/baseline``). A tile's
+months run as chains: one task run computes up to :data:`CHAIN_MONTHS` consecutive months
+of one tile in month order (``x00y00/2017-01..2017-12``; a one-month chain is named by its
+unit id), logging each unit, and fails naming its failed units; a retry recomputes only
+those. Why chains: a month of one tile costs about half a CPU-second, a Prefect task run
+on a Dask worker about 0.1-0.2 CPU-s (the engine builds a client with a fresh TLS context
+and hydrates the flow's settings for every run, the server records its events), and a
+tile's months run one after another anyway (each compares with the month before). The
+store's unit of work is unchanged: every unit writes its own chunks and its own record.
+The per-unit outcome is the flow's ``units`` table artifact. The task runner is
 chosen at run time from the flow's parameters: a Dask scheduler's address, or a local
 multi-process cluster. Task runs execute on the Dask workers and report to the same
 Prefect API as the flow (workers inherit ``PREFECT_API_URL``; on a remote cluster the
@@ -19,7 +27,9 @@ from prefect.utilities.annotations import allow_failure
 from prefect_dask import DaskTaskRunner
 
 from nampo import pipeline
+from nampo.errors import NampoError
 from nampo.pipeline import RunPlan, UnitResult
+from nampo.store import Store
 from nampo.units import Unit
 
 
@@ -36,7 +46,15 @@ class Scenes:
 
 
 RETRIES = 2
-"""Attempts per unit after a failure (a flaky catalog or object store, a lost worker)."""
+"""Attempts per task run after a failure (a flaky catalog or object store, a lost worker);
+a retried chain recomputes only its units that are not done in this run."""
+
+CHAIN_MONTHS = 12
+"""Months of one tile per task run: a year of a site's backfill is one task run a tile."""
+
+
+class UnitsFailed(RuntimeError):
+    """Some units of a chain failed (each was tried once in this attempt)."""
 
 
 @task(name="baseline", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
@@ -46,11 +64,51 @@ def baseline_task(site, tile_id: str, scenes: Scenes, location, loader: str, run
     return asdict(result)
 
 
-@task(name="month", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
-def month_task(site, unit: Unit, scenes: Scenes, location, loader: str, run_id: str) -> dict:
-    result = pipeline.run_month(site, unit, scenes.items, location, loader, run_id)
-    get_run_logger().info("%s: %d scenes in %.1f s", result.unit_id, result.scenes, result.seconds)
-    return asdict(result)
+@task(name="months", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
+def months_task(
+    site, units: list[Unit], scenes: Scenes, location, loader: str, run_id: str
+) -> list[dict]:
+    """The chain's months in order. A failed unit does not stop the later ones (they fold
+    the months before them from the scenes instead); the task run fails at the end, naming
+    the failed units, and its retry skips the units this run has done."""
+    log = get_run_logger()
+    store = Store(location)
+    results, failed = [], []
+    for unit in units:
+        if _done_in_run(store, unit.id, run_id):  # done by an earlier attempt of this chain
+            results.append(asdict(UnitResult(unit.id, "done")))
+            continue
+        try:
+            result = pipeline.run_month(site, unit, scenes.items, location, loader, run_id)
+        except Exception as err:  # noqa: BLE001 - reported per unit, then raised for the chain
+            log.error("%s failed: %s: %s", unit.id, type(err).__name__, err)
+            failed.append(f"{unit.id} ({type(err).__name__}: {err})")
+            continue
+        log.info("%s: %d scenes in %.1f s", result.unit_id, result.scenes, result.seconds)
+        results.append(asdict(result))
+    if failed:
+        raise UnitsFailed(f"{len(failed)} of {len(units)} units failed: {'; '.join(failed)}")
+    return results
+
+
+def _done_in_run(store: Store, unit_id: str, run_id: str) -> bool:
+    try:
+        return store.record(unit_id).get("run") == run_id
+    except NampoError:
+        return False
+
+
+def chains(units: list[Unit], size: int = CHAIN_MONTHS) -> list[list[Unit]]:
+    """The months of each tile in month order, cut into runs of at most `size`."""
+    by_tile: dict[str, list[Unit]] = {}
+    for unit in sorted(units, key=lambda u: (u.tile_id, u.month)):
+        by_tile.setdefault(unit.tile_id, []).append(unit)
+    return [ms[i : i + size] for ms in by_tile.values() for i in range(0, len(ms), size)]
+
+
+def chain_name(chain: list[Unit]) -> str:
+    first, last = chain[0], chain[-1]
+    return first.id if len(chain) == 1 else f"{first.id}..{last.month:%Y-%m}"
 
 
 def task_runner(cluster: str | None, workers: int) -> DaskTaskRunner:
@@ -71,12 +129,12 @@ def task_runner(cluster: str | None, workers: int) -> DaskTaskRunner:
 
 
 def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
-    """Submit the plan's units as task runs and wait for all of them.
+    """Submit the plan's baselines and month chains as task runs and wait for all of them.
 
-    A month waits for its tile's baseline, and for the month before on its tile when the
-    run computes that too (it then reads that composite back from the store rather than
-    computing it again). That wait is for speed only: a failed previous month does not
-    stop the next one (``allow_failure``), a failed baseline does.
+    A chain waits for its tile's baseline and for the tile's chain before it. That wait is
+    for speed only (a month then reads the month before back from the store rather than
+    computing it again): a failed chain does not stop the next one (``allow_failure``), a
+    failed baseline does.
     """
     log = get_run_logger()
     results = list(plan.skipped)
@@ -85,35 +143,49 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
         # The scene list goes to the workers once; every task refers to it.
         [scenes] = client.scatter([Scenes(plan.scenes)], broadcast=True, hash=False)
         args = (plan.location, plan.loader, plan.run_id)
-        futures: dict[str, Any] = {}
+        futures: dict[str, tuple[Any, list[str]]] = {}  # task run name -> (future, unit ids)
         for tid in plan.baselines:
             uid = pipeline.baseline_id(tid)
             t = baseline_task.with_options(task_run_name=uid)
-            futures[uid] = runner.submit(t, _params(t, plan.site, tid, scenes, *args))
-        for unit in plan.months:
+            futures[uid] = (runner.submit(t, _params(t, plan.site, tid, scenes, *args)), [uid])
+        before: dict[str, Any] = {}  # tile -> its last chain's future
+        for chain in chains(plan.months):
+            tile = chain[0].tile_id
             wait = []
-            if (base := futures.get(pipeline.baseline_id(unit.tile_id))) is not None:
-                wait.append(base)
-            if (prev := plan.previous_in_run(unit)) is not None:
-                wait.append(allow_failure(futures[prev.id]))
-            t = month_task.with_options(task_run_name=unit.id)
-            futures[unit.id] = runner.submit(
-                t, _params(t, plan.site, unit, scenes, *args), wait_for=wait
-            )
+            if (base := futures.get(pipeline.baseline_id(tile))) is not None:
+                wait.append(base[0])
+            if (prev := before.get(tile)) is not None:
+                wait.append(allow_failure(prev))
+            t = months_task.with_options(task_run_name=chain_name(chain))
+            fut = runner.submit(t, _params(t, plan.site, chain, scenes, *args), wait_for=wait)
+            futures[chain_name(chain)] = (fut, [u.id for u in chain])
+            before[tile] = fut
         log.info(
-            "run %s: %d units submitted, %d already complete",
+            "run %s: %d units to compute in %d task runs, %d already complete",
             plan.run_id,
+            len(plan.baselines) + len(plan.months),
             len(futures),
             len(plan.skipped),
         )
-        for uid, fut in futures.items():
+        for fut, unit_ids in futures.values():
             fut.wait()
             state = fut.state
             if state.is_completed():
-                results.append(UnitResult(**fut.result()))
+                got = fut.result()
+                results.extend(UnitResult(**r) for r in (got if isinstance(got, list) else [got]))
             else:
-                results.append(UnitResult(uid, "failed", error=f"{state.name}: {state.message}"))
+                results.extend(_after_failure(plan, unit_ids, f"{state.name}: {state.message}"))
     return results
+
+
+def _after_failure(plan: RunPlan, unit_ids: list[str], error: str) -> list[UnitResult]:
+    """A failed task run's units: done if this run wrote their record before the failure."""
+    store = Store(plan.location)
+    return [
+        UnitResult(uid, "done") if _done_in_run(store, uid, plan.run_id)
+        else UnitResult(uid, "failed", error=error)
+        for uid in unit_ids
+    ]  # fmt: skip
 
 
 def _params(t, *args) -> dict[str, Any]:

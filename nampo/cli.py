@@ -18,6 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_stac_commands(sub)
     _add_process_command(sub)
     _add_change_commands(sub)
+    _add_report_command(sub)
     _add_import_command(sub)
     return parser
 
@@ -385,6 +386,12 @@ def _add_change_commands(sub) -> None:
     )
     _period_args(ev)
     ev.add_argument("--geojson", type=Path, metavar="FILE", help="write the events as GeoJSON")
+    ev.add_argument("--parquet", type=Path, metavar="FILE", help="write the events as GeoParquet")
+    ev.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not store the events in the store (nampo/events/, see docs/store.md)",
+    )
     ev.set_defaults(func=_events)
 
     sc = sub.add_parser("score", help="score a store's events against a scenario's truth")
@@ -406,6 +413,7 @@ def _period_args(p) -> None:
 
 def _store_events(args, settings: Settings, scenario: Path):
     from nampo.events import site_events
+    from nampo.known_sites import change_params
     from nampo.scenario.model import load_scenario
     from nampo.store import Store, StoreLocation
     from nampo.units import parse_month
@@ -421,8 +429,9 @@ def _store_events(args, settings: Settings, scenario: Path):
     store = Store(StoreLocation.from_settings(args.store, settings))
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")
-    _, events = site_events(store, first, last, facilities)
-    return events
+    # the site's seasons (when water freezes, when vegetation is green) are its climate
+    _, events = site_events(store, first, last, facilities, change_params(store.site.name))
+    return store, events
 
 
 def _polygon(coords):
@@ -432,13 +441,19 @@ def _polygon(coords):
 
 
 def _events(args, settings: Settings) -> int:
-    from nampo.events import summary, to_geojson
+    from nampo.events import save_events, summary, to_geojson, to_geoparquet
 
-    events = _store_events(args, settings, args.scenario)
+    store, events = _store_events(args, settings, args.scenario)
     print(summary(events) or "no lasting change found")
+    if not args.no_save:
+        for url in save_events(store, events):
+            print(f"{len(events)} events stored: {url}")
     if args.geojson:
         to_geojson(events, args.geojson)
         print(f"{len(events)} events written to {args.geojson}")
+    if args.parquet:
+        to_geoparquet(events, args.parquet)
+        print(f"{len(events)} events written to {args.parquet}")
     return 0
 
 
@@ -452,7 +467,7 @@ def _score(args, settings: Settings) -> int:
     if not truth.is_file():
         raise NampoError(f"{args.archive} is not a scenario archive (no {truth.name} in truth/)")
     if args.store:
-        found = _store_events(args, settings, args.archive / "scenario.yaml")
+        _, found = _store_events(args, settings, args.archive / "scenario.yaml")
         events = [{**e.properties(), "geometry": e.geometry} for e in found]
         if args.geojson:
             to_geojson(found, args.geojson)
@@ -461,8 +476,75 @@ def _score(args, settings: Settings) -> int:
             raise NampoError(f"no events file {args.events}")
         events = read_geojson(args.events)
     result = score(events, args.archive, min_area=args.min_area)
-    print(json.dumps(result.to_dict(), indent=1) if args.json else result.format())
+    activity = _activity_score(args, settings) if args.store else None
+    if args.json:
+        out = result.to_dict()
+        if args.store:
+            out["activity"] = activity.to_dict() if activity is not None else None
+        print(json.dumps(out, indent=1))
+    else:
+        print(result.format())
+        if activity is not None:
+            print()
+            print(activity.format())
+        elif args.store:
+            print(
+                "\nno activity series in the store: its units were computed before activity "
+                "was stored (recompute them: nampo process --force)"
+            )
     return 0
+
+
+# -- report: `nampo report` (nampo/report) --------------------------------------------------
+
+
+def _add_report_command(sub) -> None:
+    rep = sub.add_parser(
+        "report", help="write a site's report (index.html, maps, series, COGs) from its store"
+    )
+    rep.add_argument("--store", required=True, metavar="URL", help="the site's Zarr store")
+    rep.add_argument(
+        "--out", type=Path, metavar="DIR", help="report folder (default: <store name>-report)"
+    )
+    rep.add_argument(
+        "--scenario",
+        type=Path,
+        help="scenario file giving the site's facilities (default: the store's known site)",
+    )
+    rep.add_argument(
+        "--archive",
+        type=Path,
+        help="scenario archive to score the events against (default: the known site's, "
+        "when it has been rendered)",
+    )
+    rep.set_defaults(func=_report)
+
+
+def _report(args, settings: Settings) -> int:
+    from nampo.report import build_report, scenario_archive, site_for
+    from nampo.store import Store, StoreLocation
+
+    store = Store(StoreLocation.from_settings(args.store, settings))
+    if not store.exists():
+        raise NampoError(f"no nampo store at {store.url}")
+    site = site_for(store, args.scenario)
+    archive = args.archive or scenario_archive(site.name, settings.archives_dir)
+    out = args.out or Path(f"{Path(store.url.rstrip('/')).stem}-report")
+    report = build_report(store, out, site, archive)
+    for note in report.data.notes:
+        print(f"note: {note}")
+    print(f"{len(report.data.events)} events; report written in {report.seconds['total']:.1f} s")
+    print(report.index)
+
+
+def _activity_score(args, settings: Settings):
+    """The vessel and ice errors of the store's activity series (None when the store has
+    none: its units were computed before activity was stored)."""
+    from nampo.score import score_activity
+    from nampo.store import Store, StoreLocation
+
+    docs = Store(StoreLocation.from_settings(args.store, settings)).activity()
+    return score_activity(docs, args.archive) if docs else None
 
 
 # -- import: `nampo import` (nampo/importer.py) -------------------------------------------

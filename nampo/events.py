@@ -252,3 +252,92 @@ def site_events(
     ds = store.open().sel(time=slice(np.datetime64(first, "D"), np.datetime64(last, "D")))
     cm = change_map(ds, change).compute()
     return cm, find_events(cm, store.site.grid, facilities, grouping)
+
+
+def to_geoparquet(events: Iterable[Event], path: str | Path | None = None) -> bytes:
+    """The events as GeoParquet (lon/lat, EPSG:4326; one row per event, the properties of
+    :func:`to_geojson` as columns, dates as dates), written to `path` when given.
+
+    GIS tools read it directly (QGIS, GDAL's Parquet driver, DuckDB, geopandas).
+    """
+    import io
+
+    import geopandas as gpd
+
+    events = list(events)
+    rows = [e.properties() for e in events]
+    columns = [f.name for f in Event.__dataclass_fields__.values() if f.name != "geometry"]
+    frame = gpd.GeoDataFrame(
+        rows or None,
+        columns=columns,
+        geometry=[e.geometry for e in events],
+        crs="EPSG:4326",
+    )
+    for k in ("window_start", "window_end", "date"):
+        frame[k] = [dt.date.fromisoformat(v) for v in frame[k]] if rows else frame[k]
+    frame["facilities"] = [", ".join(e.facilities) for e in events]
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, compression="zstd")
+    data = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def save_events(store, events: Sequence[Event]) -> list[str]:
+    """Write the events into the store (``nampo/events/events.geojson`` and
+    ``events.parquet``, see docs/store.md), replacing earlier ones; returns their URLs."""
+    geojson = json.dumps(to_geojson(events), indent=1).encode()
+    return store.write_events({"events.parquet": to_geoparquet(events), "events.geojson": geojson})
+
+
+def stored_events(store) -> list[dict] | None:
+    """The events last saved into a store (properties and shapely geometry), or None."""
+    raw = store.events_file("events.geojson")
+    if raw is None:
+        return None
+    return [
+        {**f["properties"], "geometry": shape(f["geometry"])} for f in json.loads(raw)["features"]
+    ]
+
+
+_PHRASES = {
+    "construction": "{size} of new buildings went up",
+    "reclamation": "{size} of new ground (a quay, pier or fill) was built out into the water",
+    "drainage": "{size} of water was drained",
+    "coal_cover": "coal covered {size} of {before} ground",
+    "new_tank": "a new storage tank ({size}) was built",
+    "demolition": "{size} of buildings or cover was cleared",
+    "unclassified": "{size} changed from {before} to {after}",
+}
+
+
+def _size(area_m2: float) -> str:
+    return f"{area_m2 / 1e4:.1f} ha" if area_m2 >= 1e4 else f"{area_m2:,.0f} m²"
+
+
+def _months(a: dt.date, b: dt.date) -> str:
+    if (a.year, a.month) == (b.year, b.month):
+        return f"in {a:%B %Y}"
+    if a.year == b.year:
+        return f"between {a:%B} and {b:%B %Y}"
+    return f"between {a:%B %Y} and {b:%B %Y}"
+
+
+def describe(e: Event, titles: dict[str, str] | None = None) -> str:
+    """One event as an analyst would say it: "4.1 ha of new buildings went up at the
+    former smeltery site between May and September 2017 (confidence 0.98)".
+
+    titles : facility name -> title (``{name: title for name, title, _ in site.facilities}``).
+    """
+    what = _PHRASES.get(e.type, _PHRASES["unclassified"]).format(
+        size=_size(e.area_m2), before=e.class_before, after=e.class_after
+    )
+    where = ""
+    if e.facility:
+        title = (titles or {}).get(e.facility, e.facility.replace("_", " "))
+        where = f" at the {title[:1].lower()}{title[1:]}"
+    return (
+        f"{what[:1].upper()}{what[1:]}{where} {_months(e.window_start, e.window_end)} "
+        f"(confidence {e.confidence:.2f})"
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nampo import brightmask, catalog, composite, indices
+from nampo import activity, brightmask, catalog, composite, indices
 from nampo.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
 from nampo.errors import NampoError
 from nampo.products import BASELINE, COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS, MONTHLY
@@ -91,17 +91,10 @@ def _in_window(scene: NormalisedItem, first: dt.date, last: dt.date) -> bool:
     return first <= scene.datetime.date() <= last
 
 
-def _composite(
-    site: Site,
-    tile: Tile,
-    scenes: Sequence[NormalisedItem],
-    loader: str,
-    peak: bool = False,
-    bands_only: bool = False,
-):
-    """Median composite (with indices and class) of the scenes over one tile, computed
-    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline);
-    `bands_only`: the bands and counts, no indices (a month folded into ``last_*``)."""
+def _read_scenes(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: str):
+    """The scenes over one tile, read here: per-scene reflectance bands (time, y, x), which
+    observations are clear, which were observed at all, and the scenes that could not be
+    read."""
     grid = site.tile_grid(tile)
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
@@ -116,12 +109,33 @@ def _composite(
     finite = np.isfinite(refl["reflectance"]).all("band")
     valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
     observed = refl["scl"] > 0
+    return bands, valid, observed, skipped
+
+
+def _compose(
+    bands: xr.Dataset, valid, observed, peak: bool = False, bands_only: bool = False
+) -> xr.Dataset:
     comp = composite.median_composite(bands, valid, observed)
     if not bands_only:
         comp = composite.with_indices(comp)
     if peak:
         comp["ndvi_peak"] = indices.ndvi_peak(bands, valid)
-    return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")]), skipped
+    return comp.drop_vars([c for c in comp.coords if c not in ("y", "x")])
+
+
+def _composite(
+    site: Site,
+    tile: Tile,
+    scenes: Sequence[NormalisedItem],
+    loader: str,
+    peak: bool = False,
+    bands_only: bool = False,
+):
+    """Median composite (with indices and class) of the scenes over one tile, computed
+    here, and the scenes that could not be read. `peak`: add ``ndvi_peak`` (baseline);
+    `bands_only`: the bands and counts, no indices (a month folded into ``last_*``)."""
+    bands, valid, observed, skipped = _read_scenes(site, tile, scenes, loader)
+    return _compose(bands, valid, observed, peak, bands_only), skipped
 
 
 def mask_bands(scenes: Sequence[NormalisedItem]) -> list[str]:
@@ -229,14 +243,21 @@ def run_month(
     tile = site.tile(unit.tile_id)
     store = Store(location)
     now = [s for s in scenes if _in_window(s, unit.month, month_end(unit.month))]
-    current, skipped = _composite(site, tile, now, loader)
-    last = _last_clear(site, tile, store, unit, scenes, loader, current)
-    previous = composite.carried_composite(last)
+    bands, valid, observed, skipped = _read_scenes(site, tile, now, loader)
+    current = _compose(bands, valid, observed)
     base = store.read_baseline(tile)
     baseline = xr.Dataset({k.removeprefix("base_"): base[k] for k in base.data_vars})
     baseline = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
     baseline = baseline.assign_coords(y=current["y"], x=current["x"])
     current["landcover"] = indices.landcover(current, baseline["ndvi_peak"])
+    # vessels and ice are seen in single scenes: counted here, from the scenes just read
+    # (and released before the months before are read)
+    seen = activity.unit_activity(
+        site, tile, unit.month, bands, valid, current["landcover"], base["base_landcover"]
+    )
+    del bands, valid, observed
+    last = _last_clear(site, tile, store, unit, scenes, loader, current)
+    previous = composite.carried_composite(last)
     metrics = composite.change_metrics(current, previous, baseline)
     ds = xr.Dataset()
     merged = current.merge(metrics).merge(composite.carry_forward(current, last))
@@ -248,7 +269,7 @@ def run_month(
         "skipped_scenes": skipped,
         "code": CODE_VERSION,
     }
-    store.write_unit(unit, ds, record)
+    store.write_unit(unit, ds, record, activity=seen)
     return UnitResult(unit.id, "done", len(now), skipped, time.perf_counter() - t0)
 
 

@@ -53,6 +53,9 @@ class Site:
     property of the site, not of a run: every run compares with the same baseline."""
     facilities: tuple[tuple[str, str, Polygon], ...] = field(default=(), compare=False)
     """(name, title, outline in lon/lat) of each facility."""
+    berths: tuple[tuple[str, tuple[Polygon, ...]], ...] = field(default=(), compare=False)
+    """(facility name, outlines in lon/lat) of the berths where ships moor, per facility
+    that has any (vessels are counted there: nampo.activity)."""
 
     @cached_property
     def tiles(self) -> tuple[Tile, ...]:
@@ -102,11 +105,20 @@ class Site:
         """The site a scenario describes (same grid, same facilities); its baseline is the
         scenario's first `baseline_months` months."""
         facilities = tuple((f.name, f.title, Polygon(f.polygon)) for f in scenario.facilities)
+        berths = tuple(
+            (f.name, tuple(Polygon(b) for b in f.berths)) for f in scenario.facilities if f.berths
+        )
         first = scenario.period.start.replace(day=1)
         last_month = first.month + baseline_months - 2
         last = dt.date(first.year + last_month // 12, last_month % 12 + 1, 1)
         return cls(
-            scenario.name, scenario.title, scenario.site_grid, tile_px, (first, last), facilities
+            scenario.name,
+            scenario.title,
+            scenario.site_grid,
+            tile_px,
+            (first, last),
+            facilities,
+            berths,
         )
 
     @classmethod

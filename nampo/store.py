@@ -15,8 +15,10 @@ arrays), created once with a fixed calendar of months and the site's fixed grid:
   and of :data:`nampo.products.BASELINE` as (y, x), chunked (tile, tile), compressed with
   Blosc (zstd, byte shuffle);
 - ``nampo/units/<tile>/<YYYY-MM>.json`` and ``nampo/units/<tile>/baseline.json``: one
-  completion record per unit, written after its chunks; ``nampo/runs/<run>.json``: run
-  metadata. Zarr, xarray and GDAL ignore the ``nampo/`` folder (an empty Zarr group);
+  completion record per unit, written after its chunks; ``nampo/activity/<tile>/<YYYY-MM>.json``:
+  the facility activity a unit counted (written with its chunks, before its record);
+  ``nampo/events/events.{parquet,geojson}``: the site's events; ``nampo/runs/<run>.json``:
+  run metadata. Zarr, xarray and GDAL ignore the ``nampo/`` folder (an empty Zarr group);
 - ``.zmetadata``: consolidated metadata, written last by :meth:`Store.create`. The layout
   never changes, so it never goes stale; opening costs one read instead of two per array.
 
@@ -75,9 +77,15 @@ from nampo.units import Unit
 __all__ = ["COMPRESSOR", "LAYOUT_VERSION", "Layout", "Store", "StoreLocation"]
 
 UNITS_DIR = f"{RECORDS_DIR}/units"
+ACTIVITY_DIR = f"{RECORDS_DIR}/activity"
+EVENTS_DIR = f"{RECORDS_DIR}/events"
+EVENT_FILES = ("events.parquet", "events.geojson")
+"""The site's events, as GeoParquet and GeoJSON, written in this order (the GeoJSON last:
+it is what :meth:`Store.events_file` readers wait for)."""
 RUNS_DIR = f"{RECORDS_DIR}/runs"
 
 _RECORD_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2}|baseline)\.json$")
+_ACTIVITY_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2})\.json$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _RESERVED = ("unit", "kind", "tile", "month", "written")
 _SECRET_OPTIONS = ("secret", "key", "token", "password", "session_token")
@@ -377,7 +385,11 @@ class Store:
     # -- writes
 
     def write_unit(
-        self, unit: Unit, ds: xr.Dataset, record: Mapping[str, Any] | None = None
+        self,
+        unit: Unit,
+        ds: xr.Dataset,
+        record: Mapping[str, Any] | None = None,
+        activity: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write one (tile, month) unit, then its completion record.
 
@@ -393,6 +405,10 @@ class Store:
         record
             JSON-able fields stored in the record (scene ids used and skipped, code
             version...). Dates become ISO strings, sets sorted lists.
+        activity
+            The unit's facility activity (:func:`nampo.activity.unit_activity`), stored as
+            ``nampo/activity/<tile>/<YYYY-MM>.json`` after the chunks and before the record
+            (no timestamp in it: a re-run writes the same bytes).
 
         Returns
         -------
@@ -403,7 +419,12 @@ class Store:
         tile = self._tile(unit.tile_id)
         sel = (layout.month_index(unit.month), slice(*tile.rows), slice(*tile.cols))
         head = {"unit": unit.id, "kind": "month", "tile": tile.id, "month": f"{unit.month:%Y-%m}"}
-        return self._write(head, MONTHLY, ds, record, tile, sel, unit.month)
+        extra = {}
+        if activity is not None:
+            extra[_activity_key(unit.id)] = _activity_json(unit.id, activity)
+        else:  # no earlier run's activity stays beside the new data
+            self._delete(_activity_key(unit.id))
+        return self._write(head, MONTHLY, ds, record, tile, sel, unit.month, extra)
 
     def write_baseline(
         self, tile: Tile | str, ds: xr.Dataset, record: Mapping[str, Any] | None = None
@@ -429,6 +450,7 @@ class Store:
         tile: Tile,
         sel: tuple,
         month: dt.date | None,
+        extra: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]:
         unit_id = head["unit"]
         problems = dataset_problems(ds, variables, tile, self.site, month)
@@ -448,6 +470,7 @@ class Store:
 
             with ThreadPoolExecutor(min(_WRITE_THREADS, len(names))) as pool:
                 list(pool.map(put, names))
+            self._put_many(dict(extra or {}))  # the unit's other objects (its activity)
             self._put_many({key: body})
         except Exception as exc:
             raise StoreError(
@@ -518,6 +541,42 @@ class Store:
                 f"writing run {run_id} to {self.url} failed: {_explain(exc, self.location)}"
             ) from exc
         return json.loads(body)
+
+    def activity(self) -> list[dict[str, Any]]:
+        """The activity documents of every complete month unit (one listing and one read
+        per unit; units written before activity was stored have none), in unit order.
+        :mod:`nampo.activity` turns them into series."""
+        keys = {m: k for k in self._list(ACTIVITY_DIR) if (m := _ACTIVITY_RE.match(k))}
+        done = self.done()
+        wanted = sorted(
+            f"{ACTIVITY_DIR}/{k}" for m, k in keys.items() if f"{m[1]}/{m[2]}" in done
+        )  # fmt: skip
+        return [json.loads(v) for _, v in sorted(self._get_many(wanted).items())]
+
+    def write_events(self, files: Mapping[str, bytes]) -> list[str]:
+        """Store the site's events (``events.parquet``, ``events.geojson``) under
+        ``nampo/events/``, replacing earlier ones. Each object is written whole (a local
+        file is replaced atomically, an S3 object put at once), so readers see the old
+        events or the new ones, never part of a file; the same events give the same bytes.
+        Returns the URLs written."""
+        unknown = sorted(set(files) - set(EVENT_FILES))
+        if unknown:
+            raise StoreError(f"events files are {', '.join(EVENT_FILES)}, not {', '.join(unknown)}")
+        keys = {f"{EVENTS_DIR}/{n}": files[n] for n in EVENT_FILES if n in files}
+        try:
+            for key, data in keys.items():
+                self._put_many({key: data})
+        except Exception as exc:
+            raise StoreError(
+                f"writing events to {self.url} failed: {_explain(exc, self.location)}"
+            ) from exc
+        return [f"{self.url}/{k}" for k in keys]
+
+    def events_file(self, name: str = "events.geojson") -> bytes | None:
+        """The stored events file `name` (None when events were never written)."""
+        if name not in EVENT_FILES:
+            raise StoreError(f"events files are {', '.join(EVENT_FILES)}, not {name!r}")
+        return self._get(f"{EVENTS_DIR}/{name}")
 
     def runs(self) -> dict[str, dict[str, Any]]:
         """Every run's metadata, by run id (in id order)."""
@@ -673,6 +732,20 @@ def _record_key(unit_id: str) -> str:
     if not _RECORD_RE.match(key):
         raise StoreError(f"{unit_id!r} is not a unit id (like x01y02/2017-05 or x01y02/baseline)")
     return f"{UNITS_DIR}/{key}"
+
+
+def _activity_key(unit_id: str) -> str:
+    return f"{ACTIVITY_DIR}/{unit_id}.json"
+
+
+def _activity_json(unit_id: str, doc: Mapping[str, Any]) -> bytes:
+    try:
+        body = {"unit": unit_id, **doc}
+        return json.dumps(
+            body, default=_json_default, allow_nan=False, separators=(",", ":")
+        ).encode()
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{unit_id}: activity is not JSON: {exc}") from None
 
 
 def _json_default(value: Any) -> Any:

@@ -24,6 +24,7 @@ import pytest
 
 from flows import server as prefect_server
 from nampo.services import pgstac
+from nampo.units import months
 
 REPO = Path(__file__).resolve().parent.parent
 HELD_BACK_MONTH = "2021-11"
@@ -187,6 +188,20 @@ def run_logs(api: str, flow_run_id: str) -> str:
 def task_runs(api: str, flow_run_id: str) -> list[dict]:
     body = {"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
     return httpx.post(f"{api}/task_runs/filter", json=body, timeout=30).json()
+
+
+def units_of(task_runs: list[dict]) -> set[str]:
+    """The unit ids the task runs computed: ``x00y00/baseline``, ``x00y00/2021-10`` or a
+    chain ``x00y00/2021-10..2021-12`` (every month between)."""
+    out = set()
+    for name in (t["name"] for t in task_runs):
+        tile, what = name.split("/")
+        if ".." not in what:
+            out.add(name)
+            continue
+        first, last = (month(m) for m in what.split(".."))
+        out |= {f"{tile}/{m:%Y-%m}" for m in months(first, last)}
+    return out
 
 
 def month(text: str) -> dt.date:

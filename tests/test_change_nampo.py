@@ -60,3 +60,17 @@ def test_nampo_events_meet_the_targets(nampo_store, nampo_archive, capsys):
     assert overall["type_agreement"] >= 0.9, result
     # the fourth crane (10 m x 8 m) is not claimed
     assert result["subpixel_claims"] == [], result
+    # vessels counted per facility per clear scene (nampo.activity), against truth/scenes.csv
+    vessels = result["activity"]["vessels"]
+    overall_v = vessels[0]
+    assert overall_v["facility"] == "overall" and overall_v["scenes"] >= 100, vessels
+    assert overall_v["mean_abs_error"] <= TARGETS["vessel_mae"], vessels
+    assert {v["facility"] for v in vessels[1:]} == {
+        "oil_terminal",
+        "container_terminal",
+        "cargo_terminal",
+        "coal_yard",
+    }, vessels
+    for v in vessels[1:]:
+        assert v["mean_abs_error"] <= 2 * TARGETS["vessel_mae"], v
+    assert result["activity"]["ice"]["mean_abs_error"] <= 0.1, result["activity"]

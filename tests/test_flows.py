@@ -34,6 +34,7 @@ from tests.flows_fixtures import (
     run_logs,
     start_run,
     task_runs,
+    units_of,
     wait_for_run,
 )
 from tests.loopback import LoopbackServer, Reply, Seen
@@ -100,8 +101,10 @@ def test_backfill_from_the_api_then_again_skips_every_unit(
     site = load_site(SITE)
     units = len(site.tiles) * 3  # baseline + two months per tile
     tasks = task_runs(api, run["id"])
-    assert sorted(t["name"] for t in tasks) == sorted(store.done())
-    assert len(tasks) == units and all(t["state_type"] == "COMPLETED" for t in tasks)
+    assert units_of(tasks) == store.done() and len(store.done()) == units
+    # a task run per tile's baseline, one per tile's chain of months
+    assert len(tasks) == 2 * len(site.tiles)
+    assert all(t["state_type"] == "COMPLETED" for t in tasks)
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
     # Every worker reported to this server: none started a temporary one of its own.
     from distributed import Client
@@ -250,7 +253,7 @@ def test_a_cancelled_run_resumes_where_it_stopped(prefect, served, cluster, refe
 
     rerun = wait_for_run(api, start_run(api, served["backfill"], params))
     assert rerun["state_type"] == "COMPLETED", run_logs(api, rerun["id"])
-    recomputed = {t["name"] for t in task_runs(api, rerun["id"])}
+    recomputed = units_of(task_runs(api, rerun["id"]))
     assert not recomputed & done_at_cancel  # complete units are never computed again
     assert store.done() == reference.done()
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
@@ -312,7 +315,7 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
     # recomputed too; nothing else (baselines, other months) runs.
     assert {u.split("/")[1] for u in touched} == {HELD_BACK_MONTH}
     assert changed == touched | {f"{t}/2021-12" for t in {u.split("/")[0] for u in touched}}
-    assert {t["name"] for t in task_runs(api, run["id"])} == changed
+    assert units_of(task_runs(api, run["id"])) == changed
     assert all(set(ids) for ids in second["new_scenes"].values())
     assert set(second["seen"][HELD_BACK_MONTH]) >= {
         s for ids in second["new_scenes"].values() for s in ids
@@ -384,7 +387,7 @@ def test_nampo_flows_serve_starts_a_server_and_both_deployments():
         assert ui.status_code == 200 and "<html" in ui.text.lower()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=120)  # a loaded machine stops slowly
         shutil.rmtree(home, ignore_errors=True)
     assert f"http://127.0.0.1:{port}" in out
     with pytest.raises(httpx.ConnectError):
@@ -403,3 +406,21 @@ def wait_for_deployments_at(api: str, proc, timeout: float = 120) -> dict[str, s
             return {d["name"]: d["id"] for d in found}
         time.sleep(0.5)
     raise TimeoutError("deployments not served")
+
+
+def test_a_tiles_months_run_as_chains_in_month_order():
+    from flows.units import chain_name, chains
+    from nampo.units import Unit
+
+    def unit(m: str, tile: str) -> Unit:
+        return Unit(month(m), tile)
+
+    units = [unit(f"2017-{m:02d}", t) for m in range(12, 0, -1) for t in ("x01y00", "x00y00")]
+    units += [unit("2018-01", "x00y00")]
+    got = chains(units, size=12)
+    assert [chain_name(c) for c in got] == [
+        "x00y00/2017-01..2017-12", "x00y00/2018-01", "x01y00/2017-01..2017-12"
+    ]  # fmt: skip
+    assert sorted(u.id for c in got for u in c) == sorted(u.id for u in units)
+    assert all(len({u.tile_id for u in c}) == 1 for c in got)
+    assert chains([], size=12) == []

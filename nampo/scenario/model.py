@@ -214,6 +214,11 @@ class Climate(_Model):
     )
     cirrus: float = Field(default=0.1, ge=0, le=1, description="Probability of thin cirrus.")
     cloud_height_m: tuple[float, float] = (600.0, 2500.0)
+    phenology: Literal["temperate", "evergreen"] = Field(
+        default="temperate",
+        description="Vegetation's year: temperate (green May-October, dormant in winter) or "
+        "evergreen (humid tropics: green all year, a shallow dip in the drier months).",
+    )
 
     @field_validator("cloud_height_m")
     @classmethod

@@ -317,7 +317,7 @@ def render_datatake(ctx: Context, take: Datatake) -> TakeResult:
     cls, mult, share, vessels, ice_share = _ground(ctx, take, rng)
     alt_table, _, _ = sp.alternate_tables()
     doy = take.date.timetuple().tm_yday
-    table = sp.class_table(sp.greenness(doy + rng.normal(0, 4)))
+    table = sp.class_table(sp.greenness(doy + rng.normal(0, 4), sc.climate.phenology))
     turbidity = float(rng.lognormal(0, 0.18))  # sediment load of the estuary varies by day
     table[WATER] *= turbidity
     alt_table[WATER] *= turbidity

@@ -155,9 +155,20 @@ def texture_table() -> np.ndarray:
     return out
 
 
-def greenness(day_of_year: float) -> float:
-    """Vegetation state of a temperate East Asian site: green-up in late April-May, peak
-    July-August, senescence in October (a double logistic, as in MODIS phenology)."""
+def greenness(day_of_year: float, phenology: str = "temperate") -> float:
+    """Vegetation state on a day of the year.
+
+    ``temperate`` (an East Asian or European site): green-up in late April-May, peak
+    July-August, senescence in October (a double logistic, as in MODIS phenology).
+    ``evergreen`` (humid tropics: rain forest, oil palm, mangrove): MODIS NDVI of evergreen
+    broadleaf cover stays near saturation (0.75-0.85) all year, its seasonal changes
+    within the index's error (Samanta et al. 2012, Amazon 2000-2009); apparent dry-season
+    dips of NDVI are mostly smoke aerosols (Kobayashi and Dye 2005), which the scenario's
+    fog models, and EVI even peaks late in the dry season (Xiao et al. 2006). So the state
+    stays between 0.88 and 1 (NDVI of the library's pure vegetation 0.77-0.82), a small
+    annual cycle whose phase is not established (lowest in mid-July here)."""
+    if phenology == "evergreen":
+        return float(0.94 + 0.06 * math.cos(2 * math.pi * (day_of_year - 15) / 365))
     up = 1 / (1 + math.exp(-(day_of_year - 135) / 11))
     down = 1 / (1 + math.exp(-(day_of_year - 285) / 12))
     return float(np.clip(up - down, 0, 1))

@@ -1,0 +1,260 @@
+"""Facility activity: vessels at the berths, ice on the water, coal on the yards.
+
+Tiny literal scenes for the kernel and the series (tiles joined, size filter, cloud rule),
+the store's activity objects (written with the unit, idempotent), and the mini scenario's
+whole year against its truth (``truth/scenes.csv``)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from nampo import cli
+from nampo.activity import (
+    ActivityParams,
+    _bright_objects,
+    coal_series,
+    ice_series,
+    merge_objects,
+    unit_activity,
+    vessel_series,
+)
+from nampo.errors import StoreError
+from nampo.grid import Grid
+from nampo.indices import DARK, WATER
+from nampo.sites import Site
+from nampo.store import Store
+from nampo.units import Unit
+from tests.store_jobs import unit_ds
+from tests.test_change_truth import TARGETS
+from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
+
+P = ActivityParams()
+# reflectance of the scenario's spectral library (nampo/scenario/spectra.py)
+WATER_NIR, WATER_NDSI = 0.028, 0.86
+ICE_NIR, ICE_NDSI = 0.36, 0.8
+SHIP_NIR, SHIP_NDSI = 0.16, -0.04
+
+
+def berth_scene(background_nir: float, background_ndsi: float, ships=()):
+    """A 7 x 40 berth (all clear) with ships given as (rows, cols) slices."""
+    nir = np.full((7, 40), background_nir, "f4")
+    ndsi = np.full((7, 40), background_ndsi, "f4")
+    for rows, cols in ships:
+        nir[rows, cols], ndsi[rows, cols] = SHIP_NIR, SHIP_NDSI
+    return np.ones((7, 40), bool), nir, ndsi
+
+
+def test_a_ship_on_open_water_is_one_object():
+    berth, nir, ndsi = berth_scene(WATER_NIR, WATER_NDSI, [(slice(2, 4), slice(5, 17))])
+    assert _bright_objects(berth, nir, ndsi, P, 100, 200) == [[24, 102, 205, 103, 216]]
+
+
+def test_a_ship_in_ice_is_found_and_ice_alone_is_not():
+    """Ice is brighter than a ship in the NIR: a ship is told from it by its colour."""
+    berth, nir, ndsi = berth_scene(ICE_NIR, ICE_NDSI, [(slice(3, 4), slice(10, 25))])
+    assert [o[0] for o in _bright_objects(berth, nir, ndsi, P, 0, 0)] == [15]
+    berth, nir, ndsi = berth_scene(ICE_NIR, ICE_NDSI)
+    assert _bright_objects(berth, nir, ndsi, P, 0, 0) == []
+
+
+def test_cloudy_berth_pixels_hold_no_object():
+    berth, nir, ndsi = berth_scene(WATER_NIR, WATER_NDSI, [(slice(2, 4), slice(5, 17))])
+    berth[:, :20] = False  # the ship lies under a cloud
+    assert _bright_objects(berth, nir, ndsi, P, 0, 0) == []
+
+
+def test_objects_cut_by_a_tile_edge_are_joined():
+    # tile A's object ends at column 63, tile B's starts at 64 (rows overlap): one ship
+    a = [[3, 10, 61, 11, 63], [20, 30, 10, 32, 20]]
+    b = [[12, 11, 64, 12, 70], [8, 40, 64, 41, 67]]  # the second is 28 rows away
+    assert merge_objects([a, b]) == [20, 15, 8]
+    # within a tile, groups are whole: touching boxes of one tile are not joined
+    assert merge_objects([[[5, 0, 0, 1, 4], [5, 2, 5, 3, 9]]]) == [5, 5]
+
+
+def doc(tile, month, date, facility, berth_px, berth_clear, objects, **counts):
+    base = {"area_px": 100, "water_px": 50, "berth_px": berth_px, "coal_px": 0,
+            "clear_month_px": 100}  # fmt: skip
+    base.update(counts)
+    return {
+        "tile": tile,
+        "month": month,
+        "facilities": {facility: base},
+        "scenes": [
+            {
+                "date": date,
+                "facilities": {
+                    facility: {
+                        "water_clear": 50,
+                        "ice_px": 10,
+                        "berth_clear": berth_clear,
+                        "objects": objects,
+                    }
+                },
+            }  # fmt: skip
+        ],
+    }
+
+
+def test_vessel_series_sums_tiles_filters_size_after_joining_and_skips_cloudy_scenes():
+    # a ship cut by the tile edge into 3 + 10 pixels counts once (3 alone is below the
+    # size filter); a 2-pixel speck does not count
+    west = [[3, 10, 61, 11, 63], [2, 1, 1, 1, 2]]
+    docs = [
+        doc("x00y00", "2017-05", "2017-05-03", "quay", 60, 60, west),
+        doc("x01y00", "2017-05", "2017-05-03", "quay", 40, 40, [[10, 11, 64, 12, 70]]),
+    ]
+    s = vessel_series(docs)
+    assert s["vessels"].tolist() == [1] and s["berth_px"].tolist() == [100]
+    assert s["sizes"].tolist() == [[13]]
+    # the same scene with a third of the berths under a cloud: unknown, not zero
+    docs[1]["scenes"][0]["facilities"]["quay"]["berth_clear"] = 5
+    s = vessel_series(docs)
+    assert s["clear_share"].tolist() == [0.65] and np.isnan(s["vessels"].tolist()[0])
+
+
+def test_ice_and_coal_series():
+    docs = [doc("x00y00", "2017-01", "2017-01-20", "harbour", 0, 0, [], coal_px=30)]
+    ice = ice_series(docs)
+    assert ice["ice_fraction"].tolist() == [0.2] and ice["clear_share"].tolist() == [1.0]
+    coal = coal_series(docs)
+    assert coal["coal_m2"].tolist() == [3000.0] and coal["area_m2"].tolist() == [10000.0]
+    assert coal["month"].tolist() == [dt.date(2017, 1, 1)]
+
+
+# -- in a unit and in the store
+
+
+SITE = Site(
+    "teststore", "Store test site", Grid(32651, 10, 709160, 4289200, 120, 120), 64,
+    facilities=(("quay", "Quay", Grid(32651, 10, 709160, 4289200, 120, 120).footprint_lonlat()),),
+)  # fmt: skip
+
+
+def test_unit_activity_counts_a_tiles_pixels_and_coal():
+    tile = SITE.tile("x00y00")
+    y, x = SITE.tile_grid(tile).xy_coords()[::-1]
+    shape = tile.shape
+    times = np.array(["2017-05-03T02:18", "2017-05-13T02:18"], "datetime64[ns]")
+    bands = xr.Dataset(
+        {b: (("time", "y", "x"), np.full((2, *shape), v, "f4"))
+         for b, v in (("green", 0.08), ("nir", WATER_NIR), ("swir16", 0.006))},
+        coords={"time": times, "y": y, "x": x},
+    )  # fmt: skip
+    clear = xr.DataArray(np.ones((2, *shape), bool), dims=("time", "y", "x"))
+    clear[1, :32] = False
+    lc = np.full(shape, WATER, "u1")
+    lc[:10] = DARK
+    base = xr.DataArray(np.full(shape, WATER, "u1"), dims=("y", "x"))
+    out = unit_activity(SITE, tile, dt.date(2017, 5, 1), bands, clear,
+                        xr.DataArray(lc, dims=("y", "x")), base)  # fmt: skip
+    quay = out["facilities"]["quay"]
+    assert quay["area_px"] == 64 * 64 and quay["coal_px"] == 640 and quay["berth_px"] == 0
+    assert [s["date"] for s in out["scenes"]] == ["2017-05-03", "2017-05-13"]
+    assert [s["facilities"]["quay"]["water_clear"] for s in out["scenes"]] == [4096, 2048]
+    json.dumps(out, allow_nan=False)  # plain JSON
+
+
+@pytest.fixture
+def store(tmp_path):
+    from tests.store_jobs import CALENDAR
+
+    return Store(tmp_path / "site.zarr").create(SITE, CALENDAR)
+
+
+ACTIVITY = doc("x00y00", "2017-05", "2017-05-03", "quay", 60, 60, [[12, 1, 1, 2, 6]])
+
+
+def test_activity_is_stored_with_its_unit_and_rewritten_to_the_same_bytes(store):
+    tile = SITE.tile("x00y00")
+    unit = Unit(dt.date(2017, 5, 1), "x00y00")
+    store.write_unit(unit, unit_ds(tile, unit.month), {"code": "t"}, activity=ACTIVITY)
+    path = store.url + "/nampo/activity/x00y00/2017-05.json"
+    first = open(path, "rb").read()
+    [stored] = store.activity()
+    assert stored["unit"] == "x00y00/2017-05" and stored["scenes"] == ACTIVITY["scenes"]
+    store.write_unit(unit, unit_ds(tile, unit.month), {"code": "t"}, activity=ACTIVITY)
+    assert open(path, "rb").read() == first
+    # a unit without its record (killed before it) has no activity to read
+    store._delete("nampo/units/x00y00/2017-05.json")
+    assert store.activity() == []
+    # rewritten without activity: the old one does not stay beside the new data
+    store.write_unit(unit, unit_ds(tile, unit.month), {"code": "t"})
+    assert store.activity() == []
+
+
+def test_activity_that_is_not_json_is_refused_before_anything_is_written(store):
+    tile = SITE.tile("x00y00")
+    unit = Unit(dt.date(2017, 5, 1), "x00y00")
+    with pytest.raises(StoreError, match="activity is not JSON"):
+        store.write_unit(unit, unit_ds(tile, unit.month), activity={"bad": float("nan")})
+    assert store.done() == set()
+
+
+# -- the mini scenario's year, against its truth
+
+
+@pytest.mark.services
+def test_mini_vessels_and_ice_meet_the_targets(mini_store, mini_archive, capsys):  # noqa: F811
+    args = ["score", "--archive", str(mini_archive.path), "--store", str(mini_store.url), "--json"]
+    assert cli.main(args) == 0
+    result = json.loads(capsys.readouterr().out)["activity"]
+    overall = result["vessels"][0]
+    assert overall["facility"] == "overall", result
+    assert overall["scenes"] >= 10, result  # the clear scenes of a cloudy year
+    assert overall["mean_abs_error"] <= TARGETS["vessel_mae"], result
+    assert overall["truth_mean"] > 0.5, result  # ships were there to count
+    assert result["ice"]["scenes"] >= 10 and result["ice"]["mean_abs_error"] <= 0.1, result
+
+
+@pytest.mark.services
+def test_mini_cloudy_scenes_are_not_counted(mini_store, mini_archive):  # noqa: F811
+    """Scenes the truth says were mostly cloud over the site never get a vessel count."""
+    series = vessel_series(mini_store.activity())
+    known = {r.date for r in series.itertuples() if not np.isnan(r.vessels)}
+    with open(mini_archive.path / "truth" / "scenes.csv", newline="") as f:
+        cloudy = {dt.date.fromisoformat(r["date"]) for r in csv.DictReader(f)
+                  if float(r["cloud_fraction"] or 0) > 0.5}  # fmt: skip
+    assert cloudy and not (known & cloudy)
+
+
+@pytest.mark.services
+def test_mini_events_are_stored_as_geojson_and_geoparquet(mini_store, mini_site):  # noqa: F811
+    import geopandas as gpd
+
+    from nampo.events import save_events, site_events, stored_events
+
+    _, events = site_events(mini_store, MINI_FIRST, MINI_LAST, mini_site.facilities)
+    urls = save_events(mini_store, events)
+    assert [u.rsplit("/", 1)[-1] for u in urls] == ["events.parquet", "events.geojson"]
+    again = stored_events(mini_store)
+    assert [e["id"] for e in again] == [e.id for e in events]
+    frame = gpd.read_parquet(urls[0])
+    assert frame.crs.to_epsg() == 4326 and list(frame["id"]) == [e.id for e in events]
+    assert frame.geometry.iloc[0].equals_exact(events[0].geometry, 1e-9)
+    first = open(urls[0], "rb").read(), open(urls[1], "rb").read()
+    save_events(mini_store, events)  # idempotent: the same bytes
+    assert (open(urls[0], "rb").read(), open(urls[1], "rb").read()) == first
+
+
+@pytest.mark.services
+def test_the_main_job_ends_with_events_activity_and_score(mini_store, mini_archive, capsys):  # noqa: F811
+    """What `nampo-flows demo` prints after its backfill (flows/cli.py)."""
+    from flows.cli import _what_happened
+    from nampo.events import stored_events
+    from nampo.settings import Settings
+
+    _what_happened("harbour-mini", mini_store.url, mini_archive.path, Settings())
+    out = capsys.readouterr().out
+    # the sheds, said as an analyst would, with the facility's title and the months
+    assert "of new buildings went up at the land north of the quay between" in out, out
+    assert "Quay and yard: " in out and "vessels per clear scene" in out, out
+    assert "Ice on the river: seen in" in out, out
+    assert "recall" in out and "vessels per facility per clear scene" in out, out
+    assert len(stored_events(mini_store) or []) > 0
