@@ -246,11 +246,12 @@ def test_mini_events_are_stored_as_geojson_and_geoparquet(mini_store, mini_site)
 @pytest.mark.services
 def test_the_main_job_ends_with_events_activity_and_score(mini_store, mini_archive, capsys):  # noqa: F811
     """What `nampo-flows demo` prints after its backfill (flows/cli.py)."""
-    from flows.cli import _what_happened
+    from flows.cli import _date_changes, _what_happened
     from nampo.events import stored_events
     from nampo.settings import Settings
 
-    _what_happened("harbour-mini", mini_store.url, mini_archive.path, Settings())
+    found = _date_changes("harbour-mini", mini_store.url, Settings())  # before the report
+    _what_happened("harbour-mini", mini_store.url, found, mini_archive.path, Settings())
     out = capsys.readouterr().out
     # the sheds, said as an analyst would, with the facility's title and the months
     assert "of new buildings went up at the land north of the quay between" in out, out
