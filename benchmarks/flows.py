@@ -55,34 +55,35 @@ the store.
 
 Last run
 --------
-2026-11-26 15:37, defaults with ``--skip-demo``, 2 quiet cores (load average about 2),
-after the flows passed the scenes to each task run as one opaque value (before, Prefect
-walked the whole scene list on every task run: +0.65 s a unit on the mini)::
+2026-11-26 17:55, defaults with ``--skip-demo``, on quiet cores (other processes 0.03
+cores), after a tile's months became one task run per chain of up to 12 months (24 task
+runs here: 12 baselines, 12 chains of 2 months) and after the pipeline work of the
+pipeline-core issue (a unit costs about half what it did)::
 
                                           wall  units  units own  busy     load avg  others
                                              s   done    s (sum)     %   start..end   cores
     ---------------------------------------------------------------------------------------
-    (a) library: pipeline.process         29.6     36       50.8    86  1.15..2.00     0.00
-    (b) backfill flow (Prefect)           34.3     36       60.0    87  2.00..2.49     0.02
-    units own s: sum of UnitResult.seconds (the pipeline core); busy: that sum / (2 workers x wall)
+    (a) library: pipeline.process         15.5     36       27.5    89  1.86..2.12     0.03
+    (b) backfill flow (Prefect)           15.2     36       24.7    81  2.12..2.49     0.02
 
-    Prefect overhead  b - a = +4.7 s over 36 units
-      per unit   (b - a) / units = +0.13 s   (a unit's own time: 1.41 s in (a), 1.67 s in (b))
-      share      (b - a) / b     = +13.7 %   aim < 10 %: NOT MET
-      units' own seconds b - a = +9.2 s (+18.1 %: units slowed or sped up inside task runs)
+    Prefect overhead  b - a = -0.2 s over 36 units
+      per unit   (b - a) / units = -0.01 s   (a unit's own time: 0.76 s in (a), 0.69 s in (b))
+      share      (b - a) / b     = -1.4 %   aim < 10 %: MET
       where the time goes                                (a)     (b)
-        call -> first unit starts                      0.5     1.3 s  (plan + catalog search, client/runner, scatter; (b): flow run)
-        workers idle between units                     7.5     4.6 s  (2 x (last end - first start) - units' time)
-        last unit ends -> return                       0.0     0.7 s  (run record; (b): results, artifact, flow run completed)
-        (b) Prefect inside each task run: 0.00 s per unit (task-run time 60.0 s - units' own 60.0 s)
-        (a)'s unit spans are seen from the client (end = result received); (b)'s are the Prefect server's task-run records
+        call -> first unit starts                      0.6     1.0 s
+        workers idle between units                     2.3     2.7 s
+        last unit ends -> return                       0.0     0.4 s
+      CPU seconds by process                             (a)     (b)
+        prefect server                                 0.3     1.1
+        this process                                   1.4     2.0
+        other children                                25.5    24.0
 
-The rest of (b)'s extra time is the units themselves running 18 % slower inside task
-runs: the local Prefect server (SQLite, events and logs) shares the 2 cores with the
-workers. The ``--quick`` check on harbour-mini (12 units of 0.6 s): +0.09 s per unit,
-17.6 %. An earlier run under load average 9-16, before that change: +2.33 s per unit,
-38 %. ``nampo-flows demo`` over the whole Nampo scenario (444 units): 2,048 s, under load
-average 5-12 with a test suite running alongside.
+The same at 17:59 with ``--repeat 2`` while other jobs used 0.66-0.69 of the 2 cores: (a)
+22.1 s, (b) 27.3 s, +18.9 %: the server and the flow process (+2.4 CPU-s) compete with the
+workers, and 24 coarser task runs leave a worker idle at the end (4.8 s against 1.2 s).
+Before chains (one task run per unit, 13:37 on quiet cores): +0.13 s a unit, 13.7 %.
+A task run costs 0.1-0.2 CPU-s whatever it computes (docs/deploy.md); a month of a tile
+about half a CPU-second.
 """
 
 from __future__ import annotations
