@@ -81,7 +81,7 @@ pipeline-core issue (a unit costs about half what it did)::
 The same at 17:59 with ``--repeat 2`` while other jobs used 0.66-0.69 of the 2 cores: (a)
 22.1 s, (b) 27.3 s, +18.9 %: the server and the flow process (+2.4 CPU-s) compete with the
 workers, and 24 coarser task runs leave a worker idle at the end (4.8 s against 1.2 s).
-Before chains (one task run per unit, 13:37 on quiet cores): +0.13 s a unit, 13.7 %.
+Before chains (one task run per unit, 15:37 on quiet cores): +0.13 s a unit, 13.7 %.
 A task run costs 0.1-0.2 CPU-s whatever it computes (docs/deploy.md); a month of a tile
 about half a CPU-second.
 """
