@@ -213,6 +213,9 @@ def _interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
+    # Also when started with SIGINT ignored (by a non-interactive shell's `&`, which
+    # Python then leaves ignored): Ctrl-C must stop what this command started.
+    signal.signal(signal.SIGINT, _interrupt)
     return run_command("nampo-flows", _parser().parse_args(argv))
 
 
