@@ -46,9 +46,8 @@ def main() -> None:
     for stage in ("read", "draw", "export", "total"):
         print(f"{stage:<8s} {report.seconds[stage]:7.1f} {report.cpu[stage]:7.1f}")
     ev_wall, ev_cpu = d.events_seconds
-    print(
-        f"  of which change dating (nampo.events.site_events): {ev_wall:.1f} s, {ev_cpu:.1f} CPU s"
-    )
+    print(f"  of which the events and their change map: {ev_wall:.1f} s, {ev_cpu:.1f} CPU s")
+    print(f"  events: {d.events_source}")
     cpu = report.cpu["total"]  # with the drawing processes' (not children of this one)
     print(f"CPU seconds {cpu:.1f} (wall {wall:.1f} s: {cpu / wall:.2f} cores busy on average)")
     floor = cpu / 2

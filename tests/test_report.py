@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,8 @@ from rasterio.features import rasterize
 from rio_cogeo.cogeo import cog_validate
 
 from nampo import cli
-from nampo.events import site_events
+from nampo.change import TYPES
+from nampo.events import save_events, site_events
 from nampo.products import CLASSES
 from nampo.report import build_report
 from nampo.store import Store
@@ -285,6 +287,38 @@ def test_a_partly_processed_store_s_report_names_what_is_missing(
         assert re.search(r"\d+ events \(click a column", page.page.inner_text("body"))
     finally:
         page.close()
+
+
+def test_a_store_s_current_stored_events_are_reported_and_stale_ones_are_not(
+    mini_store, mini_site, store_events, tmp_path
+):
+    copy = tmp_path / "with-events.zarr"
+    shutil.copytree(Path(mini_store.url), copy)
+    store = Store(copy)
+    assert store_events, "the mini store has events"
+    save_events(store, store_events)
+    report = build_report(store, tmp_path / "current", mini_site)
+    data = report.data
+    assert data.events_source.startswith("events as stored in the store")
+    assert [e.properties() for e in data.events] == [e.properties() for e in store_events]
+    # the change map is their outlines on the site grid: each event's pixels, its type
+    codes = {t: c for c, t in TYPES.items()}
+    assert (data.change["type"].values > 0).sum() == sum(e.pixels for e in store_events)
+    for e in store_events:
+        assert codes[e.type] in np.unique(data.change["type"].values)
+    with rasterio.open(report.folder / "change.tif") as src:
+        day = src.read(1)
+    assert np.isfinite(day).sum() == sum(e.pixels for e in store_events)
+    assert "events as stored" in report.index.read_text()
+
+    # stale: a unit completed after the events were stored (here: only the first event)
+    save_events(store, store_events[:1])
+    record = next((copy / "nampo" / "units").rglob("*.json"))
+    later = time.time() + 3600
+    os.utime(record, (later, later))
+    stale = build_report(store, tmp_path / "stale", mini_site).data
+    assert "dated the changes itself" in stale.events_source
+    assert [e.id for e in stale.events] == [e.id for e in store_events]
 
 
 def test_the_report_flow_publishes_the_events_and_a_link(

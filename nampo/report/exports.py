@@ -96,7 +96,11 @@ def export(data: ReportData, folder: Path) -> list[Path]:
             ["change type: " + ", ".join(f"{c} {t}" for c, t in TYPES.items())], 0,
             colormap=colours, tags={"period": period, **{str(c): t for c, t in TYPES.items()}},
         ))  # fmt: skip
-        before, after, day = change_dates(cm)
+        # stored events' change map carries its dates; a dated one its months' indices
+        if "day" in cm:
+            before, after, day = (cm[k].values for k in ("before", "after", "day"))
+        else:
+            before, after, day = change_dates(cm)
         as_days = [
             np.where(np.isnat(d), np.nan, (d - EPOCH).astype("float64")).astype("float32")
             for d in (day, before, after)

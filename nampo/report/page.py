@@ -44,6 +44,7 @@ def render(data: ReportData, images: dict, exports: list[tuple[str, str]], folde
         chips=images["chips"],
         series=images["series"],
         events=data.events,
+        events_source=data.events_source,
         facilities=data.facilities,
         score=_score(data.score),
         colours=TYPE_COLOURS,
@@ -69,6 +70,7 @@ def numbers(data: ReportData) -> dict:
         "missing": data.coverage.missing,
         "overview_month": f"{data.overview.month:%Y-%m}" if data.overview else None,
         "events": [e.properties() for e in data.events],
+        "events_source": data.events_source,
         "facilities": [
             {
                 "name": f.name,
