@@ -14,11 +14,11 @@ import datetime as dt
 import json
 
 import numpy as np
+import shapely
 import xarray as xr
 from pyproj import Transformer
 from rasterio.features import rasterize
 from shapely.geometry import shape
-from shapely.ops import transform as reproject
 
 from nampo.change import TYPES
 from nampo.events import Event
@@ -90,11 +90,15 @@ def change_from_events(events: list[Event], grid: Grid) -> xr.Dataset:
     (pixels whose centre lies inside; later events over earlier ones) with its type, dates,
     confidence and magnitude. Variables ``type``, ``before``, ``after``, ``day``
     (datetime64[D], NaT outside events), ``confidence``, ``magnitude``."""
-    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{grid.epsg}", always_xy=True).transform
+    to_grid = Transformer.from_crs("EPSG:4326", f"EPSG:{grid.epsg}", always_xy=True)
+
+    def reproject(geometry):  # lon/lat -> the grid's CRS (shapely.ops.transform is deprecated)
+        return shapely.transform(geometry, lambda xy: np.column_stack(to_grid.transform(*xy.T)))
+
     shape_ = grid.shape
     index = np.zeros(shape_, "int32")  # 1 + the event's position, 0: none
     ordered = sorted(range(len(events)), key=lambda i: events[i].date)
-    shapes = [(reproject(to_grid, events[i].geometry), i + 1) for i in ordered]
+    shapes = [(reproject(events[i].geometry), i + 1) for i in ordered]
     if shapes:
         index = rasterize(shapes, out_shape=shape_, transform=grid.transform, fill=0,
                           dtype="int32")  # fmt: skip
