@@ -18,9 +18,11 @@ unit, inside the task runs around the units, after the last unit);
     subprocess in a temporary NAMPO_HOME (its ``archives`` links to the real archives
     folder, so the archive phase finds it cached), each phase timed from the moment its
     line appears (start-up, archive, STAC API start + load, Prefect server start, the
-    backfill flow, stopping), with the share of the run spent outside the pipeline core
-    (everything but the units' compute: the units' seconds, parsed from the task-run
-    logs, divided by the 2 workers that run them side by side).
+    backfill flow, dating and storing the events, the report flow, stopping), with the
+    share of the run spent outside the pipeline core (everything but the units' compute:
+    the units' seconds, parsed from the task-run logs, divided by the 2 workers that run
+    them side by side), with and without the events and the report (product work that
+    comes after the pipeline, not orchestration).
 
 Out of the timings, and printed apart: building or finding the archive (``build_archive``
 in the settings' archives folder), starting a local STAC API in a temporary NAMPO home and
@@ -411,11 +413,13 @@ def keep(best: Measure | None, new: Measure) -> Measure:
 
 
 PHASES = [
-    ("start-up (uv, interpreter, imports)", re.compile(r"^1/4 archive")),
-    ("archive (cached)", re.compile(r"^2/4 local STAC API")),
-    ("STAC API start + load", re.compile(r"^3/4 Prefect server")),
-    ("Prefect server start", re.compile(r"^4/4 backfill flow")),
-    ("backfill flow run", re.compile(r"Flow run '[^']*' - Finished in state")),
+    ("start-up (uv, interpreter, imports)", re.compile(r"^1/6 archive")),
+    ("archive (cached)", re.compile(r"^2/6 local STAC API")),
+    ("STAC API start + load", re.compile(r"^3/6 Prefect server")),
+    ("Prefect server start", re.compile(r"^4/6 backfill flow")),
+    ("backfill flow run", re.compile(r"^5/6 events")),
+    ("events (dated, stored): product work", re.compile(r"^6/6 report")),
+    ("report flow run: product work", re.compile(r"Flow run '[^']*' - Finished in state")),
     ("stop (log flush, Prefect server, STAC API)", re.compile(r"^Done in ")),
 ]
 UNIT_LINE = re.compile(r"(x\d+y\d+/(?:baseline|\d{4}-\d\d)): (\d+) scenes in ([\d.]+) s")
@@ -463,7 +467,7 @@ def run_demo(site_name: str, period, archives: Path) -> Demo:
                 if phase < len(PHASES) and PHASES[phase][1].search(line):
                     marks.append((PHASES[phase][0], now))
                     phase += 1
-                    if phase < 5:
+                    if phase < 6:
                         print(f"  {now:6.1f} s  {line}", flush=True)
                 if m := UNIT_LINE.search(line):
                     units[m.group(1)] = float(m.group(3))
@@ -601,9 +605,11 @@ def print_demo(d: Demo, cmd_units: int) -> dict[str, bool]:
     )
     outside = 1 - core / d.total
     in_flow = 1 - core / flow_s
+    product = sum(s for name, s in d.phases if name.endswith("product work"))
     print(
         f"  outside the pipeline core: {outside * 100:.1f} % of the command "
-        f"({d.total - core:.1f} s); inside the flow-run phase alone "
+        f"({d.total - core:.1f} s); without the events and the report ({product:.1f} s), "
+        f"{(1 - core / (d.total - product)) * 100:.1f} %; inside the flow-run phase alone "
         f"{in_flow * 100:.1f} % ({flow_s - core:.1f} s: cluster start/stop, plan + catalog "
         "search, Prefect, idle workers)"
     )

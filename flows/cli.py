@@ -80,22 +80,22 @@ def demo(args, settings: Settings) -> int:
     site = args.site
     scenario = known_site(site).scenario
     t0 = time.perf_counter()
-    print(f"1/4 archive of {scenario.name}", flush=True)
+    print(f"1/6 archive of {scenario.name}", flush=True)
     archive = build_archive(scenario, settings.archives_dir, workers=settings.render_workers)
     m = archive.manifest()
     print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
-    print("2/4 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)", flush=True)
+    print("2/6 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)", flush=True)
     was_running = pgstac.status(settings.stac_dir).running
     endpoint = pgstac.start(settings.stac_dir)
     try:
         print(f"    {endpoint.url}: loaded {pgstac.load(endpoint, archive.path)} items")
         first = args.first or f"{archive.scenario.period.start:%Y-%m}"
         last = args.last or f"{archive.scenario.period.end:%Y-%m}"
-        print("3/4 Prefect server", flush=True)
+        print("3/6 Prefect server", flush=True)
         with prefect_server.running(settings.home / "prefect", _port(None)) as server:
             _use_server(settings, server)
             print(f"    {server.url}")
-            print(f"4/4 backfill flow: {site}, {first}..{last}, local Dask cluster", flush=True)
+            print(f"4/6 backfill flow: {site}, {first}..{last}, local Dask cluster", flush=True)
             from flows.backfill import backfill  # after the environment names the server
 
             summary = backfill(
@@ -107,7 +107,9 @@ def demo(args, settings: Settings) -> int:
                 force=args.force,
             )
             # dated and stored before the report, which reads them from the store
+            print("5/6 events: dated from the store's monthly products, stored in it", flush=True)
             found = _date_changes(site, summary["store"], settings)
+            print("6/6 report flow", flush=True)
             from flows.report import report
 
             index = report(site=site, store=args.store)
