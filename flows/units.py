@@ -99,11 +99,19 @@ def _done_in_run(store: Store, unit_id: str, run_id: str) -> bool:
 
 
 def chains(units: list[Unit], size: int = CHAIN_MONTHS) -> list[list[Unit]]:
-    """The months of each tile in month order, cut into runs of at most `size`."""
+    """The months of each tile in month order, cut into runs of at most `size`; the runs
+    in the order they should start: by their first month, then by tile.
+
+    Why that order: the scheduler starts ready task runs in submission order, and a worker
+    keeps the files it opened (``nampo.cube.OPEN_FILES``, a few hundred). Every tile reads the
+    same scenes, so the workers should go through the tiles of one period before the next
+    period. In tile order a worker went through all periods of one tile, then of the next:
+    each period's files pushed out the others', and every unit opened all its files again."""
     by_tile: dict[str, list[Unit]] = {}
     for unit in sorted(units, key=lambda u: (u.tile_id, u.month)):
         by_tile.setdefault(unit.tile_id, []).append(unit)
-    return [ms[i : i + size] for ms in by_tile.values() for i in range(0, len(ms), size)]
+    runs = [ms[i : i + size] for ms in by_tile.values() for i in range(0, len(ms), size)]
+    return sorted(runs, key=lambda run: (run[0].month, run[0].tile_id))
 
 
 def chain_name(chain: list[Unit]) -> str:
@@ -131,10 +139,11 @@ def task_runner(cluster: str | None, workers: int) -> DaskTaskRunner:
 def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
     """Submit the plan's baselines and month chains as task runs and wait for all of them.
 
-    A chain waits for its tile's baseline and for the tile's chain before it. That wait is
-    for speed only (a month then reads the month before back from the store rather than
-    computing it again): a failed chain does not stop the next one (``allow_failure``), a
-    failed baseline does.
+    A chain waits for the run's baselines and for its tile's chain before it. Those waits
+    are for speed only (a month then reads the month before back from the store rather than
+    computing it again, and the workers' open files serve one period at a time): a failed
+    chain does not stop the next one, nor does another tile's failed baseline
+    (``allow_failure``); a failed baseline of its own tile does.
     """
     log = get_run_logger()
     results = list(plan.skipped)
@@ -148,12 +157,14 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
             uid = pipeline.baseline_id(tid)
             t = baseline_task.with_options(task_run_name=uid)
             futures[uid] = (runner.submit(t, _params(t, plan.site, tid, scenes, *args)), [uid])
+        bases = {tid: futures[pipeline.baseline_id(tid)][0] for tid in plan.baselines}
         before: dict[str, Any] = {}  # tile -> its last chain's future
         for chain in chains(plan.months):
             tile = chain[0].tile_id
-            wait = []
-            if (base := futures.get(pipeline.baseline_id(tile))) is not None:
-                wait.append(base[0])
+            # All of the run's baselines first, as the library runs them: a chain between
+            # baselines would push their files out of the workers' open files. A failed
+            # baseline stops its own tile's months only.
+            wait = [f if t == tile else allow_failure(f) for t, f in bases.items()]
             if (prev := before.get(tile)) is not None:
                 wait.append(allow_failure(prev))
             t = months_task.with_options(task_run_name=chain_name(chain))
