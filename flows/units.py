@@ -100,18 +100,22 @@ def _done_in_run(store: Store, unit_id: str, run_id: str) -> bool:
 
 def chains(units: list[Unit], size: int = CHAIN_MONTHS) -> list[list[Unit]]:
     """The months of each tile in month order, cut into runs of at most `size`; the runs
-    in the order they should start: by their first month, then by tile.
+    in the order they should start: by their first month, then in the order `units` gives
+    the tiles (the plan's: largest tile first).
 
     Why that order: the scheduler starts ready task runs in submission order, and a worker
     keeps the files it opened (``nampo.cube.OPEN_FILES``, a few hundred). Every tile reads the
     same scenes, so the workers should go through the tiles of one period before the next
     period. In tile order a worker went through all periods of one tile, then of the next:
     each period's files pushed out the others', and every unit opened all its files again."""
+    rank: dict[str, int] = {}
+    for unit in units:
+        rank.setdefault(unit.tile_id, len(rank))
     by_tile: dict[str, list[Unit]] = {}
-    for unit in sorted(units, key=lambda u: (u.tile_id, u.month)):
+    for unit in sorted(units, key=lambda u: u.month):
         by_tile.setdefault(unit.tile_id, []).append(unit)
     runs = [ms[i : i + size] for ms in by_tile.values() for i in range(0, len(ms), size)]
-    return sorted(runs, key=lambda run: (run[0].month, run[0].tile_id))
+    return sorted(runs, key=lambda run: (run[0].month, rank[run[0].tile_id]))
 
 
 def chain_name(chain: list[Unit]) -> str:

@@ -266,3 +266,16 @@ def test_a_corrupt_asset_is_skipped_and_recorded(reference, mini_archive, site, 
     record = store.record(f"{tile.id}/2022-01")
     assert victim["id"] in record["skipped_scenes"]
     assert victim["id"] not in record["scenes"] and record["scenes"]
+
+
+def test_the_plan_starts_with_the_largest_tiles(site, spec, tmp_path):
+    """Units start in submission order, so the small edge tiles go last and fill the gaps."""
+    pixels = {t.id: t.shape[0] * t.shape[1] for t in site.tiles}
+    assert len(set(pixels.values())) > 1, "the test needs a site with edge tiles"
+    plan = pipeline.plan_run(site, FIRST, LAST, store=Store(tmp_path / "s.zarr"), spec=spec)
+    sizes = [pixels[t] for t in plan.baselines]
+    assert sorted(plan.baselines) == sorted(pixels) and sizes == sorted(sizes, reverse=True)
+    assert [u.month for u in plan.months] == sorted(u.month for u in plan.months)
+    for month in {u.month for u in plan.months}:
+        sizes = [pixels[u.tile_id] for u in plan.months if u.month == month]
+        assert sizes == sorted(sizes, reverse=True) and len(sizes) == len(pixels)
