@@ -572,6 +572,24 @@ class Store:
             ) from exc
         return [f"{self.url}/{k}" for k in keys]
 
+    def events_written_at(self) -> float | None:
+        """When the stored events were written (POSIX s), None when there are none."""
+        fs, root = self._fs
+        try:
+            return _modified(fs.info(f"{root}/{EVENTS_DIR}/events.geojson"))
+        except FileNotFoundError:
+            return None
+
+    def last_completed_at(self) -> float | None:
+        """When the newest completion record was written (POSIX s), None before any."""
+        fs, root = self._fs
+        try:
+            fs.invalidate_cache(f"{root}/{UNITS_DIR}")
+            records = fs.find(f"{root}/{UNITS_DIR}", detail=True)
+        except FileNotFoundError:
+            return None
+        return max((_modified(i) for i in records.values()), default=None)
+
     def events_file(self, name: str = "events.geojson") -> bytes | None:
         """The stored events file `name` (None when events were never written)."""
         if name not in EVENT_FILES:
@@ -772,6 +790,17 @@ def _record_json(head: Mapping[str, Any], fields: Mapping[str, Any] | None, what
         return json.dumps(doc, default=_json_default, indent=1, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what}: record is not JSON: {exc}") from None
+
+
+def _modified(info: dict) -> float:
+    """Modification time (POSIX s) of an fsspec file info: local files give ``mtime``,
+    S3 objects ``LastModified``."""
+    if "mtime" in info:
+        return float(info["mtime"])
+    modified = info.get("LastModified") or info.get("last_modified")
+    if isinstance(modified, dt.datetime):
+        return modified.timestamp()
+    raise StoreError(f"no modification time in {sorted(info)}")
 
 
 def _explain(exc: BaseException, location: StoreLocation) -> str:

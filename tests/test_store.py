@@ -548,3 +548,22 @@ def test_rewriting_a_unit_replaces_its_record(tmp_path: Path) -> None:
         json.loads((tmp_path / "site.zarr/nampo/units/x00y00/2018-01.json").read_text())["code"]
         == "2"
     )
+
+
+def test_when_events_and_records_were_written(location: StoreLocation) -> None:
+    """What the report's staleness check compares, locally (mtime) and on S3
+    (LastModified)."""
+    store = Store(location).create(SITE, CALENDAR)
+    assert store.events_written_at() is None and store.last_completed_at() is None
+    unit = Unit(date(2017, 5, 1), "x01y01")
+    store.write_unit(unit, unit_ds(SITE.tile(unit.tile_id), unit.month), {})
+    completed = store.last_completed_at()
+    assert completed is not None and abs(completed - time.time()) < 120
+    time.sleep(1.1)  # S3's LastModified has whole seconds
+    store.write_events({"events.geojson": b'{"type": "FeatureCollection", "features": []}'})
+    written = store.events_written_at()
+    assert written is not None and written > completed
+    time.sleep(1.1)
+    later = Unit(date(2017, 6, 1), "x01y01")
+    store.write_unit(later, unit_ds(SITE.tile(later.tile_id), later.month), {})
+    assert store.last_completed_at() > written

@@ -23,37 +23,9 @@ from shapely.geometry import shape
 from nampo.change import TYPES
 from nampo.events import Event
 from nampo.grid import Grid
-from nampo.store import EVENTS_DIR, UNITS_DIR
 from nampo.units import month_end
 
 CODES = {t: c for c, t in TYPES.items()}
-
-
-def _mtime(info: dict) -> float:
-    """Modification time (POSIX s) of an fsspec file info: local files give ``mtime``,
-    S3 objects ``LastModified``."""
-    if "mtime" in info:
-        return float(info["mtime"])
-    modified = info.get("LastModified") or info.get("last_modified")
-    if isinstance(modified, dt.datetime):
-        return modified.timestamp()
-    raise ValueError(f"no modification time in {sorted(info)}")
-
-
-def written_times(store) -> tuple[float | None, float | None]:
-    """When the events file and the newest completion record were written (None: absent)."""
-    fs, root = store._fs  # the store's own filesystem (store.py owns fsspec)
-    try:
-        events = _mtime(fs.info(f"{root}/{EVENTS_DIR}/events.geojson"))
-    except FileNotFoundError:
-        events = None
-    try:
-        fs.invalidate_cache(f"{root}/{UNITS_DIR}")
-        records = fs.find(f"{root}/{UNITS_DIR}", detail=True)
-    except FileNotFoundError:
-        records = {}
-    newest = max((_mtime(i) for i in records.values()), default=None)
-    return events, newest
 
 
 def _event(props: dict) -> Event:
@@ -69,7 +41,7 @@ def current_events(store, first: dt.date, last: dt.date) -> tuple[list[Event] | 
     raw = store.events_file("events.geojson")
     if raw is None:
         return None, "the store holds no events: the report dated the changes itself"
-    written, newest = written_times(store)
+    written, newest = store.events_written_at(), store.last_completed_at()
     if written is None or (newest is not None and written < newest):
         return None, (
             "the store's events were written before its last completed unit: the report "
