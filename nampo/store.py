@@ -618,11 +618,19 @@ class Store:
         ds = xr.open_zarr(self._zarr_store(read_only=True), **kwargs)
         return ds[[v for v in layout.variables if v in ds.data_vars]]
 
-    def read_unit(self, unit: Unit) -> xr.Dataset:
-        """The MONTHLY variables of one unit as (y, x) arrays, as :meth:`write_unit` takes them."""
+    def read_unit(self, unit: Unit, names: Sequence[str] | None = None) -> xr.Dataset:
+        """The MONTHLY variables of one unit (those in `names`, default all) as (y, x)
+        arrays, as :meth:`write_unit` takes them."""
         tile = self._tile(unit.tile_id)
         t = self.layout.month_index(unit.month)
-        ds = self._read(tile, MONTHLY, (t,))
+        variables = MONTHLY
+        if names is not None:
+            by_name = {v.name: v for v in MONTHLY}
+            unknown = sorted(set(names) - set(by_name))
+            if unknown:
+                raise StoreError(f"no monthly variable {', '.join(unknown)} in the store")
+            variables = [by_name[n] for n in names]
+        ds = self._read(tile, variables, (t,))
         return ds.assign_coords(time=np.datetime64(unit.month, "ns"))
 
     def read_baseline(self, tile: Tile | str) -> xr.Dataset:

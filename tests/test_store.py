@@ -567,3 +567,17 @@ def test_when_events_and_records_were_written(location: StoreLocation) -> None:
     later = Unit(date(2017, 6, 1), "x01y01")
     store.write_unit(later, unit_ds(SITE.tile(later.tile_id), later.month), {})
     assert store.last_completed_at() > written
+
+
+def test_read_some_variables_of_a_unit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "site.zarr").create(SITE, CALENDAR)
+    unit = Unit(date(2017, 5, 1), "x01y01")
+    want = unit_ds(SITE.tile(unit.tile_id), unit.month)
+    store.write_unit(unit, want, {})
+    names = ["last_red", "last_age", "ndvi"]
+    got = store.read_unit(unit, names)
+    assert list(got.data_vars) == names
+    for name in names:
+        np.testing.assert_array_equal(got[name].values, want[name].values)
+    with pytest.raises(StoreError, match="no monthly variable nope"):
+        store.read_unit(unit, ["nope", "ndvi"])
