@@ -14,7 +14,6 @@ from nampo.errors import NampoError
 from nampo.grid import SNAP_M, Grid, grid_for_outline, utm_epsg
 from nampo.sites import Site
 
-OSCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "oscd"
 BASELINE = (dt.date(2016, 11, 1), dt.date(2016, 11, 1))
 
 
@@ -49,8 +48,8 @@ def test_grid_covers_the_outline_on_the_lattice():
     assert (moved.x0 - g.x0) % SNAP_M == 0 and (moved.y0 - g.y0) % SNAP_M == 0
 
 
-def test_site_from_geojson_outline():
-    path = OSCD / "paris" / "paris.geojson"
+def test_site_from_geojson_outline(shared: Path):
+    path = shared / "data" / "oscd" / "paris" / "paris.geojson"
     if not path.is_file():
         pytest.skip("OSCD data not available")
     site = Site.from_outline("paris", json.loads(path.read_text()), baseline=BASELINE, tile_px=128)
