@@ -1115,15 +1115,13 @@ def merge_same_day(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset
 
     per_time = ("id", "tile", "platform")
     plain = data.drop_vars([c for c in per_time if c in data.coords])
-    # Whole-cube steps rather than a slice per day and a concat (which cost more than the
-    # reads' own graph): the days' first items, then each day's second, third... item
-    # filling them; a day with fewer items repeats its first, and filling a value with
-    # itself changes nothing.
-    members = list(groups.values())
-    out = plain.isel(time=[m[0] for m in members])
-    for rank in range(1, max(len(m) for m in members)):
-        nth = plain.isel(time=[m[rank] if rank < len(m) else m[0] for m in members])
-        out = _fill(out, nth)
+    pieces = []
+    for members in groups.values():
+        merged = plain.isel(time=members[0])
+        for index in members[1:]:
+            merged = _fill(merged, plain.isel(time=index))
+        pieces.append(merged)
+    out = xr.concat(pieces, dim="time", coords="minimal", compat="override", join="exact")
 
     def joined(name: str) -> np.ndarray:
         values = [str(v) for v in data[name].values]
@@ -1139,7 +1137,7 @@ def merge_same_day(data: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset
 
 
 def _fill(first, second):
-    """`first` where it is valid, else `second` (DataArray or Dataset of the same shape)."""
+    """`first` where it is valid, else `second` (DataArray or Dataset, no time dim)."""
     if isinstance(first, xr.Dataset):
         return first.copy(data={k: _fill(first[k], second[k]).data for k in first.data_vars})
     a, b = first.data, second.data
