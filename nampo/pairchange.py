@@ -287,8 +287,9 @@ def _hide_clouds(a: np.ndarray, b: np.ndarray, params: PairParams) -> np.ndarray
     return hidden
 
 
-def _local_mean(x: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
-    """Mean of `x` over `size` x `size` pixels, of the valid pixels only."""
+def local_mean(x: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
+    """Mean of `x` over `size` x `size` pixels, of the valid pixels only (what `x` holds
+    elsewhere, NaN included, does not count); NaN where no valid pixel is near."""
     total = ndimage.uniform_filter(np.where(valid, x, 0.0), size, mode="nearest")
     weight = ndimage.uniform_filter(valid.astype("float64"), size, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -341,31 +342,31 @@ def pair_features(
     for i in range(len(COMPOSITE_BANDS)):
         f[f"d{i}"] = d[i]
         for size in (3, 5, 9):
-            f[f"d{i}_m{size}"] = _local_mean(d[i], size, valid)
+            f[f"d{i}_m{size}"] = local_mean(d[i], size, valid)
     f["cv"] = z(cv)
     for size in (3, 5, 9):
-        f[f"cv{size}"] = z(_local_mean(cv, size, valid))
-    m3 = _local_mean(cv, 3, valid)
+        f[f"cv{size}"] = z(local_mean(cv, size, valid))
+    m3 = local_mean(cv, 3, valid)
     with np.errstate(invalid="ignore"):  # NaN where no valid pixel is near
-        var3 = np.maximum(_local_mean(cv**2, 3, valid) - m3**2, 0.0)
+        var3 = np.maximum(local_mean(cv**2, 3, valid) - m3**2, 0.0)
     f["cv_std3"] = np.sqrt(var3) / (cv[valid].std() or 1.0)
     ndvi_a, ndvi_b = _nd(a[3], a[2]), _nd(bm[3], bm[2])
     water_a, water_b = _nd(a[1], a[4]), _nd(bm[1], bm[4])
     ndbi_a, ndbi_b = _nd(a[4], a[3]), _nd(bm[4], bm[3])
     f["ndvi"], f["mndwi"], f["ndbi"] = ndvi_a, water_a, ndbi_a
     f["dndvi"], f["dmndwi"], f["dndbi"] = ndvi_b - ndvi_a, water_b - water_a, ndbi_b - ndbi_a
-    f["dndvi3"] = _local_mean(ndvi_b - ndvi_a, 3, valid)
-    f["dndbi3"] = _local_mean(ndbi_b - ndbi_a, 3, valid)
+    f["dndvi3"] = local_mean(ndvi_b - ndvi_a, 3, valid)
+    f["dndbi3"] = local_mean(ndbi_b - ndbi_a, 3, valid)
     natural = (ndvi_a > params.vegetation_ndvi) & (ndvi_b > params.vegetation_ndvi)
     natural |= (water_a > params.water_mndwi) & (water_b > params.water_mndwi)
     natural |= (ndvi_b > params.vegetation_ndvi) & (ndvi_b - ndvi_a > params.greening)
     f["natural"] = natural.astype("float64")
     rule = np.where(natural, 0.0, cv)
     for size in (3, 5, 9):
-        f[f"rule{size}"] = z(_local_mean(rule, size, valid))
+        f[f"rule{size}"] = z(local_mean(rule, size, valid))
     bright = a.mean(0)
     f["dbright"] = (bm.mean(0) - bright) / (bright[valid].std() or 1.0)
-    f["dbright3"] = _local_mean(f["dbright"], 3, valid)
+    f["dbright3"] = local_mean(f["dbright"], 3, valid)
     f["bright"] = z(bright)
     out = np.stack([f[name] for name in FEATURES]).astype("float32")
     valid &= np.isfinite(out).all(0)

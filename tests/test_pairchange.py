@@ -14,6 +14,7 @@ from nampo.pairchange import (
     WATER_TO_LAND,
     LinearModel,
     PairParams,
+    local_mean,
     model_change,
     obscured,
     pair_change,
@@ -213,3 +214,17 @@ def test_a_model_must_name_known_features_and_match_its_sizes():
         LinearModel(names=("nir_ratio",), coef=(1.0,), intercept=0.0)
     with pytest.raises(ValueError, match="coef has 2 values for 1 features"):
         LinearModel(names=("cv",), coef=(1.0, 2.0), intercept=0.0)
+
+
+def test_local_mean_averages_the_valid_neighbours_only():
+    x = np.zeros((7, 7))
+    x[3, 3] = 9.0
+    x[0, :] = np.nan  # not observed: neither its value nor its place counts
+    valid = np.isfinite(x)
+    out = local_mean(x, 3, valid)
+    assert out[3, 3] == pytest.approx(1.0) and out[2, 2] == pytest.approx(1.0)
+    assert out[1, 1] == pytest.approx(0.0)  # its upper neighbours are invalid, not zeros
+    assert out[5, 5] == 0.0
+    x[1, 1] = 6.0
+    assert local_mean(x, 3, np.isfinite(x))[0, 1] == pytest.approx(6.0 / 3)  # 3 valid near
+    assert np.isnan(local_mean(x, 3, np.zeros_like(valid))).all()
