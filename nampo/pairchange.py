@@ -6,6 +6,11 @@ per-pixel mask of the change an analyst asks about (new buildings, roads, yards,
 from water, vegetation cleared for construction), not every spectral difference between
 two dates. The method (``docs/change.md``, "Before/after change"), each rule in a sentence:
 
+0. **A cloud is not change.** A composite without a cloud mask (Sentinel-2 L1C) may hold
+   a cloud and its shadow on one date; :func:`obscured` finds them from the two dates
+   (a large white blob brighter than the other date in every band; a large blob darker
+   in red, NIR and SWIR and dark in NIR) and they count as not observed.
+
 1. **Scene-wide differences are not change.** Each band of the later composite is matched
    to the earlier one over the whole site (same median and interquartile range): a
    different sun angle, season, haze or sensor gain moves every pixel alike, and is taken
@@ -68,6 +73,9 @@ class PairParams:
     """NDVI rise to a vegetated after state that makes a pixel 'became vegetation'."""
     water_mndwi: float = 0.2
     """MNDWI above which a pixel is water (the store's land-cover rule)."""
+    cloud_min_px: int = 400
+    """Smallest cloud or cloud shadow of the cloud test (:func:`obscured`), in pixels
+    (400: 4 ha at 10 m); 0 turns the test off."""
 
 
 def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,6 +90,79 @@ def _match(after: np.ndarray, before: np.ndarray, valid: np.ndarray) -> np.ndarr
     spread = qa[2] - qa[0]
     gain = (qb[2] - qb[0]) / spread if spread > 0 else 1.0
     return (after - qa[1]) * gain + qb[1]
+
+
+CLOUD_BLUE = 0.2
+"""A cloud is brighter than this in blue (reflectance)."""
+CLOUD_RISE = 0.08
+"""... and brighter than the other date by more than this in every band."""
+CLOUD_WHITENESS = 0.3
+"""... and white: its visible bands' range over their mean is below this."""
+CLOUD_NIR_SWIR = 0.75
+"""... and NIR above this times SWIR 1.6 um (Fmask's basic test: bare soil and concrete,
+which are brighter in SWIR than in NIR, are not clouds)."""
+SHADOW_RATIO = 0.7
+"""A cloud shadow is darker than the other date by this factor in red, NIR and SWIR ..."""
+SHADOW_NIR = 0.08
+"""... and darker than this in NIR (reflectance)."""
+CLOUD_GROW_PX = 3
+"""Clouds and shadows are grown by this many pixels (their hazy edges)."""
+
+
+def _blobs(mask: np.ndarray, min_px: int) -> np.ndarray:
+    """`mask` closed (gaps of a few pixels), only its 8-connected parts of `min_px` pixels or
+    more kept, grown by CLOUD_GROW_PX."""
+    closed = ndimage.binary_closing(mask, iterations=2)
+    labels, n = ndimage.label(closed, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    sizes = ndimage.sum_labels(closed, labels, index=np.arange(1, n + 1))
+    keep = np.r_[False, sizes >= min_px][labels]
+    return ndimage.binary_dilation(keep, iterations=CLOUD_GROW_PX)
+
+
+def obscured(
+    before: np.ndarray,
+    after: np.ndarray,
+    params: PairParams = PairParams(),  # noqa: B008 (frozen)
+) -> np.ndarray:
+    """Where a cloud or a cloud shadow on either date hides the ground: (y, x) bool.
+
+    A cloud test for composites without a cloud mask (Sentinel-2 L1C), from the two dates
+    only (no thermal or cirrus band is stored). Per pixel, a cloud on one date is bright in
+    blue, white in the visible, not brighter in SWIR than in NIR, and brighter than the
+    other date in every band (the other date matched to it, rule 1); a shadow is darker
+    than the other date in red, NIR and SWIR by a factor, dark in NIR, and not water on the
+    other date (rivers darken with their load). Only blobs of
+    ``params.cloud_min_px`` pixels or more count (clouds are large; a new white roof of a
+    few hundred square metres passes the per-pixel test too), grown by a few pixels for
+    their hazy edges. Pixels where either date has no value are never obscured.
+
+    Parameters
+    ----------
+    before, after : (6, y, x) reflectance of the composite bands, NaN where not observed.
+    """
+    valid = np.isfinite(before).all(0) & np.isfinite(after).all(0)
+    out = np.zeros(valid.shape, bool)
+    if params.cloud_min_px <= 0 or valid.sum() < 100:
+        return out
+    for date, other in ((after, before), (before, after)):
+        matched = np.stack([_match(other[i], date[i], valid) for i in range(len(other))])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            visible = date[:3]
+            whiteness = (visible.max(0) - visible.min(0)) / visible.mean(0)
+            cloud = (
+                valid
+                & (date[0] > CLOUD_BLUE)
+                & ((date - matched).min(0) > CLOUD_RISE)
+                & (whiteness < CLOUD_WHITENESS)
+                & (date[3] > CLOUD_NIR_SWIR * date[4])
+            )
+            shadow = valid & ((date[2:] / matched[2:]).max(0) < SHADOW_RATIO)
+            shadow &= date[3] < SHADOW_NIR
+            shadow &= _nd(other[1], other[4]) <= params.water_mndwi  # water darkens alone
+        out |= _blobs(cloud, params.cloud_min_px) | _blobs(shadow, params.cloud_min_px)
+    return out & valid
 
 
 def pair_change(
@@ -99,12 +180,13 @@ def pair_change(
 
     Returns
     -------
-    xr.Dataset with (y, x) ``change`` (bool), ``type`` (uint8, :data:`TYPES`, 0 = none)
-    and ``score`` (float32, the smoothed score of rule 4; NaN where either date has no
-    value), and the threshold of rule 5 in ``score.attrs["threshold"]``.
+    xr.Dataset with (y, x) ``change`` (bool), ``type`` (uint8, :data:`TYPES`, 0 = none),
+    ``score`` (float32, the smoothed score of rule 4; NaN where either date has no value
+    or is obscured) and ``obscured`` (bool, rule 0: a cloud or its shadow on either date,
+    :func:`obscured`), and the threshold of rule 5 in ``score.attrs["threshold"]``.
     """
-    a = np.stack([np.asarray(before[b].values, dtype="float64") for b in COMPOSITE_BANDS])
-    b = np.stack([np.asarray(after[b].values, dtype="float64") for b in COMPOSITE_BANDS])
+    a, b = _stack(before), _stack(after)
+    hidden = _hide_clouds(a, b, params)
     valid = np.isfinite(a).all(0) & np.isfinite(b).all(0)
     shape = valid.shape
     score = np.full(shape, np.nan)
@@ -131,6 +213,7 @@ def pair_change(
         score = smooth
         kind = _types(changed, a, bm, params)
     out = _result(before, kind, score)
+    out["obscured"] = (("y", "x"), hidden)
     out["score"].attrs.update(threshold=threshold, long_name="before/after change score")
     out.attrs["params"] = repr(params)
     return out
@@ -195,8 +278,18 @@ def _stack(ds: xr.Dataset) -> np.ndarray:
     return np.stack([np.asarray(ds[b].values, dtype="float64") for b in COMPOSITE_BANDS])
 
 
-def _local_mean(x: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
-    """Mean of `x` over `size` x `size` pixels, of the valid pixels only."""
+def _hide_clouds(a: np.ndarray, b: np.ndarray, params: PairParams) -> np.ndarray:
+    """Rule 0: clouds and their shadows set to not observed (NaN) on both dates, in place;
+    returns where."""
+    hidden = obscured(a, b, params)
+    a[:, hidden] = np.nan
+    b[:, hidden] = np.nan
+    return hidden
+
+
+def local_mean(x: np.ndarray, size: int, valid: np.ndarray) -> np.ndarray:
+    """Mean of `x` over `size` x `size` pixels, of the valid pixels only (what `x` holds
+    elsewhere, NaN included, does not count); NaN where no valid pixel is near."""
     total = ndimage.uniform_filter(np.where(valid, x, 0.0), size, mode="nearest")
     weight = ndimage.uniform_filter(valid.astype("float64"), size, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -222,6 +315,8 @@ def pair_features(
     z-scores); ``dbright``, ``dbright3`` (mean reflectance change in units of the site's
     spread); ``bright`` (first date's mean reflectance, z-score).
 
+    Clouds and their shadows (rule 0, :func:`obscured`) count as not observed.
+
     Returns
     -------
     (names, features, valid): ``features`` is (len(names), y, x) float32, ``valid`` where both
@@ -229,6 +324,7 @@ def pair_features(
     pixels there are no site statistics: ``valid`` is all False.
     """
     a, b = _stack(before), _stack(after)
+    _hide_clouds(a, b, params)
     valid = np.isfinite(a).all(0) & np.isfinite(b).all(0)
     if valid.sum() < 100:
         valid[:] = False
@@ -246,31 +342,31 @@ def pair_features(
     for i in range(len(COMPOSITE_BANDS)):
         f[f"d{i}"] = d[i]
         for size in (3, 5, 9):
-            f[f"d{i}_m{size}"] = _local_mean(d[i], size, valid)
+            f[f"d{i}_m{size}"] = local_mean(d[i], size, valid)
     f["cv"] = z(cv)
     for size in (3, 5, 9):
-        f[f"cv{size}"] = z(_local_mean(cv, size, valid))
-    m3 = _local_mean(cv, 3, valid)
+        f[f"cv{size}"] = z(local_mean(cv, size, valid))
+    m3 = local_mean(cv, 3, valid)
     with np.errstate(invalid="ignore"):  # NaN where no valid pixel is near
-        var3 = np.maximum(_local_mean(cv**2, 3, valid) - m3**2, 0.0)
+        var3 = np.maximum(local_mean(cv**2, 3, valid) - m3**2, 0.0)
     f["cv_std3"] = np.sqrt(var3) / (cv[valid].std() or 1.0)
     ndvi_a, ndvi_b = _nd(a[3], a[2]), _nd(bm[3], bm[2])
     water_a, water_b = _nd(a[1], a[4]), _nd(bm[1], bm[4])
     ndbi_a, ndbi_b = _nd(a[4], a[3]), _nd(bm[4], bm[3])
     f["ndvi"], f["mndwi"], f["ndbi"] = ndvi_a, water_a, ndbi_a
     f["dndvi"], f["dmndwi"], f["dndbi"] = ndvi_b - ndvi_a, water_b - water_a, ndbi_b - ndbi_a
-    f["dndvi3"] = _local_mean(ndvi_b - ndvi_a, 3, valid)
-    f["dndbi3"] = _local_mean(ndbi_b - ndbi_a, 3, valid)
+    f["dndvi3"] = local_mean(ndvi_b - ndvi_a, 3, valid)
+    f["dndbi3"] = local_mean(ndbi_b - ndbi_a, 3, valid)
     natural = (ndvi_a > params.vegetation_ndvi) & (ndvi_b > params.vegetation_ndvi)
     natural |= (water_a > params.water_mndwi) & (water_b > params.water_mndwi)
     natural |= (ndvi_b > params.vegetation_ndvi) & (ndvi_b - ndvi_a > params.greening)
     f["natural"] = natural.astype("float64")
     rule = np.where(natural, 0.0, cv)
     for size in (3, 5, 9):
-        f[f"rule{size}"] = z(_local_mean(rule, size, valid))
+        f[f"rule{size}"] = z(local_mean(rule, size, valid))
     bright = a.mean(0)
     f["dbright"] = (bm.mean(0) - bright) / (bright[valid].std() or 1.0)
-    f["dbright3"] = _local_mean(f["dbright"], 3, valid)
+    f["dbright3"] = local_mean(f["dbright"], 3, valid)
     f["bright"] = z(bright)
     out = np.stack([f[name] for name in FEATURES]).astype("float32")
     valid &= np.isfinite(out).all(0)
@@ -334,12 +430,14 @@ def model_change(
     names, features, valid = pair_features(before, after, params)
     score = np.where(valid, model.log_odds(names, features), np.nan)
     changed = valid & (score > model.threshold)
+    a, b = _stack(before), _stack(after)
+    hidden = _hide_clouds(a, b, params)
     kind = np.zeros(valid.shape, "uint8")
     if valid.any():
-        a, b = _stack(before), _stack(after)
         bm = np.stack([_match(b[i], a[i], valid) for i in range(len(COMPOSITE_BANDS))])
         kind = _types(changed, a, bm, params)
     out = _result(before, kind, score)
+    out["obscured"] = (("y", "x"), hidden)
     out["score"].attrs.update(threshold=model.threshold, long_name="before/after change log-odds")
     out.attrs["model"] = repr(model)
     return out

@@ -14,7 +14,9 @@ from nampo.pairchange import (
     WATER_TO_LAND,
     LinearModel,
     PairParams,
+    local_mean,
     model_change,
+    obscured,
     pair_change,
     pair_features,
 )
@@ -28,6 +30,9 @@ ROOF = (0.20, 0.21, 0.22, 0.26, 0.28, 0.25)
 WATER = (0.06, 0.07, 0.05, 0.03, 0.01, 0.01)
 MUDDY_WATER = (0.08, 0.10, 0.09, 0.05, 0.02, 0.01)
 TOWN = (0.09, 0.09, 0.10, 0.17, 0.19, 0.16)
+CLOUD = (0.30, 0.29, 0.31, 0.36, 0.36, 0.28)  # top of atmosphere (Paris, 7 Nov 2017)
+WHITE_ROOF = CLOUD  # a new white roof has a cloud's colours: size tells them apart
+SITE_WORKS = (0.22, 0.21, 0.23, 0.27, 0.40, 0.26)  # bared ground: brighter in SWIR than NIR
 
 N = 120
 
@@ -96,6 +101,42 @@ def test_new_buildings_are_change_and_nature_is_not():
     naive = np.sqrt(((after - before) ** 2).sum(0))
     naive_change = naive > naive.mean() + 2 * naive.std()
     assert naive_change[far & (kinds == 3)].sum() >= 30 > change[far].sum()
+
+
+def test_a_cloud_and_its_shadow_are_not_change_but_a_white_roof_and_site_works_are():
+    kinds, noise = _scene(0)
+    before = _paint(kinds, noise, {0: TOWN, 1: WATER, 2: GRASS, 3: SOIL})
+    kinds2 = kinds.copy()
+    kinds2[40:65, 45:70] = 4  # a cumulus over the town (625 px)
+    kinds2[75:95, 45:70] = 5  # its shadow on the town (500 px)
+    kinds2[20:26, 48:54] = 6  # a new white roof (36 px)
+    kinds2[12:34, 66:88] = 7  # earthworks over 4.8 ha: bright, but brighter in SWIR
+    shadow = np.array(TOWN) * np.array([0.6, 0.4, 0.25, 0.25, 0.25, 0.25])
+    after = _paint(
+        kinds2,
+        _scene(1)[1],
+        {0: TOWN, 1: WATER, 2: GRASS, 3: SOIL, 4: CLOUD, 5: shadow, 6: WHITE_ROOF, 7: SITE_WORKS},
+    )
+    after = after * 1.15 + 0.02  # another season: the whole scene moves
+
+    out = pair_change(_ds(before), _ds(after))
+    hidden, change = out["obscured"].values, out["change"].values
+    cloud, shade, roof, works = (kinds2 == k for k in (4, 5, 6, 7))
+    assert hidden[cloud].all() and hidden[shade].all()
+    assert not hidden[roof].any() and not hidden[works].any()
+    assert hidden[~ndimage_dilate(cloud | shade, 4)].sum() == 0
+    assert not change[hidden].any() and np.isnan(out["score"].values[hidden]).all()
+    assert change[roof].mean() > 0.8 and change[works].mean() > 0.8
+    np.testing.assert_array_equal(obscured(before, after), hidden)
+
+    # without the cloud test (cloud_min_px 0) the cloud is change
+    blind = pair_change(_ds(before), _ds(after), PairParams(cloud_min_px=0))
+    assert not blind["obscured"].values.any()
+    assert blind["change"].values[cloud].mean() > 0.9
+
+    # the features and the model see them as not observed too
+    _, _, valid = pair_features(_ds(before), _ds(after))
+    assert not valid[hidden].any() and valid[roof].all()
 
 
 def test_without_enough_valid_pixels_nothing_is_claimed():
@@ -173,3 +214,17 @@ def test_a_model_must_name_known_features_and_match_its_sizes():
         LinearModel(names=("nir_ratio",), coef=(1.0,), intercept=0.0)
     with pytest.raises(ValueError, match="coef has 2 values for 1 features"):
         LinearModel(names=("cv",), coef=(1.0, 2.0), intercept=0.0)
+
+
+def test_local_mean_averages_the_valid_neighbours_only():
+    x = np.zeros((7, 7))
+    x[3, 3] = 9.0
+    x[0, :] = np.nan  # not observed: neither its value nor its place counts
+    valid = np.isfinite(x)
+    out = local_mean(x, 3, valid)
+    assert out[3, 3] == pytest.approx(1.0) and out[2, 2] == pytest.approx(1.0)
+    assert out[1, 1] == pytest.approx(0.0)  # its upper neighbours are invalid, not zeros
+    assert out[5, 5] == 0.0
+    x[1, 1] = 6.0
+    assert local_mean(x, 3, np.isfinite(x))[0, 1] == pytest.approx(6.0 / 3)  # 3 valid near
+    assert np.isnan(local_mean(x, 3, np.zeros_like(valid))).all()
