@@ -283,7 +283,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score the cached arrays instead of running the pipeline (for trying variants)",
     )
+    parser.add_argument(
+        "--nested",
+        action="store_true",
+        help="also choose the model design by nested leave-one-city-out (36 pairs of fits; "
+        "with --cache, each pair's counts are kept in <cache>/nested/ and reused)",
+    )
     args = parser.parse_args(argv)
+    if args.nested and not args.model:
+        parser.error("--nested needs the models")
     if not OSCD.is_dir():
         print(f"no OSCD data at {OSCD}", file=sys.stderr)
         return 2
@@ -299,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     for data in cities:
         rows.append(score_city(data, params))
         print(_line(rows[-1]), flush=True)
-    if args.model and len(cities) > 2:
+    if args.nested and len(cities) > 2:
+        # the outer fits are the ones add_model_rows would make (same pixels, same seed)
+        nested_rows(cities, rows, args.cache)
+        for row in rows:
+            row["model"] = row["loco_variants"]["logit"]
+            row["ensemble"] = row["loco_variants"]["ensmb 3x3 site"]
+    elif args.model and len(cities) > 2:
         add_model_rows(cities, rows)
     pooled = {"blind": Counts(), "ours": Counts(), "naive": Counts()}
     if args.model:
@@ -311,10 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     print(_table(rows, pooled))
     if len(rows) > 1:
         print(_loco(rows, pooled))
+    if "nested" in rows[0]:
+        print(_nested(rows))
+        pooled["nested"] = Counts()
+        for row in rows:
+            pooled["nested"].add(row["nested"])
     for key, name in (
         ("ours", "nampo (rules)"),
         ("model", "LOCO logistic model"),
         ("ensemble", "LOCO ensemble"),
+        ("nested", "nested LOCO choice of design"),
     ):
         if key not in pooled:
             continue
@@ -446,6 +466,176 @@ def add_model_rows(cities: list[dict], rows: list[dict]) -> None:
         row["ensemble"] = counts(found, data["changed"], data["scored"])
         row["ensemble_k"] = k
         print(f"  {data['city']}: models fitted on the other cities (ensemble k {k:g})", flush=True)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A way of turning the two models' log-odds into a mask: which log-odds (``logit``,
+    ``boost`` or ``both``, their mean), averaged over ``smooth_px`` x ``smooth_px`` valid
+    pixels (1: none), thresholded either at a log-odds of MODEL_THRESHOLDS (global) or at the
+    site's mean plus k standard deviations, k of ENSEMBLE_K (site-relative)."""
+
+    name: str
+    models: str
+    smooth_px: int
+    site_relative: bool
+
+
+NESTED_VARIANTS = (
+    Variant("logit", "logit", 1, False),
+    Variant("logit 3x3", "logit", 3, False),
+    Variant("logit 5x5", "logit", 5, False),
+    Variant("boost 3x3 site", "boost", 3, True),
+    Variant("ensmb 3x3 global", "both", 3, False),
+    Variant("ensmb 3x3 site", "both", 3, True),
+)
+"""The designs the nested selection chooses from: the ones the last session compared by
+their pooled leave-one-city-out F1 (docs/change.md), fixed before the nested run."""
+
+
+def threshold_counts(score: np.ndarray, data: dict, thresholds: np.ndarray) -> np.ndarray:
+    """(tp, fp, fn) of ``score > t`` on the city's scored pixels, for each t: (len(t), 3).
+    NaN scores are never changed (as ``counts`` on a mask that is False there)."""
+    scored = data["scored"]
+    positives = int((data["changed"] & scored).sum())
+    keep = scored & np.isfinite(score)
+    order = np.argsort(score[keep], kind="stable")
+    values, labels = score[keep][order], data["changed"][keep][order]
+    # tp_above[i]: changed pixels among values[i:]
+    tp_above = np.r_[np.cumsum(labels[::-1])[::-1], 0]
+    first = np.searchsorted(values, thresholds, side="right")  # values[first:] > t
+    tp = tp_above[first]
+    fp = (len(values) - first) - tp
+    return np.stack([tp, fp, positives - tp], axis=1).astype("int64")
+
+
+def fold_counts(cities: list[dict], left_out: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Both models fitted once on the cities not in ``left_out`` (as add_model_rows fits
+    them), every variant's (tp, fp, fn) per threshold on every city: {variant: (cities,
+    thresholds, 3)}. The post-processing does not touch the fits, so one pair of fits serves
+    all variants."""
+    train = [d for d in cities if d["city"] not in left_out]
+    linear, boosted = fit_model(train), fit_boosted(train)
+    out = {v.name: [] for v in NESTED_VARIANTS}
+    for data in cities:
+        names, feats, ok = data["features"]
+        logit = np.where(ok, linear.log_odds(names, feats), np.nan)
+        boost = np.full(ok.shape, np.nan)
+        boost[ok] = boosted.decision_function(feats[:, ok].T)
+        raw = {"logit": logit, "boost": boost, "both": (logit + boost) / 2}
+        for v in NESTED_VARIANTS:
+            score = raw[v.models]
+            if v.smooth_px > 1:
+                score = np.where(ok, local_mean(score, v.smooth_px, ok), np.nan)
+            if v.site_relative:
+                values = score[np.isfinite(score)]
+                thresholds = values.mean() + ENSEMBLE_K * values.std()
+            else:
+                thresholds = MODEL_THRESHOLDS
+            out[v.name].append(threshold_counts(score, data, thresholds))
+    return {name: np.stack(per_city) for name, per_city in out.items()}
+
+
+def _f1(tp, fp, fn):
+    return np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+
+
+def held_out(folds: dict, names: list[str], left_out: tuple[str, ...], variant: str, city: str):
+    """The (tp, fp, fn) on ``city`` of the variant fitted without ``left_out``, its threshold
+    the one with the best pooled F1 on the fit's own training cities (in-sample)."""
+    table = folds[left_out][variant]
+    train = [i for i, n in enumerate(names) if n not in left_out]
+    pooled = table[train].sum(axis=0)
+    best = int(np.argmax(_f1(*pooled.T)))  # the first of equals, as max() in fit_model
+    return Counts(*(int(v) for v in table[names.index(city), best]))
+
+
+def nested_rows(cities: list[dict], rows: list[dict], cache: Path | None) -> None:
+    """Nested leave-one-city-out selection of the design: for each held-out city c, each
+    variant of NESTED_VARIANTS scored leave-one-city-out on the other seven cities only
+    (fitted on six, thresholds chosen on those six, scored on the seventh, pooled over the
+    seven), the best one fitted on the seven and scored on c. c's labels choose nothing."""
+    for data in cities:
+        if "features" not in data:
+            before, after = composites(data)
+            data["features"] = pair_features(before, after)
+            data["scored"] = data["known"] & np.isfinite(data["cva"])
+    names = [d["city"] for d in cities]
+    folds: dict[tuple[str, ...], dict] = {}
+
+    def fold(left_out: tuple[str, ...]) -> dict:
+        left_out = tuple(sorted(left_out))
+        if left_out not in folds:
+            path = cache / "nested" / f"{'+'.join(left_out)}.npz" if cache else None
+            if path is not None and path.exists():
+                with np.load(path) as f:
+                    folds[left_out] = {v.name: f[v.name] for v in NESTED_VARIANTS}
+            else:
+                t0 = time.perf_counter()
+                folds[left_out] = fold_counts(cities, left_out)
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez(path, **folds[left_out])
+                print(f"    fits without {left_out}: {time.perf_counter() - t0:.0f} s", flush=True)
+        return folds[left_out]
+
+    for data, row in zip(cities, rows, strict=True):
+        c = data["city"]
+        inner = {}
+        for v in NESTED_VARIANTS:
+            total = Counts()
+            for j in names:
+                if j != c:
+                    fold((c, j))
+                    total.add(held_out(folds, names, tuple(sorted((c, j))), v.name, j))
+            inner[v.name] = total.f1
+        chosen = max(inner, key=inner.get)  # the first of equals
+        fold((c,))
+        row["nested"] = held_out(folds, names, (c,), chosen, c)
+        row["nested_choice"] = chosen
+        row["nested_inner"] = inner
+        row["loco_variants"] = {
+            v.name: held_out(folds, names, (c,), v.name, c) for v in NESTED_VARIANTS
+        }
+        print(
+            f"  {c}: nested choice {chosen!r} (inner pooled F1 "
+            + ", ".join(f"{k} {f:.3f}" for k, f in inner.items())
+            + f"), F1 {row['nested'].f1:.3f}",
+            flush=True,
+        )
+
+
+def _nested(rows: list[dict]) -> str:
+    lines = [
+        "\nnested leave-one-city-out choice of the design among "
+        + ", ".join(v.name for v in NESTED_VARIANTS)
+    ]
+    cols = f"{'R':>5} {'F1':>5}"
+    head = f"{'city':<12} | {'chosen':<16} | {'nested P':>8} {cols} | {'naive P':>7} {cols}"
+    lines += [head, "-" * len(head)]
+    total, naive = Counts(), Counts()
+    for row in rows:
+        n, b = row["nested"], row["naive"]
+        total.add(n)
+        naive.add(b)
+        lines.append(
+            f"{row['city']:<12} | {row['nested_choice']:<16} | {n.precision:8.3f} {n.recall:5.3f} "
+            f"{n.f1:5.3f} | {b.precision:7.3f} {b.recall:5.3f} {b.f1:5.3f}"
+        )
+    lines.append(
+        f"{'pooled':<12} | {'':<16} | {total.precision:8.3f} {total.recall:5.3f} {total.f1:5.3f} "
+        f"| {naive.precision:7.3f} {naive.recall:5.3f} {naive.f1:5.3f}"
+    )
+    lines.append(
+        "\nnot nested (each variant's plain leave-one-city-out F1, design chosen on all eight):"
+    )
+    for v in NESTED_VARIANTS:
+        c = Counts()
+        for row in rows:
+            c.add(row["loco_variants"][v.name])
+        per_city = " ".join(f"{row['loco_variants'][v.name].f1:.3f}" for row in rows)
+        lines.append(f"  {v.name:<16} pooled F1 {c.f1:.3f}  (per city {per_city})")
+    return "\n".join(lines)
 
 
 def _loco(rows: list[dict], pooled: dict) -> str:
