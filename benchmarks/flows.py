@@ -27,8 +27,8 @@ unit, inside the task runs around the units, after the last unit);
 Out of the timings, and printed apart: building or finding the archive (``build_archive``
 in the settings' archives folder), starting a local STAC API in a temporary NAMPO home and
 loading the archive, starting a Prefect server there (its environment is set before
-Prefect is imported) and one ``distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-processes=True)`` on loopback used by (a) and (b), started after the Prefect environment
+Prefect is imported) and one local cluster of 2 worker processes (``cluster.local_cluster``,
+as the flows start it) on loopback used by (a) and (b), started after the Prefect environment
 so that its workers report to that server. Warm-up before any timing: every worker imports
 the library, Prefect and the flows and reads a block of a COG (GDAL and PROJ initialised),
 a trivial flow runs 4 tasks on the cluster (the Prefect engine, its client and the
@@ -111,6 +111,7 @@ import httpx
 import psutil
 
 from nampo import pipeline
+from nampo.cluster import local_cluster
 from nampo.known_sites import KNOWN_SITES, known_site, load_site
 from nampo.products import COMPOSITE_BANDS
 from nampo.scenario.archive import build_archive
@@ -656,8 +657,6 @@ def main() -> None:
 
 
 def _bench(args, settings: Settings, period, home: Path) -> None:
-    from distributed import LocalCluster
-
     from flows import server as prefect_server
 
     site_name = args.site
@@ -694,14 +693,8 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
         t0 = time.perf_counter()
         cluster = stack.enter_context(
-            LocalCluster(
-                n_workers=WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR,
-                local_directory=str(home / "dask"),
+            local_cluster(
+                WORKERS, silence_logs=logging.ERROR, local_directory=str(home / "dask")
             )
         )
         from distributed import Client

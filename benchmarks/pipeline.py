@@ -6,8 +6,8 @@ Prints side by side, from one run:
     needed scene's band windows over the site, once, with plain rasterio), in one process
     and in two (the fair comparison for runs on two worker processes); also, for
     information, the same reads tile by tile, as the units do them;
-(b) ``pipeline.process`` with loader stackstac, into a fresh local store, on a
-    ``distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True)``;
+(b) ``pipeline.process`` with loader stackstac, into a fresh local store, on nampo's
+    local cluster (``cluster.local_cluster``: 2 worker processes, one thread each);
 (c) the same with loader odc (odc-stac);
 (d) (b) on one worker, for the speed-up from one to two worker processes;
 (e) (b) over a period four times as long, for the growth of peak memory;
@@ -72,7 +72,9 @@ from nampo.scenario.archive import build_archive
 from nampo.scenes import NormalisedItem
 from nampo.services import pgstac
 from nampo.settings import Settings
-from nampo.sites import Site
+from nampo.cluster import local_cluster
+from nampo.cube import read_cube
+from nampo.sites import Site, Tile
 from nampo.store import Store
 from nampo.units import add_months, month_end, months, parse_month
 
@@ -218,6 +220,11 @@ def _noop(seconds: float) -> int:
     return os.getpid()
 
 
+def _warm_reader(seconds: float) -> int:
+    _prepare_worker()
+    return _noop(seconds)
+
+
 @dataclass
 class Floor:
     seconds: float
@@ -282,6 +289,44 @@ def floor_jobs(
     ]
 
 
+def loader_jobs(
+    base_scenes: Sequence[NormalisedItem],
+    month_scenes: Sequence[NormalisedItem],
+    site: Site,
+    period: tuple[dt.date, dt.date],
+) -> dict[str, list[tuple[Site, Tile, list[NormalisedItem]]]]:
+    """The reads the units make, as (site, tile, scenes): one per tile over the baseline,
+    and one per (tile, month) over the period and the month before it."""
+    months_read = [add_months(period[0], -1), *months(*period)]
+    return {
+        "baseline": [(site, t, list(base_scenes)) for t in site.tiles],
+        "months": [
+            (site, t, _scenes_between(month_scenes, m, m)) for m in months_read for t in site.tiles
+        ],
+    }
+
+
+def read_unit(site: Site, tile: Tile, scenes: list[NormalisedItem], compose: bool) -> int:
+    """stackstac's read of one unit's cube, as the units make it, and nothing else; with
+    `compose`, also the units' masking, day merge and median composite of the bands (no
+    index, class, change metric or write). Returns the pixels of the cube read (0 with
+    `compose`)."""
+    if compose:
+        # The units' own read-and-composite step (bands only), on the same scenes.
+        pipeline._composite(site, tile, scenes, "stackstac", bands_only=True)
+        return 0
+    return int(read_cube(scenes, site.tile_grid(tile), BANDS).size)
+
+
+def loader_floor(jobs, compose: bool, pool) -> Floor:
+    """Every unit's read (and composite) on the pool's processes, which keep their open
+    files between jobs as the workers do."""
+    with Sampler() as s:
+        sites, tiles, scenes = zip(*jobs, strict=True)
+        pixels = sum(pool.map(read_unit, sites, tiles, scenes, [compose] * len(jobs)))
+    return Floor(s.seconds, pixels, 0, s.others_cores, s.cpu_seconds)
+
+
 def warm_page_cache(paths: set[str]) -> int:
     """Read each file once so that every timing reads from memory, not from disk."""
     n = 0
@@ -328,6 +373,8 @@ class Run:
     """CPU seconds of this process (client, scheduler, nannies) and the workers."""
     done: int
     failed: list[str] = field(default_factory=list)
+    waits: dict[str, float] = field(default_factory=dict)
+    """Seconds the workers (summed) spent without a unit: see :func:`worker_waits`."""
 
     @property
     def months_seconds(self) -> float:
@@ -343,18 +390,12 @@ def run_pipeline(
     workers: int,
     root: Path,
 ) -> Run:
-    from distributed import Client, LocalCluster
+    from distributed import Client, get_task_stream
 
     store = Store(root / f"{label}.zarr")
     with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.ERROR,
-            local_directory=str(root / "dask"),
+        local_cluster(
+            workers, silence_logs=logging.ERROR, local_directory=str(root / "dask")
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -364,8 +405,9 @@ def run_pipeline(
         failed: list[str] = []
         busy = [0.0]
         bases = [0]
-        with Sampler() as s:
+        with Sampler() as s, get_task_stream(client) as stream:
             t0 = time.perf_counter()
+            wall0 = time.time()
             base_end = t0
 
             def progress(r: pipeline.UnitResult, done: int, total: int) -> None:
@@ -388,6 +430,8 @@ def run_pipeline(
                 loader=loader,
                 progress=progress,
             )
+            wall1 = time.time()
+        worker_names = list(client.scheduler_info()["workers"])
     shutil.rmtree(store.url, ignore_errors=True)
     return Run(
         label=label,
@@ -405,7 +449,33 @@ def run_pipeline(
         cpu=s.cpu_seconds,
         done=report.count("done"),
         failed=failed,
+        waits=worker_waits(stream.data, worker_names, wall0, wall1),
     )
+
+
+def worker_waits(records, workers, start: float, end: float) -> dict[str, float]:
+    """Where the workers waited (seconds summed over workers), from Dask's task stream:
+    before their first unit (catalog search, plan, sending the scenes), between their last
+    baseline and their first month (the barrier), other gaps between units, and after
+    their last unit (the other worker's last units, the run's metadata)."""
+    spans: dict[str, list[tuple[float, float, bool]]] = {w: [] for w in workers}
+    for rec in records:
+        for ss in rec.get("startstops", ()):
+            if ss["action"] == "compute":
+                spans.setdefault(rec["worker"], []).append(
+                    (ss["start"], ss["stop"], "/baseline-" in str(rec["key"]))
+                )
+    waits = dict.fromkeys(("before", "barrier", "between", "after"), 0.0)
+    for units in spans.values():
+        if not units:
+            waits["before"] += end - start
+            continue
+        units.sort()
+        waits["before"] += units[0][0] - start
+        waits["after"] += end - units[-1][1]
+        for (_, stop, was_base), (begin, _, is_base) in zip(units, units[1:]):
+            waits["barrier" if was_base and not is_base else "between"] += max(0.0, begin - stop)
+    return waits
 
 
 # --------------------------------------------------------------------------------------
@@ -574,7 +644,13 @@ def _bench(args, archive, archive_s, site, period, long_period, spec, n_items, s
         ("tile", "months"): floor_jobs(month_scenes, site, by_tile=True),
     }
     kinds = {"a1": ("site", None), "a2": ("site", 2), "a2t": ("tile", 2)}
+    units_read = loader_jobs(base_scenes, month_scenes, site, period)
     floors: dict[str, tuple[Floor, Floor]] = {}
+
+    def keep(key: str, fb: Floor, fm: Floor) -> None:
+        best = floors.get(key)
+        if best is None or (fb + fm).seconds < (best[0] + best[1]).seconds:
+            floors[key] = (fb, fm)
 
     def floor_pass() -> None:
         with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
@@ -583,9 +659,15 @@ def _bench(args, archive, archive_s, site, period, long_period, spec, n_items, s
                 p = pool if procs else None
                 fb = floor(jobs[area, "baseline"], site.grid.epsg, p)
                 fm = floor(jobs[area, "months"], site.grid.epsg, p)
-                best = floors.get(key)
-                if best is None or (fb + fm).seconds < (best[0] + best[1]).seconds:
-                    floors[key] = (fb, fm)
+                keep(key, fb, fm)
+        # The loader's own floor, on fresh processes each (files opened once per process,
+        # as a run's new workers open them), with imports out of the timing.
+        for key, compose in (("as", False), ("asc", True)):
+            with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+                list(pool.map(_warm_reader, [0.5, 0.5]))
+                fb = loader_floor(units_read["baseline"], compose, pool)
+                fm = loader_floor(units_read["months"], compose, pool)
+                keep(key, fb, fm)
 
     print("running (a) floors", flush=True)
     floor_pass()
@@ -650,14 +732,21 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
         "a1": "(a) floor: site windows, 1 process",
         "a2": "(a) floor: site windows, 2 processes",
         "a2t": "    tile by tile (as units read), 2 proc.",
+        "as": "(a') stackstac: the units' reads, 2 proc.",
+        "asc": "    + their median composites, 2 proc.",
     }
     for key, label in labels.items():
         fb, fm = floors[key]
         both = fb + fm
+        what = f"{both.pixels / 1e6:.0f} Mpx" + (f", {both.blocks} blocks" if both.blocks else "")
+        if key == "as":
+            what = f"{both.pixels / 1e6:.0f} Mpx on the site grid (20 m bands at 10 m)"
+        elif key == "asc":
+            what = "scaled, masked, days merged, median (no index, class, change, write)"
         print(
             f"{label:42}{both.seconds:8.1f}{fb.seconds:9.1f}{fm.seconds:8.1f}{'':>10}{'':>8}"
             f"{'':>9}{both.others_cores:7.2f}{_disturbed(both.others_cores)}{both.cpu:6.1f}  "
-            f"{both.pixels / 1e6:.0f} Mpx, {both.blocks} blocks"
+            f"{what}"
         )
     names = {
         "b": f"(b) stackstac, 2 workers, {n_months} months",
@@ -700,6 +789,13 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
             f"{r.worker_cores:.2f}, client+scheduler {r.main_cores:.2f}, "
             f"others {r.others_cores:.2f}"
         )
+        if r.waits:
+            w = r.waits
+            print(
+                f"      workers waited {sum(w.values()):.1f} s (summed): before their first "
+                f"unit {w['before']:.1f}, at the baseline barrier {w['barrier']:.1f}, "
+                f"between units {w['between']:.1f}, after their last {w['after']:.1f}"
+            )
 
 
 def _aims(floors, runs, n_months: int, n_long: int, n_tiles: int) -> None:
@@ -722,6 +818,14 @@ def _aims(floors, runs, n_months: int, n_long: int, n_tiles: int) -> None:
         f"        in CPU seconds (the work, whatever the load): b/a {b.cpu / a2.cpu:.2f}, "
         f"tile-by-tile floor / a {a2t.cpu / a2.cpu:.2f}, b / tile-by-tile floor "
         f"{b.cpu / a2t.cpu:.2f}"
+    )
+    a_s = floors["as"][0] + floors["as"][1]
+    a_sc = floors["asc"][0] + floors["asc"][1]
+    print(
+        f"  the loader's own floor: a'/a {a_s.seconds / a2.seconds:.2f} (CPU "
+        f"{a_s.cpu / a2.cpu:.2f}); with the median composite {a_sc.seconds / a2.seconds:.2f} "
+        f"(CPU {a_sc.cpu / a2.cpu:.2f}); b / (a' + composite) {b.seconds / a_sc.seconds:.2f} "
+        f"(CPU {b.cpu / a_sc.cpu:.2f})"
     )
     if "c" in runs:
         c = runs["c"]

@@ -27,6 +27,7 @@ from prefect.utilities.annotations import allow_failure
 from prefect_dask import DaskTaskRunner
 
 from nampo import pipeline
+from nampo.cluster import local_cluster
 from nampo.errors import NampoError
 from nampo.pipeline import RunPlan, UnitResult
 from nampo.store import Store
@@ -128,16 +129,7 @@ def task_runner(cluster: str | None, workers: int) -> DaskTaskRunner:
     on loopback, one thread each (a unit is single-threaded numpy work)."""
     if cluster:
         return DaskTaskRunner(address=cluster)
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={
-            "n_workers": workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "host": "127.0.0.1",
-            "dashboard_address": "127.0.0.1:0",
-        },
-    )
+    return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs={"workers": workers})
 
 
 def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:

@@ -237,16 +237,11 @@ def _dask_client(args):
         return Client(args.cluster)
     if args.workers <= 0:
         return contextlib.nullcontext(None)
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=args.workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    )
-    return Client(cluster)
+    from nampo.cluster import local_cluster
+
+    return Client(local_cluster(args.workers))
 
 
 def _add_stac_commands(sub) -> None:

@@ -13,7 +13,7 @@ arrays), created once with a fixed calendar of months and the site's fixed grid:
   ``spatial_ref`` carrying the CRS as CF grid-mapping attributes, as rioxarray writes it;
 - every variable of :data:`nampo.products.MONTHLY` as (time, y, x), chunked (1, tile, tile),
   and of :data:`nampo.products.BASELINE` as (y, x), chunked (tile, tile), compressed with
-  Blosc (zstd, byte shuffle);
+  Blosc (zstd level 1, byte shuffle);
 - ``nampo/units/<tile>/<YYYY-MM>.json`` and ``nampo/units/<tile>/baseline.json``: one
   completion record per unit, written after its chunks; ``nampo/activity/<tile>/<YYYY-MM>.json``:
   the facility activity a unit counted (written with its chunks, before its record);

@@ -94,16 +94,10 @@ def environment(env: dict[str, str]) -> Iterator[None]:
 def cluster(prefect_env) -> Iterator[str]:
     """A multi-process Dask cluster on loopback, started apart from the flows and given to
     them by address (as a remote one would be); its workers get PREFECT_API_URL."""
-    from distributed import LocalCluster
+    from nampo.cluster import local_cluster
 
     with environment(prefect_env):  # the nannies (and the workers they restart) inherit it
-        local = LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        )
+        local = local_cluster(2)
     with local:
         yield local.scheduler_address
 

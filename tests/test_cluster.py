@@ -1,0 +1,85 @@
+"""nampo's local Dask cluster: its worker processes start with nampo's malloc settings, so
+that a unit's large arrays are reused from the heap instead of faulting in page by page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import distributed
+import pytest
+import yaml
+from distributed import Client
+
+from nampo.cluster import WORKER_ENV, local_cluster
+
+MIB = 2**20
+PAGES = MIB // 4096
+"""Pages of one 1 MiB array (a band of one date of a 512 px tile)."""
+
+
+def _page_faults_per_array(n: int = 50, size: int = MIB) -> float:
+    """Minor page faults per allocation of a `size`-byte array, written and freed `n` times
+    in a thread other than the main one (as a Dask task thread allocates, from its own
+    malloc arena): about size / 4 KiB when freed memory goes back to the system every
+    time, near 0 when the heap keeps it."""
+    import resource
+    import threading
+
+    import numpy as np
+
+    out = []
+
+    def allocate() -> None:
+        np.ones(size // 4, dtype=np.float32).sum()  # the first one may grow the heap
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(n):
+            np.ones(size // 4, dtype=np.float32).sum()
+        out.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n)
+
+    thread = threading.Thread(target=allocate)
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def _environ() -> dict[str, str | None]:
+    return {k: os.environ.get(k) for k in WORKER_ENV}
+
+
+def _faults_in_new_process(env: dict[str, str]) -> float:
+    """Page faults per array in a fresh Python process started with `env` (and none of the
+    malloc variables of this process, which an earlier cluster may have set)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    code = "from tests.test_cluster import _page_faults_per_array as f; print(f())"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout)
+
+
+def test_dasks_default_worker_environment_faults_every_array_in_and_nampos_does_not():
+    """Why nampo sets WORKER_ENV: with the variables Dask's nanny gives a worker by default
+    (MALLOC_TRIM_THRESHOLD_=65536), glibc gives every freed array back to the system and
+    faults it in again on the next allocation."""
+    config = Path(distributed.__file__).with_name("distributed.yaml")
+    dask_default = yaml.safe_load(config.read_text())["distributed"]["nanny"]
+    dask_default = {k: str(v) for k, v in dask_default["pre-spawn-environ"].items()}
+    assert _faults_in_new_process(dask_default) > 0.5 * PAGES
+    assert _faults_in_new_process({**dask_default, **WORKER_ENV}) < 0.05 * PAGES
+
+
+@pytest.mark.slow
+def test_the_local_clusters_workers_start_with_nampos_environment():
+    with local_cluster(1, dashboard_address=None) as cluster, Client(cluster) as client:
+        [env] = client.run(_environ).values()
+        [faults] = client.run(_page_faults_per_array).values()
+    assert env == WORKER_ENV
+    assert faults < 0.05 * PAGES, f"{faults:.0f} page faults per 1 MiB array"
