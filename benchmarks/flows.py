@@ -693,9 +693,7 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
         t0 = time.perf_counter()
         cluster = stack.enter_context(
-            local_cluster(
-                WORKERS, silence_logs=logging.ERROR, local_directory=str(home / "dask")
-            )
+            local_cluster(WORKERS, silence_logs=logging.ERROR, local_directory=str(home / "dask"))
         )
         from distributed import Client
 

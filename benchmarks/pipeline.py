@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -66,14 +67,14 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from nampo import pipeline
+from nampo.cluster import local_cluster
+from nampo.cube import read_cube
 from nampo.gdal import GdalSettings
 from nampo.products import COMPOSITE_BANDS
 from nampo.scenario.archive import build_archive
 from nampo.scenes import NormalisedItem
 from nampo.services import pgstac
 from nampo.settings import Settings
-from nampo.cluster import local_cluster
-from nampo.cube import read_cube
 from nampo.sites import Site, Tile
 from nampo.store import Store
 from nampo.units import add_months, month_end, months, parse_month
@@ -473,7 +474,7 @@ def worker_waits(records, workers, start: float, end: float) -> dict[str, float]
         units.sort()
         waits["before"] += units[0][0] - start
         waits["after"] += end - units[-1][1]
-        for (_, stop, was_base), (begin, _, is_base) in zip(units, units[1:]):
+        for (_, stop, was_base), (begin, _, is_base) in itertools.pairwise(units):
             waits["barrier" if was_base and not is_base else "between"] += max(0.0, begin - stop)
     return waits
 

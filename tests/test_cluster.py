@@ -83,3 +83,12 @@ def test_the_local_clusters_workers_start_with_nampos_environment():
         [faults] = client.run(_page_faults_per_array).values()
     assert env == WORKER_ENV
     assert faults < 0.05 * PAGES, f"{faults:.0f} page faults per 1 MiB array"
+
+
+def test_the_kubernetes_workers_get_the_same_environment():
+    """infra/dask/cluster.yaml's workers start with WORKER_ENV too (they are not started by
+    nampo, so the manifest has to say it)."""
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "infra/dask/cluster.yaml").read_text())
+    [worker] = manifest["spec"]["worker"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert {k: env.get(k) for k in WORKER_ENV} == WORKER_ENV
