@@ -30,4 +30,8 @@ if ! command -v uv >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check uv==0.13.8
 fi
 cd "$REPO"
-uv sync --frozen --all-extras --quiet
+# --compile-bytecode: write every package's .pyc now (about 15 s once, then 0.5 s). With
+# PYTHONDONTWRITEBYTECODE set (as on these machines and in the image) Python never writes
+# them itself, and every process - each Dask worker, each CLI call - compiled its imports
+# from source again: `import prefect, distributed, nampo.pipeline` took 6.5 s, 2.8 s with.
+uv sync --frozen --all-extras --quiet --compile-bytecode
