@@ -6,15 +6,24 @@ Prints side by side, from one run:
     needed scene's band windows over the site, once, with plain rasterio), in one process
     and in two (the fair comparison for runs on two worker processes); also, for
     information, the same reads tile by tile, as the units do them;
+(a') the loader's own floor: stackstac's read of every unit's cube (``cube.read_cube``:
+    each tile's baseline, each (tile, month) of the period and the month before it), on
+    two fresh processes that keep their open files between units as workers do, and
+    nothing else; then the same with the units' masking, day merge and median composite
+    of the bands (no index, class, change metric or write). Any (tile, month) pipeline
+    on stackstac pays at least a', whatever it computes after the read;
 (b) ``pipeline.process`` with loader stackstac, into a fresh local store, on nampo's
     local cluster (``cluster.local_cluster``: 2 worker processes, one thread each);
 (c) the same with loader odc (odc-stac);
 (d) (b) on one worker, for the speed-up from one to two worker processes;
 (e) (b) over a period four times as long, for the growth of peak memory;
 
-with the ratios b/a and c/a, peak memory (the summed resident memory of this process,
-which holds the client, the scheduler and the nannies, and of the worker processes,
-sampled every 50 ms), each beside its aim, and which aims are met.
+with the ratios b/a and c/a (and b against a'), peak memory (the summed resident memory
+of this process, which holds the client, the scheduler and the nannies, and of the worker
+processes, sampled every 50 ms), each beside its aim, and which aims are met. For each
+run, where the workers waited (from Dask's task stream): before their first unit (the
+catalog search, the plan), at the barrier between baselines and months, between units,
+and after their last unit.
 
 The baseline. Every store computes its baseline (one unit per tile, over the scenario's
 first 12 months) once, before any month. The timed runs start from an empty store, so
@@ -34,7 +43,7 @@ The machine is shared: each row shows how many cores other processes used meanwh
 flags the rows they disturbed; ``--repeat 2`` runs every setting twice, interleaved, and
 keeps the faster (with the higher memory peaks).
 
-Run (the default takes about 7 minutes on 2 quiet cores, ``--quick`` about 4)::
+Run (the default takes about 5 minutes on 2 quiet cores, ``--quick`` about 2)::
 
     uv run python benchmarks/pipeline.py                 # Nampo, 3 months (+ 12 months)
     uv run python benchmarks/pipeline.py --quick         # Nampo, 1 month, 3-month baseline
