@@ -46,6 +46,11 @@ only on their training cities, so one pair of fits per training set (28 of six c
 seven) serves every variant; the logistic and ensemble columns then come from the same
 seven-city fits.
 
+``--bag K`` bags each model over K samplings of the unchanged pixels (seeds 0 .. K-1): the
+logistic model's log-odds are the mean of K fits' (its threshold chosen on that mean), the
+boosting model's likewise, so a fit depends less on its one sample. K=1 (the default) is the
+one fit with seed 0 the figures above came from.
+
 The first column is the rules without their cloud test (``cloud_min_px=0``: the method as
 it was before rule 0), so that what the cloud test changes shows in the same run.
 
@@ -59,6 +64,7 @@ Run (about a minute a city on 2 cores)::
     uv run python benchmarks/oscd.py --cache /tmp/oscd     # keep each city's arrays ...
     uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache   # ... and re-score them
     uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache --nested   # + nested choice
+    uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache --nested --bag 3
 """
 
 from __future__ import annotations
