@@ -49,7 +49,7 @@ seven-city fits.
 ``--bag K`` bags each model over K samplings of the unchanged pixels (seeds 0 .. K-1): the
 logistic model's log-odds are the mean of K fits' (its threshold chosen on that mean), the
 boosting model's likewise, so a fit depends less on its one sample. K=1 (the default) is the
-one fit with seed 0 the figures above came from.
+one fit with seed 0 (as before the option existed).
 
 The first column is the rules without their cloud test (``cloud_min_px=0``: the method as
 it was before rule 0), so that what the cloud test changes shows in the same run.
