@@ -46,6 +46,11 @@ only on their training cities, so one pair of fits per training set (28 of six c
 seven) serves every variant; the logistic and ensemble columns then come from the same
 seven-city fits.
 
+``--bag K`` bags each model over K samplings of the unchanged pixels (seeds 0 .. K-1): the
+logistic model's log-odds are the mean of K fits' (its threshold chosen on that mean), the
+boosting model's likewise, so a fit depends less on its one sample. K=1 (the default) is the
+one fit with seed 0 (as before the option existed).
+
 The first column is the rules without their cloud test (``cloud_min_px=0``: the method as
 it was before rule 0), so that what the cloud test changes shows in the same run.
 
@@ -59,6 +64,7 @@ Run (about a minute a city on 2 cores)::
     uv run python benchmarks/oscd.py --cache /tmp/oscd     # keep each city's arrays ...
     uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache   # ... and re-score them
     uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache --nested   # + nested choice
+    uv run python benchmarks/oscd.py --cache /tmp/oscd --from-cache --nested --bag 3
 """
 
 from __future__ import annotations
@@ -298,7 +304,17 @@ def main(argv: list[str] | None = None) -> int:
         help="also choose the model design by nested leave-one-city-out (36 pairs of fits; "
         "with --cache, each pair's counts are kept in <cache>/nested/ and reused)",
     )
+    parser.add_argument(
+        "--bag",
+        type=int,
+        default=1,
+        metavar="K",
+        help="bag each model over K samplings of the unchanged pixels (seeds 0 .. K-1): the "
+        "mean of K fits' log-odds (default 1: one fit, seed 0)",
+    )
     args = parser.parse_args(argv)
+    if args.bag < 1:
+        parser.error("--bag needs K >= 1")
     if args.nested and not args.model:
         parser.error("--nested needs the models")
     if not OSCD.is_dir():
@@ -318,12 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         print(_line(rows[-1]), flush=True)
     if args.nested and len(cities) > 2:
         # the outer fits are the ones add_model_rows would make (same pixels, same seed)
-        nested_rows(cities, rows, args.cache)
+        nested_rows(cities, rows, args.cache, args.bag)
         for row in rows:
             row["model"] = row["loco_variants"]["logit"]
             row["ensemble"] = row["loco_variants"]["ensmb 3x3 site"]
     elif args.model and len(cities) > 2:
-        add_model_rows(cities, rows)
+        add_model_rows(cities, rows, args.bag)
     pooled = {"blind": Counts(), "ours": Counts(), "naive": Counts()}
     if args.model:
         pooled["model"] = Counts()
@@ -392,21 +408,50 @@ def training_pixels(train: list[dict], seed: int = 0):
     return names, np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
 
 
-def fit_model(train: list[dict], seed: int = 0) -> LinearModel:
-    """Logistic regression on the training cities' pixels (pair_features), its threshold the
-    one of MODEL_THRESHOLDS with the best pooled F1 over those same cities."""
+def fit_logistic(train: list[dict], seed: int) -> LinearModel:
+    """Logistic regression on the training cities' pixels (pair_features) sampled with
+    ``seed``; no threshold."""
     from sklearn.linear_model import LogisticRegression
 
     names, x, y, w = training_pixels(train, seed)
     mean, scale = x.mean(0), x.std(0) + 1e-9
     fitted = LogisticRegression(C=1e-3, max_iter=2000).fit((x - mean) / scale, y, sample_weight=w)
-    model = LinearModel(
+    return LinearModel(
         names=tuple(names),
         coef=tuple(float(c) for c in fitted.coef_[0]),
         intercept=float(fitted.intercept_[0]),
         mean=tuple(float(m) for m in mean),
         scale=tuple(float(s) for s in scale),
     )
+
+
+def mean_model(models: list[LinearModel]) -> LinearModel:
+    """The one linear model whose log-odds are the mean of ``models``' log-odds (exactly,
+    up to rounding: each is linear in the features), centred and scaled by their mean centre
+    and scale."""
+    if len(models) == 1:
+        return models[0]
+    mean = np.mean([m.mean for m in models], axis=0)
+    scale = np.mean([m.scale for m in models], axis=0)
+    # per model: b + sum c (f - m) / s = b + sum c (M - m) / s + sum (c S / s) (f - M) / S
+    coef = np.mean([np.asarray(m.coef) * scale / m.scale for m in models], axis=0)
+    intercept = np.mean(
+        [m.intercept + np.sum(np.asarray(m.coef) * (mean - m.mean) / m.scale) for m in models]
+    )
+    return LinearModel(
+        names=models[0].names,
+        coef=tuple(float(c) for c in coef),
+        intercept=float(intercept),
+        mean=tuple(float(m) for m in mean),
+        scale=tuple(float(s) for s in scale),
+    )
+
+
+def fit_model(train: list[dict], seeds: int = 1) -> LinearModel:
+    """Logistic regression on the training cities' pixels (pair_features), bagged over the
+    sampling seeds 0 .. seeds - 1 (the mean of the fits' log-odds), its threshold the one of
+    MODEL_THRESHOLDS with the best pooled F1 of those mean log-odds over the same cities."""
+    model = mean_model([fit_logistic(train, seed) for seed in range(seeds)])
     odds = [(model.log_odds(*d["features"][:2]), d) for d in train]
 
     def pooled_f1(t: float) -> float:
@@ -419,14 +464,28 @@ def fit_model(train: list[dict], seed: int = 0) -> LinearModel:
     return replace(model, threshold=float(max(MODEL_THRESHOLDS, key=pooled_f1)))
 
 
-def fit_boosted(train: list[dict], seed: int = 0):
+def fit_boosted(train: list[dict], seeds: int = 1):
     """scikit-learn's histogram gradient boosting on the same training pixels as the
-    logistic model (BOOSTED trees, equal total weight per pixel class as there)."""
+    logistic model (BOOSTED trees, equal total weight per pixel class as there), bagged over
+    the sampling seeds 0 .. seeds - 1 like it (seed s also seeds the fit)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    _, x, y, w = training_pixels(train, seed)
-    model = HistGradientBoostingClassifier(**BOOSTED, random_state=seed)
-    return model.fit(x, y, sample_weight=w / w.mean())
+    fits = []
+    for seed in range(seeds):
+        _, x, y, w = training_pixels(train, seed)
+        model = HistGradientBoostingClassifier(**BOOSTED, random_state=seed)
+        fits.append(model.fit(x, y, sample_weight=w / w.mean()))
+    return fits[0] if seeds == 1 else Bagged(fits)
+
+
+@dataclass(frozen=True)
+class Bagged:
+    """Fitted classifiers as one: the mean of their log-odds (``decision_function``)."""
+
+    fits: list
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([f.decision_function(x) for f in self.fits], axis=0)
 
 
 def ensemble_score(data: dict, linear: LinearModel, boosted) -> np.ndarray:
@@ -446,22 +505,22 @@ def site_threshold(score: np.ndarray, k: float) -> np.ndarray:
         return score > values.mean() + k * values.std()
 
 
-def add_model_rows(cities: list[dict], rows: list[dict]) -> None:
+def add_model_rows(cities: list[dict], rows: list[dict], bag: int = 1) -> None:
     """Each city scored by models fitted on the other cities (leave-one-city-out): the
     logistic model alone (``model``) and its ensemble with gradient boosting (``ensemble``,
-    the site-relative k chosen on the other cities)."""
+    the site-relative k chosen on the other cities); each model bagged over ``bag`` seeds."""
     for data in cities:
         before, after = composites(data)
         data["features"] = pair_features(before, after)
         data["scored"] = data["known"] & np.isfinite(data["cva"])
     for data, row in zip(cities, rows, strict=True):
         train = [d for d in cities if d is not data]
-        model = fit_model(train)
+        model = fit_model(train, bag)
         before, after = composites(data)
         found = model_change(before, after, model)["change"].values
         row["model"] = counts(found, data["changed"], data["scored"])
         row["fitted"] = model
-        boosted = fit_boosted(train)
+        boosted = fit_boosted(train, bag)
         scores = [(ensemble_score(d, model, boosted), d) for d in train]
 
         def pooled_f1(k: float, scores=scores) -> float:
@@ -518,13 +577,15 @@ def threshold_counts(score: np.ndarray, data: dict, thresholds: np.ndarray) -> n
     return np.stack([tp, fp, positives - tp], axis=1).astype("int64")
 
 
-def fold_counts(cities: list[dict], left_out: tuple[str, ...]) -> dict[str, np.ndarray]:
+def fold_counts(
+    cities: list[dict], left_out: tuple[str, ...], bag: int = 1
+) -> dict[str, np.ndarray]:
     """Both models fitted once on the cities not in ``left_out`` (as add_model_rows fits
-    them), every variant's (tp, fp, fn) per threshold on every city: {variant: (cities,
-    thresholds, 3)}. The post-processing does not touch the fits, so one pair of fits serves
-    all variants."""
+    them, bagged over ``bag`` seeds), every variant's (tp, fp, fn) per threshold on every
+    city: {variant: (cities, thresholds, 3)}. The post-processing does not touch the fits, so
+    one pair of fits serves all variants."""
     train = [d for d in cities if d["city"] not in left_out]
-    linear, boosted = fit_model(train), fit_boosted(train)
+    linear, boosted = fit_model(train, bag), fit_boosted(train, bag)
     out = {v.name: [] for v in NESTED_VARIANTS}
     for data in cities:
         names, feats, ok = data["features"]
@@ -559,11 +620,14 @@ def held_out(folds: dict, names: list[str], left_out: tuple[str, ...], variant: 
     return Counts(*(int(v) for v in table[names.index(city), best]))
 
 
-def nested_rows(cities: list[dict], rows: list[dict], cache: Path | None) -> None:
+def nested_rows(cities: list[dict], rows: list[dict], cache: Path | None, bag: int = 1) -> None:
     """Nested leave-one-city-out selection of the design: for each held-out city c, each
     variant of NESTED_VARIANTS scored leave-one-city-out on the other seven cities only
     (fitted on six, thresholds chosen on those six, scored on the seventh, pooled over the
-    seven), the best one fitted on the seven and scored on c. c's labels choose nothing."""
+    seven), the best one fitted on the seven and scored on c. c's labels choose nothing.
+    Every fit is bagged over ``bag`` seeds; with a cache, the counts of each training set are
+    kept in ``<cache>/nested/`` (bag 1) or ``<cache>/nested-bag<K>/``, each file holding its
+    ``bag`` too, so that counts of one bag are never taken for another's."""
     for data in cities:
         if "features" not in data:
             before, after = composites(data)
@@ -575,17 +639,21 @@ def nested_rows(cities: list[dict], rows: list[dict], cache: Path | None) -> Non
     def fold(left_out: tuple[str, ...]) -> dict:
         left_out = tuple(sorted(left_out))
         if left_out not in folds:
-            path = cache / "nested" / f"{'+'.join(left_out)}.npz" if cache else None
+            folder = "nested" if bag == 1 else f"nested-bag{bag}"
+            path = cache / folder / f"{'+'.join(left_out)}.npz" if cache else None
             if path is not None and path.exists():
                 with np.load(path) as f:
+                    found = int(f["bag"]) if "bag" in f.files else 1  # older files: one fit
+                    if found != bag:
+                        raise ValueError(f"{path} holds counts of bag {found}, not {bag}")
                     folds[left_out] = {v.name: f[v.name] for v in NESTED_VARIANTS}
             else:
                 t0 = time.perf_counter()
-                folds[left_out] = fold_counts(cities, left_out)
+                folds[left_out] = fold_counts(cities, left_out, bag)
                 if path is not None:  # whole or not at all: a later run trusts what it finds
                     path.parent.mkdir(parents=True, exist_ok=True)
                     part = path.with_name(path.stem + ".part.npz")
-                    np.savez(part, **folds[left_out])
+                    np.savez(part, bag=np.int64(bag), **folds[left_out])
                     part.replace(path)
                 print(f"    fits without {left_out}: {time.perf_counter() - t0:.0f} s", flush=True)
         return folds[left_out]
