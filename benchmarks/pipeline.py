@@ -738,21 +738,22 @@ def _table(floors, runs, n_months: int, n_long: int) -> None:
         f"{'s':>7}"
     )
     print("-" * len(head))
-    labels = {
-        "a1": "(a) floor: site windows, 1 process",
-        "a2": "(a) floor: site windows, 2 processes",
-        "a2t": "    tile by tile (as units read), 2 proc.",
-        "as": "(a') stackstac: the units' reads, 2 proc.",
-        "asc": "    + their median composites, 2 proc.",
+    labels = {  # key: (label, what the row read; None: its pixels and COG blocks)
+        "a1": ("(a) floor: site windows, 1 process", None),
+        "a2": ("(a) floor: site windows, 2 processes", None),
+        "a2t": ("    tile by tile (as units read), 2 proc.", None),
+        "as": ("(a') stackstac: the units' reads, 2 proc.", "Mpx on the site grid (20 m at 10 m)"),
+        "asc": (
+            "    + their median composites, 2 proc.",
+            "scaled, masked, days merged, median (no index, class, change, write)",
+        ),
     }
-    for key, label in labels.items():
+    for key, (label, note) in labels.items():
         fb, fm = floors[key]
         both = fb + fm
-        what = f"{both.pixels / 1e6:.0f} Mpx" + (f", {both.blocks} blocks" if both.blocks else "")
-        if key == "as":
-            what = f"{both.pixels / 1e6:.0f} Mpx on the site grid (20 m bands at 10 m)"
-        elif key == "asc":
-            what = "scaled, masked, days merged, median (no index, class, change, write)"
+        what = note or f"Mpx, {both.blocks} blocks"
+        if both.pixels:
+            what = f"{both.pixels / 1e6:.0f} {what}"
         print(
             f"{label:42}{both.seconds:8.1f}{fb.seconds:9.1f}{fm.seconds:8.1f}{'':>10}{'':>8}"
             f"{'':>9}{both.others_cores:7.2f}{_disturbed(both.others_cores)}{both.cpu:6.1f}  "
