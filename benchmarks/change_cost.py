@@ -1,4 +1,4 @@
-"""Benchmark: the cost of change dating (nampo.change) per tile and for a whole store, and
+"""Benchmark: the cost of change dating (nampo.analysis.dating) per tile and for a whole store, and
 how it grows with the length of the series.
 
 Reads a processed store (e.g. the Nampo one written by `nampo-flows demo`), times
@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 
-from nampo.change import change_map, detect
-from nampo.events import store_period
-from nampo.products import COMPOSITE_BANDS
-from nampo.store import Store
-from nampo.units import months, parse_month
+from nampo.analysis.dating import change_map, detect
+from nampo.analysis.events import store_period
+from nampo.io.store import Store
+from nampo.products.variables import COMPOSITE_BANDS
+from nampo.run.units import months, parse_month
 
 
 def _tile_arrays(ds, tile):

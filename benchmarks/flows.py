@@ -4,7 +4,7 @@
 Prints side by side, from one run, on the same site and period, each run into a fresh
 store:
 
-(a) the library alone: ``nampo.pipeline.process(..., client=Client(cluster))``;
+(a) the library alone: ``nampo.run.pipeline.process(..., client=Client(cluster))``;
 (b) the backfill flow, ``flows.backfill.backfill(..., cluster=<address>)``, called in this
     process against a local Prefect server, its units as task runs on the same cluster;
 
@@ -110,15 +110,15 @@ from pathlib import Path
 import httpx
 import psutil
 
-from nampo import pipeline
-from nampo.cluster import local_cluster
-from nampo.known_sites import KNOWN_SITES, known_site, load_site
-from nampo.products import COMPOSITE_BANDS
+from nampo.io.store import Store
+from nampo.products.variables import COMPOSITE_BANDS
+from nampo.run import pipeline
+from nampo.run.cluster import local_cluster
+from nampo.run.units import months, parse_month
 from nampo.scenario.archive import build_archive
+from nampo.scenario.known_sites import KNOWN_SITES, known_site, load_site
 from nampo.services import pgstac
 from nampo.settings import Settings
-from nampo.store import Store
-from nampo.units import months, parse_month
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -245,9 +245,9 @@ def _warm_worker(href: str) -> int:
     from rasterio.windows import Window
 
     import flows.units  # noqa: F401
-    import nampo.cube  # noqa: F401
-    import nampo.pipeline  # noqa: F401
-    from nampo.gdal import GdalSettings
+    import nampo.io.cube  # noqa: F401
+    import nampo.run.pipeline  # noqa: F401
+    from nampo.io.gdal import GdalSettings
 
     warnings.simplefilter("ignore")  # stackstac 0.5.1's per-asset deprecation noise
     with GdalSettings().env("read"), rasterio.open(href) as src:

@@ -3,7 +3,7 @@ side by side with the naive change-vector baseline computed in the same run.
 
 Every city goes through the normal pipeline, as any site would:
 
-1. ``nampo.importer.import_scenes``: its two scene folders (``imgs_1``, ``imgs_2``, EPSG:4326
+1. ``nampo.io.importer.import_scenes``: its two scene folders (``imgs_1``, ``imgs_2``, EPSG:4326
    GeoTIFFs) become COGs and ``sentinel-2-l1c`` items, loaded into a local STAC API
    (PostgreSQL + pgstac, started in a temporary folder and stopped at the end);
 2. ``Site.from_outline``: the site from the city's GeoJSON outline (UTM grid, 10 m), with
@@ -85,9 +85,7 @@ import rasterio
 import xarray as xr
 from rasterio.warp import Resampling, reproject
 
-from nampo import pipeline
-from nampo.importer import SceneFiles, import_scenes
-from nampo.pairchange import (
+from nampo.analysis.before_after import (
     LinearModel,
     PairParams,
     local_mean,
@@ -95,10 +93,12 @@ from nampo.pairchange import (
     pair_change,
     pair_features,
 )
-from nampo.products import COMPOSITE_BANDS
+from nampo.io.importer import SceneFiles, import_scenes
+from nampo.io.store import Store
+from nampo.products.variables import COMPOSITE_BANDS
+from nampo.run import pipeline
 from nampo.services import pgstac
 from nampo.sites import Site
-from nampo.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 OSCD = REPO.parent / "shared" / "data" / "oscd"

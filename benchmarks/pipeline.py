@@ -75,18 +75,18 @@ import rasterio
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from nampo import pipeline
-from nampo.cluster import local_cluster
-from nampo.cube import read_cube
-from nampo.gdal import GdalSettings
-from nampo.products import COMPOSITE_BANDS
+from nampo.io.cube import read_cube
+from nampo.io.gdal import GdalSettings
+from nampo.io.scenes import NormalisedItem
+from nampo.io.store import Store
+from nampo.products.variables import COMPOSITE_BANDS
+from nampo.run import pipeline
+from nampo.run.cluster import local_cluster
+from nampo.run.units import add_months, month_end, months, parse_month
 from nampo.scenario.archive import build_archive
-from nampo.scenes import NormalisedItem
 from nampo.services import pgstac
 from nampo.settings import Settings
 from nampo.sites import Site, Tile
-from nampo.store import Store
-from nampo.units import add_months, month_end, months, parse_month
 
 REPO = Path(__file__).resolve().parent.parent
 BANDS = (*COMPOSITE_BANDS, "scl")
@@ -353,8 +353,8 @@ def warm_page_cache(paths: set[str]) -> int:
 
 def _prepare_worker() -> int:
     # Imports before the clock starts; per-asset deprecation noise of stackstac 0.5.1.
-    import nampo.cube  # noqa: F401
-    import nampo.pipeline  # noqa: F401
+    import nampo.io.cube  # noqa: F401
+    import nampo.run.pipeline  # noqa: F401
 
     warnings.simplefilter("ignore")
     return os.getpid()

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from nampo.io.store import Store
 from nampo.report import build_report, scenario_archive, site_for
 from nampo.settings import Settings
-from nampo.store import Store
 
 AIM_S = 20.0
 

@@ -1,6 +1,6 @@
 """Benchmark: issue 5's change scores on every test scenario, side by side, in one run.
 
-The change method (nampo/change.py) must not be tuned to one scenario: this prints recall,
+The change method (nampo/analysis/dating.py) must not be tuned to one scenario: this prints recall,
 precision, median timing error and median area error (events of at least 2,000 m2), per
 event type and overall, for each scenario, next to issue 5's targets. Each scenario is
 processed end to end as a user would: its archive rendered (cached), served by the local
@@ -33,16 +33,16 @@ from pathlib import Path
 
 import yaml
 
-from nampo import pipeline
-from nampo.change import ChangeParams
-from nampo.events import site_events
-from nampo.known_sites import known_site, load_site
+from nampo.analysis.dating import ChangeParams
+from nampo.analysis.events import site_events
+from nampo.evaluation.score import Score, score
+from nampo.io.store import Store
+from nampo.run import pipeline
 from nampo.scenario.archive import Archive, build_archive
-from nampo.score import Score, score
+from nampo.scenario.known_sites import known_site, load_site
 from nampo.services import pgstac
 from nampo.settings import Settings
 from nampo.sites import Site
-from nampo.store import Store
 
 SCENARIOS = ["harbour-mini", "river-port", "tropical-port"]
 TARGETS = {"recall": 0.9, "precision": 0.9, "timing": 30.0, "area": 20.0}

@@ -15,12 +15,12 @@ from prefect.artifacts import create_table_artifact
 
 from flows.params import CatalogName, CloudLimit, LoaderName, Month, SiteName, Workers, month
 from flows.units import run_plan, task_runner
-from nampo import pipeline
-from nampo.known_sites import load_site
-from nampo.pipeline import RunReport
+from nampo.io.store import Store, StoreLocation
+from nampo.run import pipeline
+from nampo.run.pipeline import RunReport
+from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
 from nampo.settings import Settings
-from nampo.store import Store, StoreLocation
 
 
 def default_store(settings: Settings, site: str) -> str:

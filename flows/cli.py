@@ -24,7 +24,7 @@ import time
 
 from flows import server as prefect_server
 from nampo.cli import run_command
-from nampo.known_sites import KNOWN_SITES, known_site
+from nampo.scenario.known_sites import KNOWN_SITES, known_site
 from nampo.settings import Settings
 
 UI_PORT = 4200
@@ -136,9 +136,9 @@ def demo(args, settings: Settings) -> int:
 
 def _date_changes(site_name: str, store_url: str, settings: Settings) -> list:
     """The site's events, dated from the store's monthly products and stored in it."""
-    from nampo import events
-    from nampo.known_sites import change_params, load_site
-    from nampo.store import Store, StoreLocation
+    from nampo.analysis import events
+    from nampo.io.store import Store, StoreLocation
+    from nampo.scenario.known_sites import change_params, load_site
 
     site = load_site(site_name)
     store = Store(StoreLocation.from_settings(store_url, settings))
@@ -152,10 +152,11 @@ def _date_changes(site_name: str, store_url: str, settings: Settings) -> list:
 def _what_happened(site_name: str, store_url: str, found, archive, settings: Settings) -> None:
     """The site's events and activity as an analyst reads them (the events are stored
     in the store too), then the score against the scenario's truth."""
-    from nampo import activity, events, score
-    from nampo.known_sites import load_site
-    from nampo.store import Store, StoreLocation
-    from nampo.units import month_end
+    from nampo.analysis import activity, events
+    from nampo.evaluation import score
+    from nampo.io.store import Store, StoreLocation
+    from nampo.run.units import month_end
+    from nampo.scenario.known_sites import load_site
 
     site = load_site(site_name)
     titles = {name: title for name, title, _ in site.facilities}

@@ -26,11 +26,11 @@ from flows.params import (
     month,
 )
 from flows.units import run_plan, task_runner
-from nampo import pipeline
-from nampo.known_sites import load_site
-from nampo.monitor import find_stale, window
+from nampo.io.store import Store, StoreLocation
+from nampo.run import pipeline
+from nampo.run.monitor import find_stale, window
+from nampo.scenario.known_sites import load_site
 from nampo.settings import Settings
-from nampo.store import Store, StoreLocation
 
 
 @flow(name="nampo-monitor", log_prints=True)

@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from nampo.units import parse_month
+from nampo.run.units import parse_month
 
 SiteName = Literal["nampo", "harbour-mini", "river-port", "tropical-port"]
-"""Keys of :data:`nampo.known_sites.KNOWN_SITES` (a test keeps them equal)."""
+"""Keys of :data:`nampo.scenario.known_sites.KNOWN_SITES` (a test keeps them equal)."""
 
 CatalogName = Literal["local", "earth-search", "planetary-computer"]
-"""Keys of :data:`nampo.catalog.PROFILES` (a test keeps them equal)."""
+"""Keys of :data:`nampo.io.catalog.PROFILES` (a test keeps them equal)."""
 
 LoaderName = Literal["stackstac", "odc"]
 

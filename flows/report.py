@@ -15,10 +15,10 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 
 from flows.backfill import default_store
 from flows.params import SiteName
-from nampo.known_sites import load_site
+from nampo.io.store import Store, StoreLocation
 from nampo.report import Report, build_report, scenario_archive
+from nampo.scenario.known_sites import load_site
 from nampo.settings import Settings
-from nampo.store import Store, StoreLocation
 
 
 def default_report(settings: Settings, site: str) -> str:

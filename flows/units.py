@@ -26,12 +26,12 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import allow_failure
 from prefect_dask import DaskTaskRunner
 
-from nampo import pipeline
-from nampo.cluster import local_cluster
 from nampo.errors import NampoError
-from nampo.pipeline import RunPlan, UnitResult
-from nampo.store import Store
-from nampo.units import Unit
+from nampo.io.store import Store
+from nampo.run import pipeline
+from nampo.run.cluster import local_cluster
+from nampo.run.pipeline import RunPlan, UnitResult
+from nampo.run.units import Unit
 
 
 class Scenes:
@@ -105,7 +105,7 @@ def chains(units: list[Unit], size: int = CHAIN_MONTHS) -> list[list[Unit]]:
     the tiles (the plan's: largest tile first).
 
     Why that order: the scheduler starts ready task runs in submission order, and a worker
-    keeps the files it opened (``nampo.cube.OPEN_FILES``, a few hundred). Every tile reads the
+    keeps the files it opened (``nampo.io.cube.OPEN_FILES``, a few hundred). Every tile reads the
     same scenes, so the workers should go through the tiles of one period before the next
     period. In tile order a worker went through all periods of one tile, then of the next:
     each period's files pushed out the others', and every unit opened all its files again."""

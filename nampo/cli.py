@@ -156,12 +156,12 @@ def _add_process_command(sub) -> None:
 
 
 def _process(args, settings: Settings) -> int:
-    from nampo import pipeline
+    from nampo.io.store import Store, StoreLocation
+    from nampo.run import pipeline
+    from nampo.run.units import parse_month
     from nampo.scenario.model import load_scenario
     from nampo.services import pgstac
     from nampo.sites import Site
-    from nampo.store import Store, StoreLocation
-    from nampo.units import parse_month
 
     try:
         first, last = parse_month(args.first), parse_month(args.last)
@@ -211,8 +211,8 @@ def _process(args, settings: Settings) -> int:
 def _outline_site(path: Path, baseline: str | None, tile_px: int):
     import json
 
+    from nampo.run.units import parse_month
     from nampo.sites import Site
-    from nampo.units import parse_month
 
     if baseline is None:
         raise NampoError("--outline needs --baseline YYYY-MM[..YYYY-MM]")
@@ -239,7 +239,7 @@ def _dask_client(args):
         return contextlib.nullcontext(None)
     from distributed import Client
 
-    from nampo.cluster import local_cluster
+    from nampo.run.cluster import local_cluster
 
     return Client(local_cluster(args.workers))
 
@@ -346,7 +346,7 @@ def _stac_status(args, settings: Settings) -> int:
 def _stac_search(args, settings: Settings) -> int:
     from shapely.geometry import box
 
-    from nampo import catalog
+    from nampo.io import catalog
     from nampo.services import pgstac
 
     url = args.url
@@ -367,7 +367,7 @@ def _stac_search(args, settings: Settings) -> int:
     return 0
 
 
-# -- change: `nampo events` and `nampo score` (nampo/change.py, events.py, score.py) ------
+# -- change: `nampo events` and `nampo score` (nampo/analysis/dating.py, events.py, score.py) ------
 
 
 def _add_change_commands(sub) -> None:
@@ -407,11 +407,11 @@ def _period_args(p) -> None:
 
 
 def _store_events(args, settings: Settings, scenario: Path):
-    from nampo.events import site_events
-    from nampo.known_sites import change_params
+    from nampo.analysis.events import site_events
+    from nampo.io.store import Store, StoreLocation
+    from nampo.run.units import parse_month
+    from nampo.scenario.known_sites import change_params
     from nampo.scenario.model import load_scenario
-    from nampo.store import Store, StoreLocation
-    from nampo.units import parse_month
 
     try:
         first = parse_month(args.first) if args.first else None
@@ -436,7 +436,7 @@ def _polygon(coords):
 
 
 def _events(args, settings: Settings) -> int:
-    from nampo.events import save_events, summary, to_geojson, to_geoparquet
+    from nampo.analysis.events import save_events, summary, to_geojson, to_geoparquet
 
     store, events = _store_events(args, settings, args.scenario)
     print(summary(events) or "no lasting change found")
@@ -455,8 +455,8 @@ def _events(args, settings: Settings) -> int:
 def _score(args, settings: Settings) -> int:
     import json
 
-    from nampo.events import read_geojson, to_geojson
-    from nampo.score import score
+    from nampo.analysis.events import read_geojson, to_geojson
+    from nampo.evaluation.score import score
 
     truth = args.archive / "truth" / "events.geojson"
     if not truth.is_file():
@@ -516,8 +516,8 @@ def _add_report_command(sub) -> None:
 
 
 def _report(args, settings: Settings) -> int:
+    from nampo.io.store import Store, StoreLocation
     from nampo.report import build_report, scenario_archive, site_for
-    from nampo.store import Store, StoreLocation
 
     store = Store(StoreLocation.from_settings(args.store, settings))
     if not store.exists():
@@ -535,14 +535,14 @@ def _report(args, settings: Settings) -> int:
 def _activity_score(args, settings: Settings):
     """The vessel and ice errors of the store's activity series (None when the store has
     none: its units were computed before activity was stored)."""
-    from nampo.score import score_activity
-    from nampo.store import Store, StoreLocation
+    from nampo.evaluation.score import score_activity
+    from nampo.io.store import Store, StoreLocation
 
     docs = Store(StoreLocation.from_settings(args.store, settings)).activity()
     return score_activity(docs, args.archive) if docs else None
 
 
-# -- import: `nampo import` (nampo/importer.py) -------------------------------------------
+# -- import: `nampo import` (nampo/io/importer.py) -------------------------------------------
 
 
 def _add_import_command(sub) -> None:
@@ -580,7 +580,7 @@ def _add_import_command(sub) -> None:
 def _import(args, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from nampo.importer import SceneFiles, import_scenes
+    from nampo.io.importer import SceneFiles, import_scenes
     from nampo.services import pgstac
 
     scenes = []

@@ -55,7 +55,7 @@ class Site:
     """(name, title, outline in lon/lat) of each facility."""
     berths: tuple[tuple[str, tuple[Polygon, ...]], ...] = field(default=(), compare=False)
     """(facility name, outlines in lon/lat) of the berths where ships moor, per facility
-    that has any (vessels are counted there: nampo.activity)."""
+    that has any (vessels are counted there: nampo.analysis.activity)."""
 
     @cached_property
     def tiles(self) -> tuple[Tile, ...]:

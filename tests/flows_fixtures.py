@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from flows import server as prefect_server
+from nampo.run.units import months
 from nampo.services import pgstac
-from nampo.units import months
 
 REPO = Path(__file__).resolve().parent.parent
 HELD_BACK_MONTH = "2021-11"
@@ -94,7 +94,7 @@ def environment(env: dict[str, str]) -> Iterator[None]:
 def cluster(prefect_env) -> Iterator[str]:
     """A multi-process Dask cluster on loopback, started apart from the flows and given to
     them by address (as a remote one would be); its workers get PREFECT_API_URL."""
-    from nampo.cluster import local_cluster
+    from nampo.run.cluster import local_cluster
 
     with environment(prefect_env):  # the nannies (and the workers they restart) inherit it
         local = local_cluster(2)

@@ -14,10 +14,10 @@ import numpy as np
 import xarray as xr
 
 from nampo.grid import Grid
-from nampo.products import MONTHLY
+from nampo.io.store import Store, StoreLocation
+from nampo.products.variables import MONTHLY
+from nampo.run.units import Unit, months
 from nampo.sites import Site, Tile
-from nampo.store import Store, StoreLocation
-from nampo.units import Unit, months
 
 SITE = Site("teststore", "Store test site", Grid(32651, 10, 709160, 4289200, 120, 120), 64)
 """Four tiles: 64 x 64, 64 x 56, 56 x 64 and 56 x 56 pixels (the last row and column are

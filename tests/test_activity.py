@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 from nampo import cli
-from nampo.activity import (
+from nampo.analysis.activity import (
     ActivityParams,
     _bright_objects,
     coal_series,
@@ -26,10 +26,10 @@ from nampo.activity import (
 )
 from nampo.errors import StoreError
 from nampo.grid import Grid
-from nampo.indices import DARK, WATER
+from nampo.io.store import Store
+from nampo.products.indices import DARK, WATER
+from nampo.run.units import Unit
 from nampo.sites import Site
-from nampo.store import Store
-from nampo.units import Unit
 from tests.store_jobs import unit_ds
 from tests.test_change_truth import TARGETS
 from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
@@ -228,7 +228,7 @@ def test_mini_cloudy_scenes_are_not_counted(mini_store, mini_archive):  # noqa: 
 def test_mini_events_are_stored_as_geojson_and_geoparquet(mini_store, mini_site):  # noqa: F811
     import geopandas as gpd
 
-    from nampo.events import save_events, site_events, stored_events
+    from nampo.analysis.events import save_events, site_events, stored_events
 
     _, events = site_events(mini_store, MINI_FIRST, MINI_LAST, mini_site.facilities)
     urls = save_events(mini_store, events)
@@ -247,7 +247,7 @@ def test_mini_events_are_stored_as_geojson_and_geoparquet(mini_store, mini_site)
 def test_the_main_job_ends_with_events_activity_and_score(mini_store, mini_archive, capsys):  # noqa: F811
     """What `nampo-flows demo` prints after its backfill (flows/cli.py)."""
     from flows.cli import _date_changes, _what_happened
-    from nampo.events import stored_events
+    from nampo.analysis.events import stored_events
     from nampo.settings import Settings
 
     found = _date_changes("harbour-mini", mini_store.url, Settings())  # before the report

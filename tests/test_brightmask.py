@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from nampo import brightmask
+from nampo.products import brightmask
 
 CLEAR, CLOUD, SHADOW = 5, 8, 3
 

@@ -1,4 +1,4 @@
-"""nampo.catalog: profiles, signing hooks, errors, retries against faulty loopback servers,
+"""nampo.io.catalog: profiles, signing hooks, errors, retries against faulty loopback servers,
 and search against the local STAC API. (Replays of recorded pages: test_catalog_replay.py.)"""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import time as daytime
 import pytest
 from shapely.geometry import mapping, shape
 
-from nampo import catalog
 from nampo.errors import CatalogError
+from nampo.io import catalog
 from nampo.services import pgstac
 from tests.loopback import ES_ROOT, Faulty, LoopbackServer, Replay, Reply, refuse_other_hosts
 

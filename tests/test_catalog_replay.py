@@ -1,4 +1,4 @@
-"""nampo.catalog against recorded Earth Search and Planetary Computer responses, replayed
+"""nampo.io.catalog against recorded Earth Search and Planetary Computer responses, replayed
 over HTTP on 127.0.0.1 (``tests/loopback.py``): paging by POST body tokens and by GET
 links, the empty last page, and normalised results.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nampo import catalog
 from nampo.errors import CatalogError, CatalogWarning
+from nampo.io import catalog
 from tests.loopback import (
     ES_ROOT,
     PC_ROOT,

@@ -10,7 +10,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nampo.change import (
+from nampo.analysis.dating import (
     BRIGHT,
     CONSTRUCTION,
     DRAINAGE,
@@ -22,8 +22,8 @@ from nampo.change import (
     change_type,
     detect,
 )
-from nampo.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
-from nampo.products import COMPOSITE_BANDS
+from nampo.products.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
+from nampo.products.variables import COMPOSITE_BANDS
 
 # Reflectance of each class (blue, green, red, nir, swir16, swir22), roughly the scenario's.
 SPECTRA = {

@@ -9,11 +9,12 @@ import os
 
 import pytest
 
-from nampo import cli, pipeline
-from nampo.known_sites import load_site
+from nampo import cli
+from nampo.io.store import Store
+from nampo.run import pipeline
+from nampo.run.units import month_start
+from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
-from nampo.store import Store
-from nampo.units import month_start
 from tests.test_change_truth import TARGETS
 from tests.test_pipeline_truth import nampo_stac_api  # noqa: F401
 
@@ -60,7 +61,8 @@ def test_nampo_events_meet_the_targets(nampo_store, nampo_archive, capsys):
     assert overall["type_agreement"] >= 0.9, result
     # the fourth crane (10 m x 8 m) is not claimed
     assert result["subpixel_claims"] == [], result
-    # vessels counted per facility per clear scene (nampo.activity), against truth/scenes.csv
+    # vessels counted per facility per clear scene (nampo.analysis.activity),
+    # against truth/scenes.csv
     vessels = result["activity"]["vessels"]
     overall_v = vessels[0]
     assert overall_v["facility"] == "overall" and overall_v["scenes"] >= 100, vessels

@@ -15,16 +15,17 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nampo import cli, pipeline
-from nampo.change import DEMOLITION, ChangeParams, detect
-from nampo.indices import BARE, VEGETATION
-from nampo.known_sites import change_params, known_site, load_site
+from nampo import cli
+from nampo.analysis.dating import DEMOLITION, ChangeParams, detect
+from nampo.evaluation.score import read_truth
+from nampo.io.store import Store
+from nampo.products.indices import BARE, VEGETATION
+from nampo.run import pipeline
 from nampo.scenario import spectra
 from nampo.scenario.archive import build_archive
+from nampo.scenario.known_sites import change_params, known_site, load_site
 from nampo.scenario.model import ACTIVITY_EVENTS, EventType, LandCover, load_scenario
-from nampo.score import read_truth
 from nampo.services import pgstac
-from nampo.store import Store
 from tests.conftest import NAMPO
 from tests.test_change_truth import TARGETS
 

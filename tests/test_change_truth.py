@@ -15,9 +15,9 @@ from scipy import ndimage
 from shapely.geometry import shape
 
 from nampo import cli
-from nampo.change import change_map
-from nampo.events import find_events, read_geojson, site_events
-from nampo.score import EXPECTED_TYPE, NOT_LAND, read_truth
+from nampo.analysis.dating import change_map
+from nampo.analysis.events import find_events, read_geojson, site_events
+from nampo.evaluation.score import EXPECTED_TYPE, NOT_LAND, read_truth
 from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
 
 pytestmark = pytest.mark.services
@@ -74,7 +74,7 @@ def test_score_meets_the_targets_on_the_mini_scenario(mini_store, mini_archive, 
 
 def test_every_truth_event_is_found_with_its_type(mini_changes, mini_archive):
     cm, events = mini_changes
-    from nampo.score import score
+    from nampo.evaluation.score import score
 
     result = score([{**e.properties(), "geometry": e.geometry} for e in events], mini_archive.path)
     truth, _ = read_truth(mini_archive.path)
@@ -158,14 +158,14 @@ def mini_site_grid(archive):
 def test_events_need_a_few_pixels(mini_changes, mini_site):  # noqa: F811
     cm, events = mini_changes
     assert all(e.pixels >= 4 for e in events)
-    from nampo.events import EventParams
+    from nampo.analysis.events import EventParams
 
     more = find_events(cm, mini_site.grid, mini_site.facilities, EventParams(min_pixels=1))
     assert len(more) >= len(events)
 
 
 def test_events_geojson_round_trip(mini_changes, tmp_path):
-    from nampo.events import to_geojson
+    from nampo.analysis.events import to_geojson
 
     _, events = mini_changes
     to_geojson(events, tmp_path / "e.geojson")
@@ -201,8 +201,8 @@ def test_a_single_bad_month_adds_no_change(mini_store, mini_changes, month, read
     """One month of the real series replaced by a scene the mask missed: thick haze (every
     pixel bright and grey, read as built or bright) or a cloud shadow (dark, read as
     dark/coal). No pixel that had no change gets one."""
-    from nampo.indices import BUILT, DARK
-    from nampo.products import COMPOSITE_BANDS
+    from nampo.products.indices import BUILT, DARK
+    from nampo.products.variables import COMPOSITE_BANDS
 
     cm, _ = mini_changes
     ds = mini_store.open().sel(time=slice(str(MINI_FIRST), str(MINI_LAST))).load()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from distributed import Client
 
-from nampo.cluster import WORKER_ENV, local_cluster
+from nampo.run.cluster import WORKER_ENV, local_cluster
 
 MIB = 2**20
 PAGES = MIB // 4096

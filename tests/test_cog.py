@@ -1,4 +1,4 @@
-"""Tests of nampo.scenario.cog: the files are valid COGs and keep every pixel."""
+"""Tests of nampo.io.cog: the files are valid COGs and keep every pixel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from rio_cogeo.cogeo import cog_validate
 
-from nampo.scenario.cog import write_cog
+from nampo.io.cog import write_cog
 
 EPSG = 32651
 # The three grids of a rendered scene: 10, 20 and 60 m views of one 10 km x 6 km site.

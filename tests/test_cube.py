@@ -1,4 +1,4 @@
-"""nampo.cube and nampo.gdal on the rendered mini archive, computed on a real
+"""nampo.io.cube and nampo.io.gdal on the rendered mini archive, computed on a real
 multi-process Dask cluster (``LocalCluster(n_workers=2, processes=True)``, once per module).
 
 Expected values come from outside the code under test: pixels read directly from the COGs
@@ -28,8 +28,9 @@ from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 from stackstac.rio_reader import AutoParallelRioReader
 
-from nampo import cube as cube_mod
-from nampo.cube import (
+from nampo.errors import CubeError, CubeWarning
+from nampo.io import cube as cube_mod
+from nampo.io.cube import (
     DEFAULT_MASK_CLASSES,
     check_assets,
     load_cube,
@@ -38,9 +39,8 @@ from nampo.cube import (
     skipped_scenes,
     to_reflectance,
 )
-from nampo.errors import CubeError, CubeWarning
-from nampo.gdal import GdalSettings
-from nampo.scenes import normalise
+from nampo.io.gdal import GdalSettings
+from nampo.io.scenes import normalise
 from nampo.sites import Site
 from tests.conftest import shared_dir
 

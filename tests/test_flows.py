@@ -19,11 +19,12 @@ import pytest
 
 from flows import server as prefect_server
 from flows.params import CatalogName, SiteName
-from nampo import catalog, pipeline
-from nampo.known_sites import KNOWN_SITES, load_site
-from nampo.products import ALL
+from nampo.io import catalog
+from nampo.io.store import Store
+from nampo.products.variables import ALL
+from nampo.run import pipeline
+from nampo.scenario.known_sites import KNOWN_SITES, load_site
 from nampo.services import pgstac
-from nampo.store import Store
 from tests.flows_fixtures import (
     HELD_BACK_MONTH,
     REPO,
@@ -410,7 +411,7 @@ def wait_for_deployments_at(api: str, proc, timeout: float = 120) -> dict[str, s
 
 def test_a_tiles_months_run_as_chains_in_month_order_period_by_period():
     from flows.units import chain_name, chains
-    from nampo.units import Unit
+    from nampo.run.units import Unit
 
     def unit(m: str, tile: str) -> Unit:
         return Unit(month(m), tile)

@@ -22,8 +22,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
-from nampo.known_sites import load_site
-from nampo.store import Store
+from nampo.io.store import Store
+from nampo.scenario.known_sites import load_site
 from tests.flows_fixtures import run_logs, task_runs, wait_for_run
 
 pytestmark = pytest.mark.services

@@ -16,14 +16,14 @@ import rasterio
 from rasterio.warp import Resampling, reproject
 from rio_cogeo.cogeo import cog_validate
 
-from nampo import pipeline
+from nampo.analysis.before_after import store_pair_change
 from nampo.cli import main
 from nampo.errors import NampoError
-from nampo.importer import SceneFiles, import_scenes
-from nampo.pairchange import store_pair_change
-from nampo.scenes import normalise
+from nampo.io.importer import SceneFiles, import_scenes
+from nampo.io.scenes import normalise
+from nampo.io.store import Store
+from nampo.run import pipeline
 from nampo.sites import Site
-from nampo.store import Store
 
 pytestmark = pytest.mark.services
 

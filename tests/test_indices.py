@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nampo import composite, indices
-from nampo.products import CLASSES, COMPOSITE_BANDS, INDICES
+from nampo.products import composite, indices
+from nampo.products.variables import CLASSES, COMPOSITE_BANDS, INDICES
 from nampo.scenario.model import LandCover
 from nampo.scenario.spectra import BAND_INDEX, class_table
 
@@ -157,7 +157,7 @@ def _bands(values: list[float | None]) -> xr.Dataset:
 
 
 def test_carry_forward_keeps_the_latest_clear_month_for_a_while():
-    from nampo.products import LAST_CLEAR_MONTHS
+    from nampo.products.variables import LAST_CLEAR_MONTHS
 
     last = composite.carry_forward(_bands([0.1, None]), None)
     assert last["last_age"].values.tolist() == [[0, 255]]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nampo.composite import median_composite
-from nampo.products import COMPOSITE_BANDS
+from nampo.products.composite import median_composite
+from nampo.products.variables import COMPOSITE_BANDS
 
 
 def _inputs(values: np.ndarray, valid: np.ndarray) -> tuple[xr.Dataset, xr.DataArray]:

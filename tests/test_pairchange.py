@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nampo.pairchange import (
+from nampo.analysis.before_after import (
     BRIGHTENING,
     FEATURES,
     VEGETATION_LOSS,
@@ -20,7 +20,7 @@ from nampo.pairchange import (
     pair_change,
     pair_features,
 )
-from nampo.products import COMPOSITE_BANDS
+from nampo.products.variables import COMPOSITE_BANDS
 
 # six-band reflectance (blue, green, red, nir, swir16, swir22) of surfaces
 GRASS = (0.04, 0.07, 0.05, 0.35, 0.20, 0.10)

@@ -18,9 +18,9 @@ from pystac_client import Client
 from shapely.geometry import Point, box, mapping, shape
 from shapely.ops import unary_union
 
-from nampo import catalog
 from nampo.cli import main
 from nampo.errors import CatalogError
+from nampo.io import catalog
 from nampo.services import pgstac
 
 pytestmark = pytest.mark.services

@@ -20,14 +20,14 @@ import rasterio
 import xarray as xr
 from pyproj import CRS
 
-from nampo import pipeline
 from nampo.errors import CatalogError, NampoError
 from nampo.grid import Grid
-from nampo.products import ALL, COMPOSITE_BANDS
-from nampo.scenes import normalise
+from nampo.io.scenes import normalise
+from nampo.io.store import Store, StoreLocation
+from nampo.products.variables import ALL, COMPOSITE_BANDS
+from nampo.run import pipeline
+from nampo.run.units import Unit
 from nampo.sites import Site
-from nampo.store import Store, StoreLocation
-from nampo.units import Unit
 from tests.conftest import MINI, make_bucket, s3_settings
 
 pytestmark = pytest.mark.services
@@ -166,10 +166,10 @@ def test_rerun_skips_every_unit_and_changes_nothing(reference, site, spec):
 KILLABLE = """
 import datetime as dt, sys
 from pathlib import Path
-from nampo import pipeline
+from nampo.run import pipeline
 from nampo.scenario.model import load_scenario
 from nampo.sites import Site
-from nampo.store import Store
+from nampo.io.store import Store
 site = Site.from_scenario(load_scenario(sys.argv[1]), tile_px={tile}, baseline_months=3)
 pipeline.process(site, dt.date(2021, 12, 1), dt.date(2022, 2, 1), store=Store(sys.argv[3]),
                  spec=pipeline.CatalogSpec("local", sys.argv[2]))

@@ -54,15 +54,16 @@ from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import shape
 
-from nampo import indices, pipeline
 from nampo.grid import Grid
-from nampo.products import CLASSES, COMPOSITE_BANDS
+from nampo.io.store import Store
+from nampo.products import indices
+from nampo.products.variables import CLASSES, COMPOSITE_BANDS
+from nampo.run import pipeline
+from nampo.run.units import add_months, month_end, months
 from nampo.scenario import spectra
 from nampo.scenario.model import LandCover
 from nampo.services import pgstac
 from nampo.sites import Site
-from nampo.store import Store
-from nampo.units import add_months, month_end, months
 
 pytestmark = pytest.mark.services
 

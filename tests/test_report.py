@@ -30,12 +30,12 @@ from rasterio.features import rasterize
 from rio_cogeo.cogeo import cog_validate
 
 from nampo import cli
-from nampo.change import TYPES
-from nampo.events import save_events, site_events
-from nampo.products import CLASSES
+from nampo.analysis.dating import TYPES
+from nampo.analysis.events import save_events, site_events
+from nampo.io.store import Store
+from nampo.products.variables import CLASSES
 from nampo.report import build_report
-from nampo.store import Store
-from nampo.units import months
+from nampo.run.units import months
 from tests.flows_fixtures import REPO
 from tests.test_flows_ui import browser, shots  # noqa: F401 (fixtures)
 from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
@@ -51,7 +51,7 @@ def mini_report(mini_store, mini_site, mini_archive, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def store_events(mini_store, mini_site):
-    """The store's events, computed here with nampo.events (not read from the report)."""
+    """The store's events, computed here with nampo.analysis.events (not read from the report)."""
     return site_events(mini_store, MINI_FIRST, MINI_LAST, mini_site.facilities)[1]
 
 
@@ -204,7 +204,7 @@ def test_the_numbers_on_the_page_are_the_store_s(
                 checked += 1
     assert checked == 3 * 12 * 7
     # the score on the page is the score of the store's events
-    from nampo.score import score
+    from nampo.evaluation.score import score
 
     found = [{**e.properties(), "geometry": e.geometry} for e in store_events]
     overall = score(found, mini_archive.path).rows()[0]

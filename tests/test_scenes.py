@@ -1,4 +1,4 @@
-"""nampo.scenes: every real recorded item normalised, checked against its own JSON; dedup.
+"""nampo.io.scenes: every real recorded item normalised, checked against its own JSON; dedup.
 
 Expected values are read from each item's JSON (``raster:bands``, ``proj:*``, ``eo:bands``,
 ``s2:processing_baseline``). Only where an item is silent does a test name a value: the
@@ -18,8 +18,8 @@ import pystac
 import pytest
 from shapely.geometry import box, mapping, shape
 
-from nampo import scenes
 from nampo.errors import CatalogError
+from nampo.io import scenes
 from tests.conftest import shared_dir
 from tests.loopback import refuse_other_hosts
 

@@ -11,8 +11,8 @@ import rasterio
 from shapely.geometry import box, mapping
 
 from nampo import cli
+from nampo.evaluation.score import score
 from nampo.grid import Grid
-from nampo.score import score
 
 GRID = Grid(32651, 10.0, 709160.0, 4289200.0, 40, 30)
 EPOCH = dt.date(1970, 1, 1)
@@ -116,7 +116,7 @@ def test_period_keeps_truth_events_dated_in_it(archive):
 
 
 def test_score_command_on_an_events_file(archive, tmp_path, capsys):
-    from nampo.events import to_geojson
+    from nampo.analysis.events import to_geojson
 
     fc = to_geojson([])
     fc["features"] = [

@@ -1,4 +1,4 @@
-"""nampo.store against real components: an S3 server (moto) on loopback, local folders,
+"""nampo.io.store against real components: an S3 server (moto) on loopback, local folders,
 GDAL (rasterio's wheel), xarray, and processes writing at the same time."""
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pyproj import CRS
 
 from nampo.errors import StoreError
 from nampo.grid import Grid
-from nampo.products import ALL, BASELINE, MONTHLY
+from nampo.io.store import COMPRESSOR, Store, StoreLocation
+from nampo.products.variables import ALL, BASELINE, MONTHLY
+from nampo.run.units import Unit, months
 from nampo.settings import Settings
 from nampo.sites import Site
-from nampo.store import COMPRESSOR, Store, StoreLocation
-from nampo.units import Unit, months
 from tests import store_jobs
 from tests.store_jobs import CALENDAR, SITE, unit_ds
 
@@ -123,7 +123,7 @@ def location(request, tmp_path) -> StoreLocation:
 @pytest.fixture(scope="module")
 def pool():
     """Two worker processes, started before the test needs them. Forked from a fork
-    server that imported nampo.store and nothing else (forking this process, whose zarr
+    server that imported nampo.io.store and nothing else (forking this process, whose zarr
     and s3fs I/O threads run, is unsafe; spawning costs each worker 3 s of imports)."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["tests.store_jobs"])

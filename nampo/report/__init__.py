@@ -51,7 +51,7 @@ class Report:
 def site_for(store, scenario: Path | None = None) -> Site:
     """The store's site with its facilities: from a scenario file, else from the known
     site of the store's name when its grid is the store's, else without facilities."""
-    from nampo.known_sites import KNOWN_SITES, load_site
+    from nampo.scenario.known_sites import KNOWN_SITES, load_site
     from nampo.scenario.model import load_scenario
 
     own = store.site
@@ -70,8 +70,8 @@ def site_for(store, scenario: Path | None = None) -> Site:
 
 def scenario_archive(site_name: str, archives: Path) -> Path | None:
     """The cached archive of a known site's scenario, when it has been rendered."""
-    from nampo.known_sites import KNOWN_SITES
     from nampo.scenario.archive import archive_dir
+    from nampo.scenario.known_sites import KNOWN_SITES
     from nampo.scenario.model import load_scenario
 
     known = KNOWN_SITES.get(site_name)
@@ -155,8 +155,8 @@ def build_report(
     store, out: str | Path, site: Site | None = None, archive: Path | None = None
 ) -> Report:
     """Write the report of `store` into the folder `out` (replaced when it exists)."""
-    from nampo.known_sites import change_params
     from nampo.report import exports, page
+    from nampo.scenario.known_sites import change_params
 
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")

@@ -18,11 +18,11 @@ import numpy as np
 import xarray as xr
 from rasterio.features import rasterize
 
-from nampo.change import ChangeParams
-from nampo.events import Event, site_events
-from nampo.products import CLASSES, LAST_CLEAR_MONTHS
+from nampo.analysis.dating import ChangeParams
+from nampo.analysis.events import Event, site_events
+from nampo.products.variables import CLASSES, LAST_CLEAR_MONTHS
+from nampo.run.units import month_end, months, parse_month
 from nampo.sites import Site
-from nampo.units import month_end, months, parse_month
 
 MIN_COVER = 0.98
 """A composite month for the overview: the latest whose carried-forward composite
@@ -35,7 +35,7 @@ ACTIVITY = {
     "vessels": ("vessel count", "vessels at the berths per clear scene"),
     "ice_fraction": ("ice fraction", "share of the open water covered by ice per clear scene"),
 }
-"""Activity series a store may hold per facility (:mod:`nampo.activity`): name -> label,
+"""Activity series a store may hold per facility (:mod:`nampo.analysis.activity`): name -> label,
 meaning."""
 
 
@@ -275,10 +275,10 @@ def _median(a: np.ndarray) -> np.ndarray:
 
 def activity_series(store) -> dict[str, dict[str, tuple[list[dt.date], list[float]]]]:
     """Per facility and activity (:data:`ACTIVITY`): the dates of the scenes clear enough
-    to count and their values, from the store's activity records (:mod:`nampo.activity`);
+    to count and their values, from the store's activity records (:mod:`nampo.analysis.activity`);
     empty when the store (or this version of nampo) has none."""
     try:
-        from nampo import activity as act
+        from nampo.analysis import activity as act
     except ImportError:
         return {}
     read = getattr(store, "activity", None)
@@ -301,7 +301,7 @@ def activity_series(store) -> dict[str, dict[str, tuple[list[dt.date], list[floa
 def scenario_score(events: list[Event], archive: Path | None, period) -> dict | None:
     if archive is None or not (Path(archive) / "truth" / "events.geojson").is_file():
         return None
-    from nampo.score import score
+    from nampo.evaluation.score import score
 
     found = [{**e.properties(), "geometry": e.geometry} for e in events]
     return score(found, Path(archive), period=(period[0], month_end(period[1]))).to_dict()

@@ -15,7 +15,7 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-from nampo.change import TYPES, change_dates
+from nampo.analysis.dating import TYPES, change_dates
 from nampo.grid import Grid
 from nampo.report.data import ReportData
 from nampo.report.maps import TYPE_COLOURS, truecolour
@@ -119,7 +119,7 @@ def export(data: ReportData, folder: Path) -> list[Path]:
             float("nan"), tags={"period": period},
         ))  # fmt: skip
     if data.period is not None:
-        from nampo.events import to_geojson
+        from nampo.analysis.events import to_geojson
 
         to_geojson(data.events, folder / "events.geojson")
         out.append(folder / "events.geojson")

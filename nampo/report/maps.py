@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib_scalebar.scalebar import ScaleBar
 
-from nampo.change import TYPES
+from nampo.analysis.dating import TYPES
 from nampo.grid import Grid
 from nampo.report.data import Composite, FacilitySeries, ReportData, chip_window
 

@@ -20,10 +20,10 @@ from pyproj import Transformer
 from rasterio.features import rasterize
 from shapely.geometry import shape
 
-from nampo.change import TYPES
-from nampo.events import Event
+from nampo.analysis.dating import TYPES
+from nampo.analysis.events import Event
 from nampo.grid import Grid
-from nampo.units import month_end
+from nampo.run.units import month_end
 
 CODES = {t: c for c, t in TYPES.items()}
 

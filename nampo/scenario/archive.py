@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from nampo.errors import ScenarioError
+from nampo.io.cog import write_cog
 from nampo.scenario import render
-from nampo.scenario.cog import write_cog
 from nampo.scenario.layout import Layout, build_layout, day_number, event_geometry
 from nampo.scenario.model import ACTIVITY_EVENTS, Scenario, load_scenario
 from nampo.scenario.schedule import datatakes
@@ -47,8 +47,12 @@ from nampo.scenario.stac_items import build_collection
 def _renderer_version() -> str:
     # The renderer's own source is part of every archive's cache key: any change to the
     # code that draws the archive makes a new archive (no stale caches, nothing to bump).
+    # The COG writer is the library's own (nampo.io.cog); the site table is not drawn.
+    here = Path(__file__).parent
+    sources = [p for p in here.glob("*.py") if p.name != "known_sites.py"]
+    sources.append(here.parent / "io" / "cog.py")
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(sources, key=lambda p: p.name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 

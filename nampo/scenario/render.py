@@ -23,8 +23,8 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from nampo.grid import Grid
+from nampo.io.cog import write_cog
 from nampo.scenario import spectra as sp
-from nampo.scenario.cog import write_cog
 from nampo.scenario.layout import Layout, day_number, event_geometry, ship_polygon
 from nampo.scenario.model import EventType, LandCover, MgrsTile, Scenario
 from nampo.scenario.schedule import Datatake, swath_edge, tile_bounds

@@ -1,6 +1,6 @@
 """Events: changed pixels grouped into objects an analyst can read.
 
-A change map (:func:`nampo.change.change_map`) says, per pixel, whether and when a lasting
+A change map (:func:`nampo.analysis.dating.change_map`) says, per pixel, whether and when a lasting
 change happened and of which type. :func:`find_events` groups the pixels into objects:
 connected (8-neighbours), of one type, and close in time (a group whose pixels' change
 dates leave a gap of more than ``max_gap_days`` is split there, then re-grouped in space).
@@ -25,7 +25,7 @@ from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
 
-from nampo.change import CHANGE_CLASSES, TYPES, ChangeParams, change_dates, change_map
+from nampo.analysis.dating import CHANGE_CLASSES, TYPES, ChangeParams, change_dates, change_map
 from nampo.grid import Grid
 
 EIGHT = np.ones((3, 3), bool)
@@ -48,9 +48,9 @@ class Event:
     id: str
     """``E`` and a number, in order of date."""
     type: str
-    """Change type (:data:`nampo.change.TYPES`)."""
+    """Change type (:data:`nampo.analysis.dating.TYPES`)."""
     class_before: str
-    """Most frequent class of its pixels before (:data:`nampo.change.CHANGE_CLASSES`)."""
+    """Most frequent class of its pixels before (:data:`nampo.analysis.dating.CHANGE_CLASSES`)."""
     class_after: str
     pixels: int
     area_m2: float
@@ -103,7 +103,7 @@ def find_events(
 
     Parameters
     ----------
-    cm : a change map (:func:`nampo.change.change_map`, computed) over a window of the
+    cm : a change map (:func:`nampo.analysis.dating.change_map`, computed) over a window of the
         site's grid.
     grid : the site's grid (its CRS; the window is read from ``cm``'s coordinates).
     facilities : ``(name, title, outline in lon/lat)`` of each facility (``Site.facilities``).
@@ -222,7 +222,7 @@ def summary(events: Iterable[Event]) -> str:
 def store_period(store) -> tuple[dt.date, dt.date]:
     """First and last month with a completed unit in a store."""
     from nampo.errors import NampoError
-    from nampo.units import parse_month
+    from nampo.run.units import parse_month
 
     done = sorted(u.split("/")[1] for u in store.done() if not u.endswith("/baseline"))
     if not done:

@@ -58,7 +58,7 @@ EXPECTED_TYPE = {
     "new_tank": "new_tank",
     "demolition": "demolition",
 }
-"""The product type (:data:`nampo.change.TYPES`) each scenario event type should get."""
+"""The product type (:data:`nampo.analysis.dating.TYPES`) each scenario event type should get."""
 EPOCH = dt.date(1970, 1, 1)
 
 
@@ -267,7 +267,7 @@ def score(
     period: tuple[dt.date, dt.date] | None = None,
 ) -> Score:
     """Score product events (dicts with ``id``, ``type``, ``area_m2``, ``date`` and a
-    lon/lat shapely ``geometry``, as :func:`nampo.events.read_geojson` or
+    lon/lat shapely ``geometry``, as :func:`nampo.analysis.events.read_geojson` or
     ``Event.properties()`` give them) against an archive's truth.
 
     period : when given, only truth events whose median day of change lies in it count.
@@ -326,7 +326,7 @@ class ActivityScore:
     Matching rules (``docs/change.md``): a truth datatake and a product scene match by
     their day of acquisition (UTC). Vessels: every (scene, facility) pair with berths whose
     product count is known, i.e. at least ``min_clear_share`` of the facility's berth
-    pixels were clear (:func:`nampo.activity.vessel_series`); the truth counts every ship
+    pixels were clear (:func:`nampo.analysis.activity.vessel_series`); the truth counts every ship
     drawn, so a ship the product could not see under a cloud is not held against it only
     because the scene does not count, never because the ship is left out. Ice: the scenes
     whose facility water is clear enough, for the facility of each ``seasonal_ice`` truth
@@ -391,7 +391,7 @@ def _mae_row(name: str, matched: list[dict]) -> dict:
 
 
 def score_activity(docs, archive: Path, params=None) -> ActivityScore:
-    """Score a store's activity documents (:meth:`nampo.store.Store.activity`) against an
+    """Score a store's activity documents (:meth:`nampo.io.store.Store.activity`) against an
     archive's per-scene truth.
 
     Examples
@@ -400,7 +400,7 @@ def score_activity(docs, archive: Path, params=None) -> ActivityScore:
     """
     import csv
 
-    from nampo.activity import ActivityParams, ice_series, vessel_series
+    from nampo.analysis.activity import ActivityParams, ice_series, vessel_series
 
     params = params or ActivityParams()
     docs = list(docs)

@@ -24,14 +24,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from nampo import activity, brightmask, catalog, composite, indices
-from nampo.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
+from nampo.analysis import activity
 from nampo.errors import NampoError
-from nampo.products import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
-from nampo.scenes import NormalisedItem
+from nampo.io import catalog
+from nampo.io.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
+from nampo.io.scenes import NormalisedItem
+from nampo.io.store import Store, StoreLocation
+from nampo.products import brightmask, composite, indices
+from nampo.products.variables import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
+from nampo.run.units import Unit, add_months, month_end, months
 from nampo.sites import Site, Tile
-from nampo.store import Store, StoreLocation
-from nampo.units import Unit, add_months, month_end, months
 
 CALENDAR = months(dt.date(2015, 6, 1), dt.date(2035, 12, 1))
 """The fixed monthly calendar of every store: Sentinel-2's first month to 2035."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from nampo import indices
-from nampo.products import COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS
+from nampo.products import indices
+from nampo.products.variables import COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS
 
 
 def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArray) -> xr.Dataset:
@@ -80,7 +80,7 @@ def carry_forward(current: xr.Dataset, last: xr.Dataset | None) -> xr.Dataset:
 
     Per pixel, this month's bands where it has a clear observation (age 0), else the
     previous month's carried bands one month older, as long as they are younger than
-    :data:`~nampo.products.LAST_CLEAR_MONTHS`; NaN (age 255) beyond.
+    :data:`~nampo.products.variables.LAST_CLEAR_MONTHS`; NaN (age 255) beyond.
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ sensors with ``nir08`` (S2 B8A, Landsat band 5 of OLI).
 Sentinel-2 Level-1C (Earth Search ``sentinel-2-l1c``, and the items ``nampo import``
 writes) has the same bands and keys as L2A, top-of-atmosphere reflectance with the same
 scale and baseline offset (ESA's RADIO_ADD_OFFSET of -1000 from baseline 04.00), and no
-``scl``: such scenes have no cloud mask (see :mod:`nampo.cube`, ``to_reflectance``).
+``scl``: such scenes have no cloud mask (see :mod:`nampo.io.cube`, ``to_reflectance``).
 
 Each value is read from the item where it says so and taken from the table only where the
 item is silent: ``scale``, ``offset``, ``nodata`` and ``data_type`` from the asset's

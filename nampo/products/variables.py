@@ -13,7 +13,7 @@ COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 """Bands composited every month (10 m and 20 m bands; 20 m resampled to the 10 m grid)."""
 
 INDICES = ("ndvi", "mndwi", "ndbi", "ndsi", "dark")
-"""Spectral indices (see nampo.indices)."""
+"""Spectral indices (see nampo.products.indices)."""
 
 LAST_CLEAR_MONTHS = 6
 """Months the latest clear observation is carried forward (this month and 5 before): the

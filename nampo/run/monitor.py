@@ -4,7 +4,7 @@ A unit's completion record lists the scenes it used (and those it could not read
 monitoring run searches the catalog over its recent months and compares: a unit whose
 month has a scene touching its tile that the record does not list is stale and runs
 again, and so do the complete months after it on that tile within
-:data:`~nampo.products.LAST_CLEAR_MONTHS` (their change against the latest clear month may
+:data:`~nampo.products.variables.LAST_CLEAR_MONTHS` (their change against the latest clear month may
 be computed from this one). Comparing ids, not timestamps, makes
 late-published and re-processed scenes count the same way, and a second run with the same
 catalog finds nothing to do.
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from shapely.geometry import box
 
 from nampo.errors import StoreError
-from nampo.products import LAST_CLEAR_MONTHS
-from nampo.scenes import NormalisedItem
+from nampo.io.scenes import NormalisedItem
+from nampo.io.store import Store
+from nampo.products.variables import LAST_CLEAR_MONTHS
+from nampo.run.units import Unit, add_months, month_end, months
 from nampo.sites import Site, Tile
-from nampo.store import Store
-from nampo.units import Unit, add_months, month_end, months
 
 
 @dataclass(frozen=True)

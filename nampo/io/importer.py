@@ -41,8 +41,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
 from nampo.errors import NampoError
-from nampo.scenario.cog import write_cog
-from nampo.scenes import SENTINEL2_L1C_BANDS
+from nampo.io.cog import write_cog
+from nampo.io.scenes import SENTINEL2_L1C_BANDS
 
 COLLECTION = "sentinel-2-l1c"
 SCALE = 1e-4

@@ -32,12 +32,12 @@ Vessels (per scene and facility with berths)
 
 Ice (per scene and facility)
     The facility's open water in the baseline; ice where the scene's pixel is clear and
-    reads as ice (NDSI > 0.4 and green > 0.2, the rule of :func:`nampo.indices.landcover`).
+    reads as ice (NDSI > 0.4 and green > 0.2, the rule of :func:`nampo.products.indices.landcover`).
     The fraction is over the clear water pixels, for scenes where at least
     ``min_clear_share`` of that water is clear.
 
 Coal (per month and facility)
-    Pixels of the monthly composite classed dark (coal, :data:`nampo.indices.DARK`) inside
+    Pixels of the monthly composite classed dark (coal, :data:`nampo.products.indices.DARK`) inside
     the facility's outline, in m², with the share of the outline that had a clear month.
 """
 
@@ -54,14 +54,14 @@ import xarray as xr
 from rasterio.features import rasterize
 from scipy import ndimage
 
-from nampo.indices import DARK, ICE, WATER
+from nampo.products.indices import DARK, ICE, WATER
 from nampo.sites import Site, Tile
 
 EIGHT = np.ones((3, 3), bool)
 ICE_NDSI, ICE_GREEN = 0.4, 0.2
-"""Ice: the rule of :func:`nampo.indices.landcover`."""
+"""Ice: the rule of :func:`nampo.products.indices.landcover`."""
 WATER_MAX_NIR = 0.1
-"""Water is darker than this in the NIR (the rule of :func:`nampo.indices.landcover`)."""
+"""Water is darker than this in the NIR (the rule of :func:`nampo.products.indices.landcover`)."""
 OPEN_WATER_NIR = 0.03
 """NIR of open turbid water (0.01-0.04 in the Yellow Sea's estuaries), the background of
 a scene whose berths show no open water (frozen)."""

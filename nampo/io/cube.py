@@ -42,7 +42,7 @@ with nearest neighbour too (GDAL's warper in both loaders).
 
 Catalog differences the seam hides
 ----------------------------------
-Loaders are fed items rebuilt from :class:`~nampo.scenes.NormalisedItem` (see
+Loaders are fed items rebuilt from :class:`~nampo.io.scenes.NormalisedItem` (see
 :func:`loader_item`): assets keyed by nampo's internal band names with the hrefs the
 catalog gave (Earth Search ``red`` and Planetary Computer ``B04`` both become ``red``),
 ``proj:epsg`` on every asset (stackstac reads only that field; pystac 1.15 migrates items
@@ -119,9 +119,9 @@ from stackstac.rio_env import LayeredEnv
 from stackstac.rio_reader import AutoParallelRioReader
 
 from nampo.errors import CubeError, CubeWarning
-from nampo.gdal import GdalSettings
 from nampo.grid import Grid
-from nampo.scenes import MASK_BANDS, NormalisedItem
+from nampo.io.gdal import GdalSettings
+from nampo.io.scenes import MASK_BANDS, NormalisedItem
 
 Loader = Literal["stackstac", "odc"]
 CheckLevel = Literal["off", "header", "read"]
@@ -676,7 +676,7 @@ def _prepare(
     ids = [s.id for s in scenes]
     if len(set(ids)) != len(ids):
         twice = sorted({i for i in ids if ids.count(i) > 1})
-        raise CubeError(f"scenes given twice: {twice} (deduplicate with nampo.scenes.dedupe)")
+        raise CubeError(f"scenes given twice: {twice} (deduplicate with nampo.io.scenes.dedupe)")
     ordered = sorted(scenes, key=lambda s: (s.datetime, s.id))
     return bands, [s for s in ordered if _overlaps(s, grid, bands)]
 

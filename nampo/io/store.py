@@ -1,7 +1,7 @@
 """The Zarr store of a site: layout, idempotent creation, unit writes and completion records.
 
 This is the only module that reads and writes stores (Zarr paths, fsspec); the objects of
-a new store are built in memory by :mod:`nampo.store_layout`. One store per site, at any
+a new store are built in memory by :mod:`nampo.io.store_layout`. One store per site, at any
 fsspec URL: a local path (or ``file://``) or ``s3://bucket/prefix`` through s3fs.
 
 Layout
@@ -11,8 +11,9 @@ arrays), created once with a fixed calendar of months and the site's fixed grid:
 
 - coordinates ``time`` (month starts), ``y`` and ``x`` (pixel centres, metres) and a scalar
   ``spatial_ref`` carrying the CRS as CF grid-mapping attributes, as rioxarray writes it;
-- every variable of :data:`nampo.products.MONTHLY` as (time, y, x), chunked (1, tile, tile),
-  and of :data:`nampo.products.BASELINE` as (y, x), chunked (tile, tile), compressed with
+- every variable of :data:`nampo.products.variables.MONTHLY` as (time, y, x), chunked
+  (1, tile, tile),
+  and of :data:`nampo.products.variables.BASELINE` as (y, x), chunked (tile, tile), compressed with
   Blosc (zstd level 1, byte shuffle);
 - ``nampo/units/<tile>/<YYYY-MM>.json`` and ``nampo/units/<tile>/baseline.json``: one
   completion record per unit, written after its chunks; ``nampo/activity/<tile>/<YYYY-MM>.json``:
@@ -57,9 +58,7 @@ import xarray as xr
 import zarr
 
 from nampo.errors import StoreError
-from nampo.products import ALL, BASELINE, MONTHLY, Variable
-from nampo.sites import Site, Tile
-from nampo.store_layout import (
+from nampo.io.store_layout import (
     COMPLETE,
     COMPRESSOR,
     LAYOUT_VERSION,
@@ -72,7 +71,9 @@ from nampo.store_layout import (
     reference_objects,
     unconsolidated,
 )
-from nampo.units import Unit
+from nampo.products.variables import ALL, BASELINE, MONTHLY, Variable
+from nampo.run.units import Unit
+from nampo.sites import Site, Tile
 
 __all__ = ["COMPRESSOR", "LAYOUT_VERSION", "Layout", "Store", "StoreLocation"]
 
@@ -398,7 +399,7 @@ class Store:
         unit
             The unit; its month must be in the store's calendar and its tile in the site.
         ds
-            Every variable of :data:`nampo.products.MONTHLY`, each with dims (y, x), the
+            Every variable of :data:`nampo.products.variables.MONTHLY`, each with dims (y, x), the
             tile's shape and the product's dtype (numpy or dask). Coordinates ``x``/``y``,
             when present, must be the tile's pixel centres, and ``time`` the unit's month.
             Nothing is written unless all of it holds.
@@ -406,7 +407,7 @@ class Store:
             JSON-able fields stored in the record (scene ids used and skipped, code
             version...). Dates become ISO strings, sets sorted lists.
         activity
-            The unit's facility activity (:func:`nampo.activity.unit_activity`), stored as
+            The unit's facility activity (:func:`nampo.analysis.activity.unit_activity`), stored as
             ``nampo/activity/<tile>/<YYYY-MM>.json`` after the chunks and before the record
             (no timestamp in it: a re-run writes the same bytes).
 
@@ -431,7 +432,7 @@ class Store:
     ) -> dict[str, Any]:
         """Write the baseline products of one tile, then its record (``<tile>/baseline``).
 
-        `ds` holds every variable of :data:`nampo.products.BASELINE`; the rules are those
+        `ds` holds every variable of :data:`nampo.products.variables.BASELINE`; the rules are those
         of :meth:`write_unit`.
         """
         self._writable_layout()
@@ -545,7 +546,7 @@ class Store:
     def activity(self) -> list[dict[str, Any]]:
         """The activity documents of every complete month unit (one listing and one read
         per unit; units written before activity was stored have none), in unit order.
-        :mod:`nampo.activity` turns them into series."""
+        :mod:`nampo.analysis.activity` turns them into series."""
         keys = {m: k for k in self._list(ACTIVITY_DIR) if (m := _ACTIVITY_RE.match(k))}
         done = self.done()
         wanted = sorted(

@@ -3,7 +3,7 @@
 No module of nampo sets GDAL options globally (no ``os.environ``, no ``rasterio.Env``
 left open, no ``odc.stac.configure_rio``): :class:`GdalSettings` travels with each call,
 is pickled into the Dask graph with the tasks that read, and is applied there. This is
-the only module that knows GDAL option names; :mod:`nampo.cube` turns the layers into
+the only module that knows GDAL option names; :mod:`nampo.io.cube` turns the layers into
 stackstac's ``LayeredEnv`` and odc-stac's reader environment.
 
 Why these options (GDAL's "Configuration options" page and its /vsicurl/ notes):

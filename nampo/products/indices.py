@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from nampo.products import CLASSES
+from nampo.products.variables import CLASSES
 
 WATER, VEGETATION, BARE, BUILT, DARK, ICE = (
     next(k for k, v in CLASSES.items() if v == name)

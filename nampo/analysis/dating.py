@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from nampo.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
-from nampo.products import CLASSES, COMPOSITE_BANDS
+from nampo.products.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
+from nampo.products.variables import CLASSES, COMPOSITE_BANDS
 
 BRIGHT = 7
 """Extra class of the change classes: a built surface brighter than ``bright_blue`` in blue
@@ -152,7 +152,7 @@ def detect(
     ----------
     landcover : (time, y, x) uint8, the store's ``landcover`` (0: no clear observation).
     bands : (band, time, y, x) float32, the six composite bands in
-        :data:`~nampo.products.COMPOSITE_BANDS` order.
+        :data:`~nampo.products.variables.COMPOSITE_BANDS` order.
     month_of_year : (time,) calendar month (1-12) of each time step.
     params : the method's parameters.
 
@@ -464,7 +464,7 @@ def change_map(
     Parameters
     ----------
     ds : the store's products over the months to analyse (at least ``landcover`` and the
-        six bands), as :meth:`nampo.store.Store.open` gives them (``sel(time=...)``).
+        six bands), as :meth:`nampo.io.store.Store.open` gives them (``sel(time=...)``).
         Each (y, x) chunk is one tile; time is brought into one chunk.
     params : the method's parameters.
 

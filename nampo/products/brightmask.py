@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from nampo.composite import nanmedian_last
-from nampo.cube import DEFAULT_MASK_CLASSES
+from nampo.io.cube import DEFAULT_MASK_CLASSES
+from nampo.products.composite import nanmedian_last
 
 MASKED = DEFAULT_MASK_CLASSES
 """SCL classes that make an observation not clear (the cube's default mask)."""

@@ -1,8 +1,8 @@
-"""The layout of a site's store: what :mod:`nampo.store` creates, checks and writes into.
+"""The layout of a site's store: what :mod:`nampo.io.store` creates, checks and writes into.
 
-Kept apart from :mod:`nampo.store` (which alone reads and writes stores, through zarr and
+Kept apart from :mod:`nampo.io.store` (which alone reads and writes stores, through zarr and
 fsspec) so that each stays readable: this module builds the store's objects in memory and
-compares metadata, and never touches a filesystem. Nothing but :mod:`nampo.store` should
+compares metadata, and never touches a filesystem. Nothing but :mod:`nampo.io.store` should
 import it; :class:`Layout` and :data:`COMPRESSOR` are re-exported there.
 
 What the store holds
@@ -14,7 +14,7 @@ What the store holds
   centres, float64 metres, CF ``projection_?_coordinate``) and the scalar ``spatial_ref``
   with CF grid-mapping attributes, ``crs_wkt``, ``spatial_ref`` (WKT, read by GDAL) and
   ``GeoTransform``, as rioxarray writes it.
-- Every variable of :data:`nampo.products.ALL` with its dtype, fill value and attributes,
+- Every variable of :data:`nampo.products.variables.ALL` with its dtype, fill value and attributes,
   plus ``grid_mapping: spatial_ref``; monthly ones chunked (1, tile, tile), baseline ones
   (tile, tile).
 - ``nampo/``: an empty Zarr group holding the JSON records (zarr warns about folders that
@@ -38,7 +38,7 @@ from numcodecs import Blosc
 
 from nampo.errors import StoreError
 from nampo.grid import Grid
-from nampo.products import ALL, Variable
+from nampo.products.variables import ALL, Variable
 from nampo.sites import Site, Tile
 
 LAYOUT_VERSION = 1
@@ -60,7 +60,7 @@ META = (".zgroup", ".zattrs", ".zarray")
 """Names of Zarr v2 metadata documents."""
 
 COMPLETE = ".zmetadata"
-"""The consolidated metadata, written last by :meth:`nampo.store.Store.create`: a store
+"""The consolidated metadata, written last by :meth:`nampo.io.store.Store.create`: a store
 without it is not complete."""
 
 

@@ -1,5 +1,5 @@
 """Before/after change: lasting man-made change between two composites, when a period has
-too few scenes for change dating (:mod:`nampo.change` needs months of each state).
+too few scenes for change dating (:mod:`nampo.analysis.dating` needs months of each state).
 
 From the store's baseline composite (``base_<band>``) and one month's composite, a
 per-pixel mask of the change an analyst asks about (new buildings, roads, yards, land won
@@ -52,7 +52,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from nampo.products import COMPOSITE_BANDS
+from nampo.products.variables import COMPOSITE_BANDS
 
 TYPES = {1: "brightening", 2: "vegetation_loss", 3: "water_to_land", 4: "other"}
 """Change types of :func:`pair_change` (0: no change)."""
@@ -175,7 +175,7 @@ def pair_change(
     Parameters
     ----------
     before, after : (y, x) reflectance of the six composite bands
-        (:data:`~nampo.products.COMPOSITE_BANDS`), NaN where not observed.
+        (:data:`~nampo.products.variables.COMPOSITE_BANDS`), NaN where not observed.
     params : the method's parameters.
 
     Returns
@@ -262,7 +262,7 @@ def store_pair_change(
 
     Parameters
     ----------
-    ds : the store's dataset (:meth:`nampo.store.Store.open`).
+    ds : the store's dataset (:meth:`nampo.io.store.Store.open`).
     month : the month (anything ``ds.sel(time=...)`` takes: ``"2017-11"``).
     """
     before = xr.Dataset({b: ds[f"base_{b}"] for b in COMPOSITE_BANDS})
@@ -306,7 +306,7 @@ def pair_features(
     All are in units that travel between sites: the later date is matched to the earlier
     one (rule 1), band differences are divided by the site's spread (rule 2), scores are
     z-scores over the site. Names: ``d<i>`` (band ``i`` of
-    :data:`~nampo.products.COMPOSITE_BANDS`, matched and scaled difference) and its means
+    :data:`~nampo.products.variables.COMPOSITE_BANDS`, matched and scaled difference) and its means
     over 3, 5 and 9 pixels (``d<i>_m3`` ...); ``cv``, ``cv3``, ``cv5``, ``cv9`` (change-vector
     length and its means, z-scores); ``cv_std3`` (its 3 x 3 standard deviation); ``ndvi``,
     ``mndwi``, ``ndbi`` (first date) and their changes ``dndvi``, ``dmndwi``, ``dndbi``,

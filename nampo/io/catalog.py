@@ -3,7 +3,7 @@
 This is the only module that imports ``pystac_client``. Items travel as plain dicts
 (``items_as_dicts``): ``pystac.Item.from_dict`` migrates ``proj:epsg`` to ``proj:code``,
 which stackstac cannot read. :func:`search` returns those dicts; :func:`search_scenes`
-returns them normalised (:mod:`nampo.scenes`) for the cube loader.
+returns them normalised (:mod:`nampo.io.scenes`) for the cube loader.
 
 Retries
 -------
@@ -51,7 +51,7 @@ from shapely.geometry.base import BaseGeometry
 from urllib3.exceptions import NewConnectionError
 
 from nampo.errors import CatalogError, CatalogWarning
-from nampo.scenes import BandAsset, NormalisedItem, dedupe, normalise
+from nampo.io.scenes import BandAsset, NormalisedItem, dedupe, normalise
 
 __all__ = [
     "PROFILES",
@@ -376,7 +376,7 @@ def search(
     retry
         Retries of each HTTP request (default: :class:`RetryPolicy()`).
     deduplicate
-        Keep each acquisition once (see :func:`nampo.scenes.dedupe`).
+        Keep each acquisition once (see :func:`nampo.io.scenes.dedupe`).
     collection
         Collection to search instead of the profile's (``sentinel-2-l1c`` for scenes
         loaded by ``nampo import``, ``landsat-c2-l2``).
@@ -492,7 +492,7 @@ def search_scenes(
         Sign hrefs now. Off by default: signed hrefs expire, so the cube loader should
         call ``profile.sign_scene(scene)`` right before reading.
     skip_invalid
-        Skip items :func:`~nampo.scenes.normalise` refuses, with a
+        Skip items :func:`~nampo.io.scenes.normalise` refuses, with a
         :class:`~nampo.errors.CatalogWarning` each, instead of raising.
 
     Other parameters are those of :func:`search`.
