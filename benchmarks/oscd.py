@@ -11,7 +11,7 @@ Every city goes through the normal pipeline, as any site would:
 3. ``pipeline.process`` over the month of the second date, with the catalog search on the
    ``sentinel-2-l1c`` collection: cube (reprojected onto the site grid), composites and
    change metrics written to a Zarr store;
-4. the change products from the store: ``pairchange.store_pair_change`` (nampo) and the
+4. the change products from the store: ``before_after.store_pair_change`` (nampo) and the
    naive baseline, the store's ``cva_base`` (change-vector magnitude over B02, B03, B04,
    B08, B11, B12 between the two dates) above its mean + 2 standard deviations.
 
@@ -24,7 +24,7 @@ choose its own parameters: for each city, the (``smooth_px``, ``k``) of a small 
 scores the best pooled F1 on the *other seven* cities is applied to it (leave-one-city-out,
 from the same stores), beside the fixed defaults.
 
-A third column is a logistic model over ``pairchange.pair_features`` fitted
+A third column is a logistic model over ``before_after.pair_features`` fitted
 leave-one-city-out: for each city, scikit-learn's ``LogisticRegression`` on the other seven
 cities' pixels (all changed pixels, 30,000 sampled unchanged ones per city weighted to stand
 for all of them), its log-odds threshold the one with the best pooled F1 on those seven;

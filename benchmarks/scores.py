@@ -1,6 +1,6 @@
 """Benchmark: issue 5's change scores on every test scenario, side by side, in one run.
 
-The change method (nampo/analysis/dating.py) must not be tuned to one scenario: this prints recall,
+The change method (nampo/analysis/dating/) must not be tuned to one scenario: this prints recall,
 precision, median timing error and median area error (events of at least 2,000 m2), per
 event type and overall, for each scenario, next to issue 5's targets. Each scenario is
 processed end to end as a user would: its archive rendered (cached), served by the local

@@ -153,7 +153,7 @@ def _what_happened(site_name: str, store_url: str, found, archive, settings: Set
     """The site's events and activity as an analyst reads them (the events are stored
     in the store too), then the score against the scenario's truth."""
     from nampo.analysis import activity, events
-    from nampo.evaluation import score
+    from nampo.evaluation import activity_score, score
     from nampo.io.store import Store, StoreLocation
     from nampo.run.units import month_end
     from nampo.scenario.known_sites import load_site
@@ -186,7 +186,7 @@ def _what_happened(site_name: str, store_url: str, found, archive, settings: Set
     )
     print(_indent(result.format()))
     if docs:
-        print(_indent(score.score_activity(docs, archive).format()))
+        print(_indent(activity_score.score_activity(docs, archive).format()))
 
 
 def _indent(text: str) -> str:

@@ -367,7 +367,7 @@ def _stac_search(args, settings: Settings) -> int:
     return 0
 
 
-# -- change: `nampo events` and `nampo score` (nampo/analysis/dating.py, events.py, score.py) ------
+# -- change: `nampo events` and `nampo score` (nampo/analysis/, nampo/evaluation/) -----------------
 
 
 def _add_change_commands(sub) -> None:
@@ -535,7 +535,7 @@ def _report(args, settings: Settings) -> int:
 def _activity_score(args, settings: Settings):
     """The vessel and ice errors of the store's activity series (None when the store has
     none: its units were computed before activity was stored)."""
-    from nampo.evaluation.score import score_activity
+    from nampo.evaluation.activity_score import score_activity
     from nampo.io.store import Store, StoreLocation
 
     docs = Store(StoreLocation.from_settings(args.store, settings)).activity()

@@ -1,5 +1,16 @@
 """Exceptions raised by nampo. Each names the bad value and, where it can, what would be valid."""
 
+__all__ = [
+    "CatalogError",
+    "CatalogWarning",
+    "CubeError",
+    "CubeWarning",
+    "NampoError",
+    "ScenarioError",
+    "ServiceError",
+    "StoreError",
+]
+
 
 class NampoError(Exception):
     """Base class of every error nampo raises on purpose (the CLI prints these on one line)."""

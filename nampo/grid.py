@@ -15,6 +15,8 @@ from affine import Affine
 from pyproj import CRS, Transformer
 from shapely.geometry import Polygon, box
 
+__all__ = ["SNAP_M", "Grid", "grid_for_outline", "utm_epsg"]
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -113,7 +115,7 @@ class Grid:
         return self.to_lonlat(self.footprint.segmentize(step))
 
     def bbox_lonlat(self) -> tuple[float, float, float, float]:
-        return tuple(self.footprint_lonlat().bounds)  # type: ignore[return-value]
+        return tuple(self.footprint_lonlat().bounds)
 
 
 SNAP_M = 60.0

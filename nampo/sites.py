@@ -16,6 +16,14 @@ from shapely.geometry import Polygon, box, shape
 from nampo.errors import NampoError
 from nampo.grid import Grid, grid_for_outline
 
+__all__ = [
+    "DEFAULT_TILE_PX",
+    "Site",
+    "Tile",
+    "outline_geometry",
+    "tiles_touching",
+]
+
 DEFAULT_TILE_PX = 256
 
 
@@ -44,10 +52,16 @@ class Tile:
 
 @dataclass(frozen=True)
 class Site:
+    """A watched site: its grid, tiles, baseline period and facilities."""
+
     name: str
+    """Short name (``nampo``, ``harbour-mini``)."""
     title: str
+    """Name for people (the report's heading)."""
     grid: Grid
+    """The fixed pixel grid every product of the site lives on."""
     tile_px: int = DEFAULT_TILE_PX
+    """Side of a tile in pixels (one Zarr chunk in y and x)."""
     baseline: tuple[dt.date, dt.date] | None = None
     """First and last month of the baseline period that change is measured against. A
     property of the site, not of a run: every run compares with the same baseline."""

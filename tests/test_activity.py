@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,17 +18,17 @@ import xarray as xr
 from nampo import cli
 from nampo.analysis.activity import (
     ActivityParams,
-    _bright_objects,
     coal_series,
     ice_series,
     merge_objects,
     unit_activity,
     vessel_series,
 )
+from nampo.analysis.activity.unit import _bright_objects
 from nampo.errors import StoreError
 from nampo.grid import Grid
 from nampo.io.store import Store
-from nampo.products.indices import DARK, WATER
+from nampo.products.classes import DARK, WATER
 from nampo.run.units import Unit
 from nampo.sites import Site
 from tests.store_jobs import unit_ds
@@ -176,11 +177,11 @@ def test_activity_is_stored_with_its_unit_and_rewritten_to_the_same_bytes(store)
     unit = Unit(dt.date(2017, 5, 1), "x00y00")
     store.write_unit(unit, unit_ds(tile, unit.month), {"code": "t"}, activity=ACTIVITY)
     path = store.url + "/nampo/activity/x00y00/2017-05.json"
-    first = open(path, "rb").read()
+    first = Path(path).read_bytes()
     [stored] = store.activity()
     assert stored["unit"] == "x00y00/2017-05" and stored["scenes"] == ACTIVITY["scenes"]
     store.write_unit(unit, unit_ds(tile, unit.month), {"code": "t"}, activity=ACTIVITY)
-    assert open(path, "rb").read() == first
+    assert Path(path).read_bytes() == first
     # a unit without its record (killed before it) has no activity to read
     store._delete("nampo/units/x00y00/2017-05.json")
     assert store.activity() == []
@@ -238,9 +239,9 @@ def test_mini_events_are_stored_as_geojson_and_geoparquet(mini_store, mini_site)
     frame = gpd.read_parquet(urls[0])
     assert frame.crs.to_epsg() == 4326 and list(frame["id"]) == [e.id for e in events]
     assert frame.geometry.iloc[0].equals_exact(events[0].geometry, 1e-9)
-    first = open(urls[0], "rb").read(), open(urls[1], "rb").read()
+    first = Path(urls[0]).read_bytes(), Path(urls[1]).read_bytes()
     save_events(mini_store, events)  # idempotent: the same bytes
-    assert (open(urls[0], "rb").read(), open(urls[1], "rb").read()) == first
+    assert (Path(urls[0]).read_bytes(), Path(urls[1]).read_bytes()) == first
 
 
 @pytest.mark.services

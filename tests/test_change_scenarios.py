@@ -19,7 +19,7 @@ from nampo import cli
 from nampo.analysis.dating import DEMOLITION, ChangeParams, detect
 from nampo.evaluation.score import read_truth
 from nampo.io.store import Store
-from nampo.products.indices import BARE, VEGETATION
+from nampo.products.classes import BARE, VEGETATION
 from nampo.run import pipeline
 from nampo.scenario import spectra
 from nampo.scenario.archive import build_archive

@@ -201,7 +201,7 @@ def test_a_single_bad_month_adds_no_change(mini_store, mini_changes, month, read
     """One month of the real series replaced by a scene the mask missed: thick haze (every
     pixel bright and grey, read as built or bright) or a cloud shadow (dark, read as
     dark/coal). No pixel that had no change gets one."""
-    from nampo.products.indices import BUILT, DARK
+    from nampo.products.classes import BUILT, DARK
     from nampo.products.variables import COMPOSITE_BANDS
 
     cm, _ = mini_changes

@@ -13,7 +13,7 @@ from shapely.geometry import box
 from nampo.analysis.dating import BRIGHT, CONSTRUCTION, DRAINAGE, NEW_TANK, OUTPUTS
 from nampo.analysis.events import EventParams, find_events, read_geojson, summary, to_geojson
 from nampo.grid import Grid
-from nampo.products.indices import BARE, BUILT, WATER
+from nampo.products.classes import BARE, BUILT, WATER
 
 GRID = Grid(32651, 10.0, 709160.0, 4289200.0, 20, 12)
 TIMES = pd.date_range("2016-01-01", periods=24, freq="MS")

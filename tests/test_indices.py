@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from nampo.products import composite, indices
+from nampo.products import classes, composite, indices
 from nampo.products.variables import CLASSES, COMPOSITE_BANDS, INDICES
 from nampo.scenario.model import LandCover
 from nampo.scenario.spectra import BAND_INDEX, class_table
@@ -61,7 +61,7 @@ def test_indices_are_float32_and_nan_safe():
     out = indices.all_indices(zero)
     assert all(out[i].dtype == np.float32 for i in INDICES)
     assert np.isnan(out["ndvi"]).all()
-    assert int(indices.landcover(zero.merge(out))[0, 0]) == 0
+    assert int(classes.landcover(zero.merge(out))[0, 0]) == 0
 
 
 def test_median_composite_ignores_cloudy_observations_and_counts():
@@ -119,15 +119,15 @@ def test_dormant_vegetation_stays_vegetation_where_the_baseline_was_green():
     assert 0.2 < float(ds["ndvi"][0, 0]) < 0.4
     green_peak = xr.full_like(ds["ndvi"], 0.75)
     never_green = xr.full_like(ds["ndvi"], 0.15)
-    assert CLASSES[int(indices.landcover(ds, green_peak)[0, 0])] == "vegetation"
-    assert CLASSES[int(indices.landcover(ds, never_green)[0, 0])] == "bare"
-    assert CLASSES[int(indices.landcover(ds)[0, 0])] == "bare"
+    assert CLASSES[int(classes.landcover(ds, green_peak)[0, 0])] == "vegetation"
+    assert CLASSES[int(classes.landcover(ds, never_green)[0, 0])] == "bare"
+    assert CLASSES[int(classes.landcover(ds)[0, 0])] == "bare"
     # Cleared: the same green-in-baseline pixel as bare soil is bare, not vegetation.
     cleared = composite.with_indices(spectrum(LandCover.bare))
-    assert CLASSES[int(indices.landcover(cleared, green_peak)[0, 0])] == "bare"
+    assert CLASSES[int(classes.landcover(cleared, green_peak)[0, 0])] == "bare"
     # A new roof on former grassland is built, whatever its NDVI.
     roof = composite.with_indices(spectrum(LandCover.roof))
-    assert CLASSES[int(indices.landcover(roof, green_peak)[0, 0])] == "built"
+    assert CLASSES[int(classes.landcover(roof, green_peak)[0, 0])] == "built"
 
 
 def test_ndvi_peak_is_a_high_quantile_of_clear_observations():
@@ -146,7 +146,7 @@ def test_ndvi_peak_is_a_high_quantile_of_clear_observations():
     )
     valid = xr.DataArray(np.array([1, 1, 1, 1, 0], bool).reshape(t, 1, 1), dims=refl["red"].dims)
     peak = float(indices.ndvi_peak(refl, valid)[0, 0])
-    assert peak > indices.GREEN_PEAK  # one clear summer observation in four is enough
+    assert peak > classes.GREEN_PEAK  # one clear summer observation in four is enough
     none = indices.ndvi_peak(refl, valid & False)
     assert np.isnan(none[0, 0])
 

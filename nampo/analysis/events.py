@@ -1,13 +1,7 @@
-"""Events: changed pixels grouped into objects an analyst can read.
-
-A change map (:func:`nampo.analysis.dating.change_map`) says, per pixel, whether and when a lasting
-change happened and of which type. :func:`find_events` groups the pixels into objects:
-connected (8-neighbours), of one type, and close in time (a group whose pixels' change
-dates leave a gap of more than ``max_gap_days`` is split there, then re-grouped in space).
-Each object is one :class:`Event`: its type, outline in lon/lat, area, the window in which
-it happened, the facility it lies in, and a confidence. :func:`to_geojson` writes them
-for GIS tools.
-"""
+"""Events: the changed pixels of a change map (:func:`nampo.analysis.dating.change_map`)
+grouped into objects an analyst can read (:class:`Event`: type, outline, area, window,
+facility, confidence), written for GIS tools and into the store. The grouping rules:
+``docs/change.md``, "Events"."""
 
 from __future__ import annotations
 
@@ -27,6 +21,21 @@ from shapely.ops import unary_union
 
 from nampo.analysis.dating import CHANGE_CLASSES, TYPES, ChangeParams, change_dates, change_map
 from nampo.grid import Grid
+
+__all__ = [
+    "Event",
+    "EventParams",
+    "describe",
+    "find_events",
+    "read_geojson",
+    "save_events",
+    "site_events",
+    "store_period",
+    "stored_events",
+    "summary",
+    "to_geojson",
+    "to_geoparquet",
+]
 
 EIGHT = np.ones((3, 3), bool)
 
@@ -52,7 +61,9 @@ class Event:
     class_before: str
     """Most frequent class of its pixels before (:data:`nampo.analysis.dating.CHANGE_CLASSES`)."""
     class_after: str
+    """Most frequent class of its pixels after."""
     pixels: int
+    """Number of its pixels."""
     area_m2: float
     """Area of its pixels."""
     window_start: dt.date
@@ -90,7 +101,7 @@ def _transform(cm: xr.Dataset) -> Affine:
 
 
 def _to_date(d: np.datetime64) -> dt.date:
-    return dt.date.fromisoformat(str(np.datetime64(d, "D")))
+    return dt.date.fromisoformat(str(d.astype("datetime64[D]")))
 
 
 def find_events(

@@ -1,30 +1,7 @@
 """Score events against a scenario archive's ground truth (``truth/events.geojson`` and
 ``truth/events.tif``): recall, precision, timing and area errors, per type and overall.
-
-The matching rules (``docs/change.md``), on the truth's 10 m grid:
-
-- a truth event's pixels are those ``events.tif`` gives its number (more than half of the
-  pixel is the event's and no later event covers it); its area is their count times the
-  pixel area, its date the median of their days of change. Only land-cover events count
-  (not ``vessel_visits`` or ``seasonal_ice``); one without pixels (smaller than a pixel,
-  the fourth crane) is *sub-pixel*: any product event touching its outline is a claim
-  the product cannot make, reported as ``subpixel_claims``;
-- each product event is rasterised (pixel centres) and *assigned* to the truth event it
-  overlaps most, when that overlap is at least :data:`ASSIGN_SHARE` of its own pixels or
-  of the truth event's; otherwise it is a false event. Overlap here counts the truth
-  event's pixels and the ring of pixels around them (one pixel, 10 m): the mixed pixels
-  along a new pier or roof change with it, and are not a false event;
-- a truth event is *detected* when the product events assigned to it cover at least
-  :data:`DETECT_SHARE` of its pixels;
-- per type, truth events count under the product type their type maps to
-  (:data:`EXPECTED_TYPE`: a ``pier`` under ``reclamation``), product events under their own;
-- recall: detected truth events of at least ``min_area`` m² over all of them; precision:
-  assigned product events of at least ``min_area`` m² over all of them;
-- timing error of a detected event: days between the overlap-weighted median date of its
-  product events and the truth's median day of change; area error: the summed area of its
-  product events against the truth area, in percent;
-- type agreement: the overlap-weighted majority type of its product events equals the
-  product type the truth type maps to (:data:`EXPECTED_TYPE`).
+The matching rules, on the truth's 10 m grid: ``docs/change.md``, "Score". The activity
+series are scored by :mod:`nampo.evaluation.activity_score`.
 """
 
 from __future__ import annotations
@@ -32,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +21,28 @@ from rasterio.features import rasterize
 from scipy import ndimage
 from shapely.geometry import shape
 
+__all__ = [
+    "ASSIGN_SHARE",
+    "DETECT_SHARE",
+    "EXPECTED_TYPE",
+    "MIN_AREA_M2",
+    "NOT_LAND",
+    "Match",
+    "Score",
+    "TruthEvent",
+    "read_truth",
+    "score",
+]
+
 ASSIGN_SHARE = 0.3
+"""A product event is assigned to the truth event it overlaps most when the overlap is at
+least this share of its own pixels or of the truth event's."""
 DETECT_SHARE = 0.25
+"""A truth event is detected when its assigned events cover this share of its pixels."""
 MIN_AREA_M2 = 2000.0
+"""Recall and precision count events of at least this area."""
 NOT_LAND = ("vessel_visits", "seasonal_ice")
+"""Scenario event types that are not land-cover change (scored as activity)."""
 EXPECTED_TYPE = {
     "drainage": "drainage",
     "reclamation": "reclamation",
@@ -64,17 +60,28 @@ EPOCH = dt.date(1970, 1, 1)
 
 @dataclass
 class TruthEvent:
+    """One land-cover event of a scenario's truth."""
+
     number: int
+    """Its number in ``events.tif`` band 1."""
     id: str
+    """Its id in ``events.geojson``."""
     type: str
+    """Scenario event type (``pier``, ``storage``...; :data:`EXPECTED_TYPE`)."""
     pixels: int
+    """Pixels ``events.tif`` gives it (0: sub-pixel)."""
     area_m2: float
+    """Its pixels' area."""
     date: dt.date | None
-    geometry: object  # lon/lat
+    """Median day of change of its pixels (None: sub-pixel)."""
+    geometry: object
+    """Outline, shapely, in lon/lat."""
 
 
 @dataclass
 class Match:
+    """A truth event and the product events assigned to it."""
+
     truth: TruthEvent
     events: list[tuple[dict, int]] = field(default_factory=list)
     """Product events assigned to it, with their overlap in pixels."""
@@ -87,7 +94,7 @@ class Match:
     def detected(self) -> bool:
         return self.truth.pixels > 0 and self.covered >= DETECT_SHARE * self.truth.pixels
 
-    def _weighted_median(self, values: list[float]) -> float:
+    def _weighted_median(self, values: Sequence[float]) -> float:
         w = np.array([n for _, n in self.events], float)
         order = np.argsort(values)
         cum = np.cumsum(w[order])
@@ -112,18 +119,24 @@ class Match:
         votes: dict[str, int] = defaultdict(int)
         for e, n in self.events:
             votes[e["type"]] += n
-        return max(votes, key=votes.get) if votes else None
+        return max(votes, key=lambda k: votes[k]) if votes else None
 
 
 @dataclass
 class Score:
+    """The result of :func:`score`: per truth event its match, per product event its
+    assignment; :meth:`rows`, :meth:`to_dict` and :meth:`format` summarise them."""
+
     matches: list[Match]
+    """One per truth event with pixels."""
     events: list[dict]
+    """The product events scored."""
     assigned: list[int | None]
     """Per product event: the number of the truth event it is assigned to, or None."""
     subpixel_claims: list[str]
     """Ids of sub-pixel truth events that a product event touches."""
     min_area: float = MIN_AREA_M2
+    """Events smaller than this (m²) are left out of :meth:`rows`."""
 
     def rows(self) -> list[dict]:
         """One row per truth type, per product type (precision) and overall."""
@@ -227,7 +240,9 @@ def _row(name: str, matches: list[Match], events: list[tuple[dict, int | None]])
         "true_events": true_ev,
         "precision": true_ev / len(events) if events else None,
         "median_timing_error_days": _median(timing),
-        "median_area_error_pct": _median([m.area_error_pct for m in det]),
+        "median_area_error_pct": _median(
+            [e for m in det if (e := m.area_error_pct) is not None]  # all, when detected
+        ),
         "type_agreement": float(np.mean(typed)) if typed else None,
     }
 
@@ -312,132 +327,3 @@ def score(
         else:
             assigned.append(None)
     return Score(list(matches.values()), list(events), assigned, sorted(claims), min_area)
-
-
-# --------------------------------------------------------------------------------------
-# Activity: vessel counts and ice fractions per scene (truth/scenes.csv)
-
-
-@dataclass
-class ActivityScore:
-    """Vessel-count and ice-fraction errors of a store's activity series against an
-    archive's ``truth/scenes.csv``.
-
-    Matching rules (``docs/change.md``): a truth datatake and a product scene match by
-    their day of acquisition (UTC). Vessels: every (scene, facility) pair with berths whose
-    product count is known, i.e. at least ``min_clear_share`` of the facility's berth
-    pixels were clear (:func:`nampo.analysis.activity.vessel_series`); the truth counts every ship
-    drawn, so a ship the product could not see under a cloud is not held against it only
-    because the scene does not count, never because the ship is left out. Ice: the scenes
-    whose facility water is clear enough, for the facility of each ``seasonal_ice`` truth
-    event, against the truth's frozen share of that event's open water.
-    """
-
-    vessels: list[dict]
-    """Per matched (date, facility): ``product``, ``truth``."""
-    ice: list[dict]
-    """Per matched (date, facility): ``product``, ``truth`` (fractions)."""
-
-    def vessel_rows(self) -> list[dict]:
-        by: dict[str, list[dict]] = defaultdict(list)
-        for v in self.vessels:
-            by[v["facility"]].append(v)
-        rows = [_mae_row("overall", self.vessels)]
-        rows += [_mae_row(name, by[name]) for name in sorted(by)]
-        return rows
-
-    @property
-    def ice_mae(self) -> float | None:
-        errs = [abs(i["product"] - i["truth"]) for i in self.ice]
-        return float(np.mean(errs)) if errs else None
-
-    def to_dict(self) -> dict:
-        return {
-            "vessels": self.vessel_rows(),
-            "ice": {"scenes": len(self.ice), "mean_abs_error": _round3(self.ice_mae)},
-        }
-
-    def format(self) -> str:
-        head = f"{'facility':20s} {'scenes':>6s} {'truth':>6s} {'found':>6s} {'MAE':>6s}"
-        lines = ["vessels per facility per clear scene", head]
-        for r in self.vessel_rows():
-            lines.append(
-                f"{r['facility']:20s} {r['scenes']:6d} {_f(r['truth_mean'], 6)} "
-                f"{_f(r['product_mean'], 6)} {_f(r['mean_abs_error'], 6)}"
-            )
-        ice = self.ice_mae
-        lines.append(
-            f"ice fraction of the harbour water: {len(self.ice)} clear scenes, mean absolute "
-            f"error {'-' if ice is None else f'{ice:.3f}'}"
-        )
-        return "\n".join(lines)
-
-
-def _round3(v: float | None) -> float | None:
-    return None if v is None else round(v, 3)
-
-
-def _mae_row(name: str, matched: list[dict]) -> dict:
-    errs = [abs(v["product"] - v["truth"]) for v in matched]
-    return {
-        "facility": name,
-        "scenes": len(matched),
-        "truth_mean": _round3(float(np.mean([v["truth"] for v in matched]))) if matched else None,
-        "product_mean": _round3(float(np.mean([v["product"] for v in matched])))
-        if matched
-        else None,
-        "mean_abs_error": _round3(float(np.mean(errs))) if errs else None,
-    }
-
-
-def score_activity(docs, archive: Path, params=None) -> ActivityScore:
-    """Score a store's activity documents (:meth:`nampo.io.store.Store.activity`) against an
-    archive's per-scene truth.
-
-    Examples
-    --------
-    >>> print(score_activity(store.activity(), archive_path).format())  # doctest: +SKIP
-    """
-    import csv
-
-    from nampo.analysis.activity import ActivityParams, ice_series, vessel_series
-
-    params = params or ActivityParams()
-    docs = list(docs)
-    archive = Path(archive)
-    with open(archive / "truth" / "scenes.csv", newline="") as f:
-        scenes = list(csv.DictReader(f))
-    features = json.loads((archive / "truth" / "events.geojson").read_text())["features"]
-    ice_facilities = {
-        f["properties"]["facility"] for f in features
-        if f["properties"]["type"] == "seasonal_ice" and f["properties"].get("facility")
-    }  # fmt: skip
-    counted = {
-        (r.date, r.facility): r.vessels
-        for r in vessel_series(docs, params).itertuples()
-        if not np.isnan(r.vessels)
-    }
-    frozen = {
-        (r.date, r.facility): r.ice_fraction
-        for r in ice_series(docs, params).itertuples()
-        if not np.isnan(r.ice_fraction)
-    }
-    vessels, ice = [], []
-    for row in scenes:
-        day = dt.date.fromisoformat(row["date"])
-        for key, value in row.items():
-            if key.startswith("vessels_") and (day, key[8:]) in counted:
-                found = counted[(day, key[8:])]
-                vessels.append(
-                    {"date": day.isoformat(), "facility": key[8:], "product": int(found),
-                     "truth": int(value)}
-                )  # fmt: skip
-        if row.get("ice_fraction") not in (None, ""):
-            for name in sorted(ice_facilities):
-                if (day, name) in frozen:
-                    ice.append(
-                        {"date": day.isoformat(), "facility": name,
-                         "product": float(frozen[(day, name)]),
-                         "truth": float(row["ice_fraction"])}
-                    )  # fmt: skip
-    return ActivityScore(vessels, ice)

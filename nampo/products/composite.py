@@ -1,5 +1,6 @@
-"""Monthly composites and change metrics of one tile: pure array code on a reflectance
-cube (time, y, x per band), computed eagerly for one unit at a time.
+"""Monthly composites of one tile and their change metrics against the previous month and
+the baseline (``cva_*``, ``d<index>_*``: not change dating, :mod:`nampo.analysis.dating`):
+pure array code on a reflectance cube (time, y, x per band), one unit at a time.
 
 The composite is the per-pixel median of clear observations (robust to the thin cloud
 edges and shadows the SCL misses, unlike a mean), with the count of clear observations
@@ -8,11 +9,24 @@ beside it so that a reader can tell a one-scene month from a ten-scene one.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import xarray as xr
 
-from nampo.products import indices
+from nampo.products import classes, indices
 from nampo.products.variables import COMPOSITE_BANDS, INDICES, LAST_CLEAR_MONTHS
+
+__all__ = [
+    "NO_AGE",
+    "carried_composite",
+    "carry_forward",
+    "change_metrics",
+    "change_vector",
+    "median_composite",
+    "nanmedian_last",
+    "with_indices",
+]
 
 
 def median_composite(refl: xr.Dataset, valid: xr.DataArray, observed: xr.DataArray) -> xr.Dataset:
@@ -65,9 +79,9 @@ def nanmedian_last(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def with_indices(composite: xr.Dataset, ndvi_peak: xr.DataArray | None = None) -> xr.Dataset:
     """The composite with its spectral indices and land-cover class (`ndvi_peak`: the
-    baseline's, which keeps dormant vegetation vegetation; see indices.landcover)."""
+    baseline's, which keeps dormant vegetation vegetation; see classes.landcover)."""
     ds = composite.merge(indices.all_indices(composite))
-    ds["landcover"] = indices.landcover(ds, ndvi_peak)
+    ds["landcover"] = classes.landcover(ds, ndvi_peak)
     return ds
 
 
@@ -116,7 +130,7 @@ def carried_composite(last: xr.Dataset) -> xr.Dataset:
 def change_vector(a: xr.Dataset, b: xr.Dataset) -> xr.DataArray:
     """Euclidean distance between two composites over the composite bands."""
     sq = sum((a[band] - b[band]) ** 2 for band in COMPOSITE_BANDS)
-    return np.sqrt(sq).astype("float32")
+    return cast(xr.DataArray, np.sqrt(sq)).astype("float32")
 
 
 def change_metrics(current: xr.Dataset, previous: xr.Dataset, baseline: xr.Dataset) -> xr.Dataset:

@@ -9,11 +9,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = [
+    "ALL",
+    "BASELINE",
+    "CLASSES",
+    "COMPOSITE_BANDS",
+    "INDICES",
+    "LAST_CLEAR_MONTHS",
+    "MONTHLY",
+    "Variable",
+]
+
 COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 """Bands composited every month (10 m and 20 m bands; 20 m resampled to the 10 m grid)."""
 
 INDICES = ("ndvi", "mndwi", "ndbi", "ndsi", "dark")
-"""Spectral indices (see nampo.products.indices)."""
+"""Spectral indices (:mod:`nampo.products.indices`)."""
 
 LAST_CLEAR_MONTHS = 6
 """Months the latest clear observation is carried forward (this month and 5 before): the
@@ -21,17 +32,24 @@ change against the previous month (``cva_prev``...) is against the latest of the
 clear observation of the pixel, so a change made in a cloudy gap still shows."""
 
 CLASSES = {1: "water", 2: "vegetation", 3: "bare", 4: "built", 5: "dark", 6: "ice"}
-"""Land-cover classes of the monthly class map (0 = no clear observation)."""
+"""Land-cover classes of the monthly class map (0 = no clear observation; the rules:
+:mod:`nampo.products.classes`)."""
 
 
 @dataclass(frozen=True)
 class Variable:
+    """One array of the store."""
+
     name: str
+    """Its name in the store (``base_`` prefix for baseline products)."""
     dtype: str
+    """numpy dtype of the stored array."""
     fill_value: float | int
+    """Value of pixels without data (NaN for floats)."""
     monthly: bool = True
     """Dims (time, y, x) when True, (y, x) when False (baseline products)."""
     attrs: dict = field(default_factory=dict, compare=False)
+    """CF attributes (``long_name``, ``units``, ``flag_values``...)."""
 
     @property
     def dims(self) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from nampo.io import catalog
 from nampo.io.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
-from nampo.products import brightmask, composite, indices
+from nampo.products import brightmask, classes, composite, indices
 from nampo.products.variables import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
 from nampo.run.units import Unit, add_months, month_end, months
 from nampo.sites import Site, Tile
@@ -161,7 +161,7 @@ def run_baseline(
     first, last = site.baseline
     mine = [s for s in scenes if _in_window(s, first, month_end(last))]
     comp, skipped = _composite(site, tile, mine, loader, peak=True)
-    comp["landcover"] = indices.landcover(comp, comp["ndvi_peak"])  # seasonal vegetation
+    comp["landcover"] = classes.landcover(comp, comp["ndvi_peak"])  # seasonal vegetation
     ds = xr.Dataset()
     for v in BASELINE:
         name = v.name.removeprefix("base_")
@@ -251,7 +251,7 @@ def run_month(
     baseline = xr.Dataset({k.removeprefix("base_"): base[k] for k in base.data_vars})
     baseline = baseline.drop_vars([c for c in baseline.coords if c not in ("y", "x")])
     baseline = baseline.assign_coords(y=current["y"], x=current["x"])
-    current["landcover"] = indices.landcover(current, baseline["ndvi_peak"])
+    current["landcover"] = classes.landcover(current, baseline["ndvi_peak"])
     # vessels and ice are seen in single scenes: counted here, from the scenes just read
     # (and released before the months before are read)
     seen = activity.unit_activity(

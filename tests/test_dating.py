@@ -22,7 +22,7 @@ from nampo.analysis.dating import (
     change_type,
     detect,
 )
-from nampo.products.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
+from nampo.products.classes import BARE, BUILT, DARK, ICE, VEGETATION, WATER
 from nampo.products.variables import COMPOSITE_BANDS
 
 # Reflectance of each class (blue, green, red, nir, swir16, swir22), roughly the scenario's.

@@ -1,143 +1,26 @@
-"""Per-pixel change dating over a site's monthly series: did a lasting change happen, when,
-how large, and from which class to which.
-
-The method (``docs/change.md``) is a categorical break search in the spirit of BFAST and
-CCDC/COLD, kept small enough to explain in a sentence per rule:
-
-1. Each clear month of a pixel has a class: the store's land-cover class, with ``built``
-   split into ``built`` and ``bright`` (blue above :attr:`ChangeParams.bright_blue`: white
-   tanks and roofs). Ice months, and months without a clear observation, are gaps.
-2. A change is a *before* state (class A) and an *after* state (class B != A): the last
-   clear month of A before the change, the first clear month of B after it, and at most
-   :attr:`ChangeParams.max_transition` months between them (a construction site, a
-   draining pond) that belong to neither.
-3. It must be lasting and stable: at least ``min_before`` clear months before and
-   ``min_after`` after, of which at least ``purity`` are of the state's class.
-4. Seasons: a change that involves water compares its two states in open-water months
-   (outside ``ice_months``), one that involves vegetation in growing-season months: each
-   state needs a clear month of its class there, and its purity is counted over those
-   months only, so winter ice and dormant vegetation are never a change.
-5. Among the candidates the one that explains most months wins (months of A before plus
-   months of B after, minus half a month per month in the transition).
-6. A later change wins: after the best change, the search is repeated over the months
-   after its last month before (a pond drained, then built on), and the latest lasting
-   change is reported.
-   States are judged over at most ``state_months`` months either side of a change.
-7. Surfaces that stay ``built`` (throughout, or after a class change) get a second test,
-   a one-break step in brightness (mean of the six bands; the step between the medians
-   of the two sides) of at least ``min_brightness_step``, with the same persistence and
-   purity rules: a roof on a paved yard, containers on a new quay.
-8. A change must be large: the two states' medians at least ``min_magnitude`` apart in
-   six-band reflectance, or ``min_shape_change`` apart in their normalised differences
-   (colour), so a mixed pixel flipping across a class threshold is not one.
-
-Everything is a plain function of one tile's arrays (:func:`detect`), wrapped for xarray
-and Dask by :func:`change_map`, so a site runs tile by tile on any cluster.
-"""
+"""The break search of change dating on one tile's arrays (:func:`detect`): the best and
+latest class change of each pixel, the brightness step on built surfaces, and the size of
+a change. The rules, one sentence each: ``docs/change.md``, "Change dating"."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
-import xarray as xr
 
-from nampo.products.indices import BARE, BUILT, DARK, ICE, VEGETATION, WATER
-from nampo.products.variables import CLASSES, COMPOSITE_BANDS
+from nampo.analysis.dating.params import (
+    CHANGE_CLASSES,
+    CONSTRUCTION,
+    NO_MONTH,
+    UNCLASSIFIED,
+    ChangeParams,
+    change_classes,
+    change_type,
+    season_mask,
+)
+from nampo.products.classes import BUILT, VEGETATION, WATER
 
-BRIGHT = 7
-"""Extra class of the change classes: a built surface brighter than ``bright_blue`` in blue
-(white tanks and roofs)."""
-CHANGE_CLASSES = {**CLASSES, BRIGHT: "bright"}
-"""Classes of ``class_before``/``class_after``: the land-cover classes plus ``bright``."""
-
-TYPES = {
-    1: "drainage",
-    2: "reclamation",
-    3: "construction",
-    4: "coal_cover",
-    5: "new_tank",
-    6: "demolition",
-    7: "unclassified",
-}
-"""Change types (0: no change). ``reclamation`` covers new piers and land won from water;
-``demolition`` covers clearing of vegetation too."""
-TYPE_CODES = {name: code for code, name in TYPES.items()}
-DRAINAGE, RECLAMATION, CONSTRUCTION, COAL_COVER, NEW_TANK, DEMOLITION, UNCLASSIFIED = range(1, 8)
-
-NO_MONTH = -1
-
-
-@dataclass(frozen=True)
-class ChangeParams:
-    """Parameters of change dating (defaults: ``docs/change.md`` explains each)."""
-
-    min_before: int = 3
-    """Clear months a before state needs (of any class; ``purity`` of them its own)."""
-    min_after: int = 2
-    """Clear months an after state needs: a change must last."""
-    purity: float = 0.75
-    """Share of a state's clear months that must be of its class."""
-    state_months: int = 12
-    """Months either side of a change over which its before and after states are judged
-    (a year: every season once); earlier and later months may hold other changes."""
-    max_transition: int = 8
-    """Most months between the last clear month before and the first clear month after."""
-    transition_cost: float = 0.5
-    """Score lost per clear month inside the transition (a full mismatch costs 1)."""
-    bright_blue: float = 0.25
-    """Blue reflectance above which a built surface is ``bright`` (tank roofs reflect 0.4,
-    ordinary roofs and paving under 0.2)."""
-    min_brightness_step: float = 0.035
-    """Smallest step in mean reflectance that is a change on a surface that stays built
-    (paving to roofs is about 0.06; scene gains and class variety give about 0.005)."""
-    min_magnitude: float = 0.06
-    """A change must move the surface's reflectance (six bands, between the states'
-    medians) by at least this much, or its colour by ``min_shape_change``: a mixed pixel
-    whose class flips across a rule's threshold moves little in either. 0.06 is about
-    2.5 times the month-to-month change of a stable pixel's six-band median."""
-    min_shape_change: float = 0.1
-    """... or move its normalised differences (NDVI, MNDWI, NDBI, red-blue slope) by at
-    least this much together: bare soil to a painted roof of the same brightness. 0.1 is
-    ten times the month-to-month change of a stable pixel's index medians."""
-    ice_months: tuple[int, ...] = (12, 1, 2, 3)
-    """Months in which water may freeze: water seen only in them does not count."""
-    growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)
-    """Months in which vegetation is reliably green."""
-
-
-def change_type(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Change type code from the change classes before and after (0 where equal).
-
-    >>> change_type(np.array([1, 2]), np.array([3, 5])).tolist()
-    [1, 4]
-    """
-    b, a = np.asarray(before), np.asarray(after)
-    land = (b != WATER) & (b > 0)
-    rules = [
-        ((b == WATER) & np.isin(a, (BUILT, BRIGHT)), RECLAMATION),
-        ((b == WATER) & np.isin(a, (BARE, VEGETATION, DARK)), DRAINAGE),
-        (land & (a == BRIGHT), NEW_TANK),
-        (np.isin(b, (BARE, VEGETATION, DARK)) & (a == BUILT), CONSTRUCTION),
-        (land & (b != DARK) & (a == DARK), COAL_COVER),
-        (np.isin(b, (BUILT, BRIGHT, DARK)) & np.isin(a, (BARE, VEGETATION)), DEMOLITION),
-        ((b == VEGETATION) & (a == BARE), DEMOLITION),
-    ]
-    out = np.where((b != a) & (b > 0) & (a > 0), UNCLASSIFIED, 0).astype("uint8")
-    for test, code in reversed(rules):
-        out = np.where(test & (b != a), code, out).astype("uint8")
-    return out
-
-
-def change_classes(landcover: np.ndarray, blue: np.ndarray, params: ChangeParams) -> np.ndarray:
-    """Change class per month and pixel: the land-cover class, ``built`` split by brightness,
-    0 for gaps (no clear observation, or ice)."""
-    cls = np.asarray(landcover).astype("uint8").copy()
-    with np.errstate(invalid="ignore"):
-        cls[(cls == BUILT) & (np.asarray(blue) >= params.bright_blue)] = BRIGHT
-    cls[cls == ICE] = 0
-    return cls
+__all__ = ["detect"]
 
 
 def detect(
@@ -306,13 +189,6 @@ def _latest_class_change(cls: np.ndarray, moy: np.ndarray, params: ChangeParams)
     return out
 
 
-def season_mask(moy: np.ndarray, code: int, params: ChangeParams) -> np.ndarray:
-    """Months (of the series) in which class `code` is reliably seen as itself."""
-    if code == WATER:
-        return ~np.isin(moy, params.ice_months)
-    return np.isin(moy, params.growing_months)
-
-
 def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: ChangeParams):
     """One-break step in brightness on built surfaces: pixels with no class change, and
     pixels whose class change ended built (from its first month after on: containers
@@ -424,100 +300,3 @@ def _shape(m: np.ndarray) -> np.ndarray:
             (swir16 - nir) / (swir16 + nir),
             (red - blue) / (red + blue),
         ])  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------
-# xarray / Dask
-
-OUTPUTS = {
-    "type": "uint8",
-    "class_before": "uint8",
-    "class_after": "uint8",
-    "last_before": "int16",
-    "first_after": "int16",
-    "n_before": "uint8",
-    "n_after": "uint8",
-    "magnitude": "float32",
-    "shape_change": "float32",
-    "confidence": "float32",
-}
-"""The variables of a change map, and their dtypes."""
-
-
-def _tile(ds: xr.Dataset, params: ChangeParams) -> xr.Dataset:
-    lc = ds["landcover"].values
-    bands = np.stack([ds[b].values for b in COMPOSITE_BANDS]).astype("float32")
-    moy = ds["time"].dt.month.values
-    res = detect(lc, bands, moy, params)
-    return xr.Dataset(
-        {k: (("y", "x"), res[k].astype(dt)) for k, dt in OUTPUTS.items()},
-        coords={"y": ds["y"], "x": ds["x"]},
-    )
-
-
-def change_map(
-    ds: xr.Dataset,
-    params: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
-) -> xr.Dataset:
-    """The change map of a monthly series, computed tile by tile (lazily on Dask).
-
-    Parameters
-    ----------
-    ds : the store's products over the months to analyse (at least ``landcover`` and the
-        six bands), as :meth:`nampo.io.store.Store.open` gives them (``sel(time=...)``).
-        Each (y, x) chunk is one tile; time is brought into one chunk.
-    params : the method's parameters.
-
-    Returns
-    -------
-    xr.Dataset with (y, x) variables :data:`OUTPUTS`, the time coordinate of the series as
-    ``time`` (``last_before``/``first_after`` index it), and ``flag_values`` and
-    ``flag_meanings`` on the class and type variables.
-
-    Examples
-    --------
-    >>> ds = Store("nampo.zarr").open().sel(time=slice("2015-07", "2018-06"))  # doctest: +SKIP
-    >>> cm = change_map(ds).compute()  # doctest: +SKIP
-    """
-    sub = ds[["landcover", *COMPOSITE_BANDS]]
-    if sub.chunks:
-        sub = sub.chunk({"time": -1})
-        template = xr.Dataset(
-            {
-                k: (("y", "x"), _dask_zeros(sub["landcover"].data[0], dt))
-                for k, dt in OUTPUTS.items()
-            },
-            coords={"y": sub["y"], "x": sub["x"]},
-        )
-        out = xr.map_blocks(_tile, sub, kwargs={"params": params}, template=template)
-    else:
-        out = _tile(sub, params)
-    out = out.assign_coords(time=ds["time"].values)
-    if "spatial_ref" in ds.coords:
-        out = out.assign_coords(spatial_ref=ds["spatial_ref"])
-    out["type"].attrs.update(flag_values=list(TYPES), flag_meanings=" ".join(TYPES.values()))
-    for name in ("class_before", "class_after"):
-        out[name].attrs.update(
-            flag_values=list(CHANGE_CLASSES), flag_meanings=" ".join(CHANGE_CLASSES.values())
-        )
-    return out
-
-
-def _dask_zeros(like, dtype: str):
-    import dask.array as da
-
-    return da.zeros(like.shape, dtype=dtype, chunks=like.chunks)
-
-
-def change_dates(cm: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel: the middle of the last clear month before, of the first clear month after,
-    and the estimated day of change halfway between (datetime64[D], NaT without change)."""
-    months = cm["time"].values.astype("datetime64[D]")
-    mid = months + np.timedelta64(14, "D")
-    lb, fa = cm["last_before"].values, cm["first_after"].values
-    has = (cm["type"].values > 0) & (lb >= 0) & (fa >= 0)
-    nat = np.datetime64("NaT", "D")
-    before = np.where(has, mid[np.clip(lb, 0, None)], nat)
-    after = np.where(has, mid[np.clip(fa, 0, None)], nat)
-    day = before + (after - before) // 2
-    return before, after, np.where(has, day, nat)

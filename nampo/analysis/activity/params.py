@@ -1,0 +1,33 @@
+"""The parameters of facility activity: how vessels and ice are read from one scene (in
+the unit) and counted (when read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ActivityParams"]
+
+
+@dataclass(frozen=True)
+class ActivityParams:
+    """How vessels and ice are read from one scene (in the unit) and counted (when read)."""
+
+    ship_nir_contrast: float = 0.04
+    """NIR reflectance a ship-like pixel has above the scene's open water at the berths
+    (ships about 0.16, turbid water 0.02-0.04: a pixel a third covered by a hull passes)."""
+    ship_max_ndsi: float = 0.6
+    """Largest NDSI of a ship-like pixel (steel about 0, open water and ice 0.7-0.9). Not
+    lower: the SWIR band is 20 m, so a 15 m-wide hull shares its SWIR pixel with water
+    and reads 0.4-0.5."""
+    cloud_buffer_px: int = 10
+    """Berth pixels within this many pixels (100 m) of an observation that is not clear
+    count as not clear: the thin haze around a cloud, which the mask misses, is bright
+    over water like a hull."""
+    min_ship_px: int = 6
+    """Smallest vessel in pixels (600 m², half a 80 m x 14 m coaster): fewer are noise,
+    a cloud's unmasked edge, a buoy or a tug."""
+    max_ship_px: int = 150
+    """Largest vessel in pixels: more is a slick of haze or a pier under construction."""
+    min_clear_share: float = 0.9
+    """Share of a facility's berth (or water) pixels that must be clear for a scene to
+    count: a ship under a cloud is unseen, not absent."""
