@@ -129,6 +129,7 @@ def _label_on_grid(city: Path, site: Site) -> np.ndarray:
     return out
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # OSCD labels
 def test_labelled_changes_land_where_the_change_products_put_them(
     imported, stac_home: Path, site: Site, city: Path, tmp_path: Path
 ):

@@ -187,7 +187,7 @@ def build_layout(scenario: Scenario) -> Layout:
         full = _rasterize(geom, fine)
         r, c = np.nonzero(full)
         if r.size == 0:  # smaller than a fine pixel: draw it at its centre pixel
-            col, row = ~fine.transform * (geom.centroid.x, geom.centroid.y)
+            col, row = ~fine.transform @ (geom.centroid.x, geom.centroid.y)
             r, c = np.array([int(row)]), np.array([int(col)])
             full[r, c] = True
         rows = slice(int(r.min()), int(r.max()) + 1)
