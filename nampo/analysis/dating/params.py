@@ -48,9 +48,11 @@ TYPES = {
 """Change types (0: no change). ``reclamation`` covers new piers and land won from water;
 ``demolition`` covers clearing of vegetation too."""
 TYPE_CODES = {name: code for code, name in TYPES.items()}
+"""Change type name -> code."""
 DRAINAGE, RECLAMATION, CONSTRUCTION, COAL_COVER, NEW_TANK, DEMOLITION, UNCLASSIFIED = range(1, 8)
 
 NO_MONTH = -1
+"""``last_before``/``first_after`` of a pixel without change."""
 
 
 @dataclass(frozen=True)
