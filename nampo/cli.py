@@ -157,7 +157,8 @@ def _add_process_command(sub) -> None:
 
 def _process(args, settings: Settings) -> int:
     from nampo.io.store import Store, StoreLocation
-    from nampo.run import pipeline
+    from nampo.run.execute import process
+    from nampo.run.plan import CatalogSpec, validate_period
     from nampo.run.units import parse_month
     from nampo.scenario.model import load_scenario
     from nampo.services import pgstac
@@ -174,11 +175,9 @@ def _process(args, settings: Settings) -> int:
     url = args.url
     if args.catalog == "local" and url is None:
         url = pgstac.read_endpoint(settings.stac_dir).url
-    spec = pipeline.CatalogSpec(
-        args.catalog, url, args.max_cloud, settings.catalog_timeout, args.collection
-    )
+    spec = CatalogSpec(args.catalog, url, args.max_cloud, settings.catalog_timeout, args.collection)
     store = Store(StoreLocation.from_settings(args.store, settings))
-    pipeline.validate_period(first, last)
+    validate_period(first, last)
 
     def progress(r, done: int, total: int) -> None:
         note = f" ({r.error})" if r.error else ""
@@ -189,7 +188,7 @@ def _process(args, settings: Settings) -> int:
         if client is not None:
             workers = len(client.scheduler_info().get("workers", {}))
             print(f"Dask cluster at {client.scheduler.address} with {workers} workers")
-        report = pipeline.process(
+        report = process(
             site,
             first,
             last,

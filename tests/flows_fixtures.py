@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from flows import server as prefect_server
-from nampo.run.units import months
+from nampo.run.units import Unit, months, unit_from_id
 from nampo.services import pgstac
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,12 +189,13 @@ def units_of(task_runs: list[dict]) -> set[str]:
     chain ``x00y00/2021-10..2021-12`` (every month between)."""
     out = set()
     for name in (t["name"] for t in task_runs):
-        tile, what = name.split("/")
-        if ".." not in what:
-            out.add(name)
+        first_id, _, last = name.partition("..")
+        first = unit_from_id(first_id)
+        if not last:
+            out.add(first.id)
             continue
-        first, last = (month(m) for m in what.split(".."))
-        out |= {f"{tile}/{m:%Y-%m}" for m in months(first, last)}
+        assert isinstance(first, Unit), name
+        out |= {Unit(m, first.tile_id).id for m in months(first.month, month(last))}
     return out
 
 

@@ -72,7 +72,7 @@ from nampo.io.store_layout import (
     unconsolidated,
 )
 from nampo.products.variables import ALL, BASELINE, MONTHLY, Variable
-from nampo.run.units import Unit
+from nampo.run.units import BaselineUnit, Unit
 from nampo.sites import Site, Tile
 
 __all__ = ["COMPRESSOR", "LAYOUT_VERSION", "Layout", "Store", "StoreLocation"]
@@ -437,7 +437,8 @@ class Store:
         """
         self._writable_layout()
         tile = self._tile(tile if isinstance(tile, str) else tile.id)
-        head = {"unit": f"{tile.id}/baseline", "kind": "baseline", "tile": tile.id}
+        unit = BaselineUnit(tile.id)
+        head = {"unit": unit.id, "kind": unit.kind, "tile": tile.id}
         return self._write(
             head, BASELINE, ds, record, tile, (slice(*tile.rows), slice(*tile.cols)), None
         )

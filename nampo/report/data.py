@@ -21,7 +21,7 @@ from rasterio.features import rasterize
 from nampo.analysis.dating import ChangeParams
 from nampo.analysis.events import Event, site_events
 from nampo.products.variables import CLASSES, LAST_CLEAR_MONTHS
-from nampo.run.units import month_end, months, parse_month
+from nampo.run.units import BaselineUnit, Unit, month_end, months, unit_from_id
 from nampo.sites import Site
 
 MIN_COVER = 0.98
@@ -123,13 +123,13 @@ class ReportData:
 def coverage(store, site: Site) -> Coverage:
     done = store.done()
     tiles = [t.id for t in site.tiles]
-    done_months = sorted({parse_month(u.split("/")[1]) for u in done if "/baseline" not in u})
+    done_months = sorted({u.month for u in map(unit_from_id, done) if isinstance(u, Unit)})
     period = months(done_months[0], done_months[-1]) if done_months else []
     missing = []
     for t in tiles:
-        if period and f"{t}/baseline" not in done:
+        if period and BaselineUnit(t).id not in done:
             missing.append(f"tile {t}: baseline")
-        gaps = [m for m in period if f"{t}/{m:%Y-%m}" not in done]
+        gaps = [m for m in period if Unit(m, t).id not in done]
         if gaps and len(gaps) == len(period):
             missing.append(f"tile {t}: every month")
         elif gaps:
