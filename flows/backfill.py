@@ -22,6 +22,8 @@ from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
 from nampo.settings import Settings
 
+__all__ = ["backfill", "catalog_spec", "default_store", "summarise"]
+
 
 def default_store(settings: Settings, site: str) -> str:
     return str(settings.home / "stores" / f"{site}.zarr")

@@ -34,6 +34,8 @@ from nampo.run.units import months
 from nampo.scenario.known_sites import load_site
 from nampo.settings import Settings
 
+__all__ = ["monitor"]
+
 
 @flow(name="nampo-monitor", log_prints=True)
 def monitor(
