@@ -241,7 +241,6 @@ class Measure:
 
 def _warm_worker(href: str) -> int:
     """Imports and first GDAL/PROJ use in a worker, before any clock starts."""
-    import nampo.run.pipeline  # noqa: F401
     import prefect  # noqa: F401
     import prefect_dask  # noqa: F401
     import rasterio
@@ -249,6 +248,7 @@ def _warm_worker(href: str) -> int:
 
     import flows.units  # noqa: F401
     import nampo.io.cube  # noqa: F401
+    import nampo.run.execute  # noqa: F401
     from nampo.io.gdal import GdalSettings
 
     warnings.simplefilter("ignore")  # stackstac 0.5.1's per-asset deprecation noise

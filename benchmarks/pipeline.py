@@ -356,9 +356,8 @@ def warm_page_cache(paths: set[str]) -> int:
 
 def _prepare_worker() -> int:
     # Imports before the clock starts; per-asset deprecation noise of stackstac 0.5.1.
-    import nampo.run.pipeline  # noqa: F401
-
     import nampo.io.cube  # noqa: F401
+    import nampo.run.execute  # noqa: F401
 
     warnings.simplefilter("ignore")
     return os.getpid()
