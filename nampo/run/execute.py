@@ -153,7 +153,7 @@ def _on_cluster(
             failed.add(bases[fut])
             report(UnitResult(bases[fut].id, "failed", error=_why(fut)))
 
-    following = {}
+    following: dict[Chain, Chain] = {}  # a chain -> its tile's next chain
     for chain in tasks.chains:
         if (before := tasks.previous(chain)) is not None:
             following[before] = chain
