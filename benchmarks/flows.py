@@ -659,7 +659,7 @@ def main() -> None:
 
 
 def _bench(args, settings: Settings, period, home: Path) -> None:
-    from flows import server as prefect_server
+    from flows import prefect_server
 
     site_name = args.site
     site = load_site(site_name)

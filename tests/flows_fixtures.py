@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import server as prefect_server
+from flows import prefect_server
 from nampo.run.units import Unit, months, unit_from_id
 from nampo.services import pgstac
 
@@ -104,10 +104,10 @@ def cluster(prefect_env) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, str]]:
-    """``python -m flows.serve`` running; returns deployment name -> id."""
+    """``python -m flows.deployments`` running; returns deployment name -> id."""
     log = open(flows_home / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve"],
+        [sys.executable, "-m", "flows.deployments"],
         cwd=REPO,
         env={**os.environ, **prefect_env},
         stdout=log,
@@ -130,7 +130,7 @@ def wait_for_deployments(api: str, names: set[str], proc, timeout: float = 120) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"flows.serve exited with {proc.returncode}")
+            raise RuntimeError(f"flows.deployments exited with {proc.returncode}")
         found = httpx.post(f"{api}/deployments/filter", json={}).json()
         ids = {d["name"]: d["id"] for d in found}
         if names <= ids.keys():

@@ -1,5 +1,5 @@
 """The Prefect flows against a real Prefect server on loopback: deployments served by
-``python -m flows.serve``, runs started through the server's API as the UI's custom run
+``python -m flows.deployments``, runs started through the server's API as the UI's custom run
 does, units run as task runs on a multi-process Dask cluster given by address."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from flows import server as prefect_server
+from flows import prefect_server
 from flows.params import CatalogName, SiteName
 from nampo.io import catalog
 from nampo.io.store import Store

@@ -17,10 +17,11 @@ import xarray as xr
 
 from nampo.analysis import activity
 from nampo.errors import NampoError
-from nampo.io.cube import Loader, merge_same_day, read_cube, skipped_scenes, to_reflectance
+from nampo.io.cube import Loader, read_cube, skipped_scenes
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
 from nampo.products import brightmask, composite, indices
+from nampo.products.reflectance import merge_same_day, to_reflectance
 from nampo.products.variables import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
 from nampo.run.results import UnitResult, done_in_run
 from nampo.run.schedule import Chain
@@ -79,7 +80,7 @@ def read_bands(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader:
     raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader)
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
-    refl = to_reflectance(raw, scenes, mask_classes=brightmask.UNMASKED_FOR_TEST)
+    refl = to_reflectance(raw, scenes, mask_classes=brightmask.MASKED_EXCEPT_CLOUD)
     del raw  # a year of a tile's DNs is ~70 MB: not held while the days are merged
     refl = typing.cast(xr.Dataset, merge_same_day(refl))
     bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
