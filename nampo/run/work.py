@@ -82,7 +82,7 @@ def read_bands(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader:
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = to_reflectance(raw, scenes, mask_classes=brightmask.MASKED_EXCEPT_CLOUD)
     del raw  # a year of a tile's DNs is ~70 MB: not held while the days are merged
-    refl = typing.cast(xr.Dataset, merge_same_day(refl))
+    refl = merge_same_day(refl)
     bands = xr.Dataset({b: refl["reflectance"].sel(band=b, drop=True) for b in COMPOSITE_BANDS})
     finite = typing.cast(xr.DataArray, np.isfinite(refl["reflectance"])).all("band")
     valid = brightmask.clear(refl["scl"], bands["blue"]) & finite
