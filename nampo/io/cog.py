@@ -81,8 +81,8 @@ def write_cog(
     >>> import numpy as np, tempfile
     >>> from affine import Affine
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     write_cog(Path(d) / "B04.tif", np.ones((600, 1000), "uint16"),
-    ...               Affine(10, 0, 350000, 0, -10, 4290000), 32651)
+    ...     path = write_cog(Path(d) / "B04.tif", np.ones((600, 1000), "uint16"),
+    ...                      Affine(10, 0, 350000, 0, -10, 4290000), 32651)
     """
     if data.ndim not in (2, 3):
         raise ValueError(

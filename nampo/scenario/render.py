@@ -24,18 +24,13 @@ from shapely.geometry.base import BaseGeometry
 
 from nampo.grid import Grid
 from nampo.io.cog import write_cog
+from nampo.io.stac_items import RasterAsset
 from nampo.scenario import spectra as sp
 from nampo.scenario.layout import Layout, day_number, event_geometry, ship_polygon
 from nampo.scenario.model import EventType, LandCover, MgrsTile, Scenario
 from nampo.scenario.schedule import Datatake, swath_edge, tile_bounds
 from nampo.scenario.sky import MTF_SIGMA_PX, Sky, correlated_noise, make_sky, noise_sigma
-from nampo.scenario.stac_items import (
-    RasterAsset,
-    SceneMeta,
-    build_item,
-    item_id,
-    processing_baseline_for,
-)
+from nampo.scenario.stac_items import SceneMeta, build_item, item_id, processing_baseline_for
 
 WATER, ICE, SHIP = LandCover.water.code, LandCover.ice.code, LandCover.ship.code
 TEN_M = [i for i, b in enumerate(sp.BANDS) if b.resolution == 10]
