@@ -29,7 +29,7 @@ def write_cog(
     transform: Affine,
     epsg: int,
     *,
-    nodata: int | None = 0,
+    nodata: float | None = 0,
     resampling: str = "average",
     blocksize: int = 256,
     predictor: int = 2,

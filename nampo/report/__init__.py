@@ -79,6 +79,7 @@ def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None =
 
     c0 = time.process_time()
     data = data or _DATA
+    assert data is not None  # given, or sent to the drawing process
     kind, what, name = job
     path = folder / name
     if kind == "overview":

@@ -326,10 +326,11 @@ def gather(
         )
     ds = store.open()
     mon = Months(ds, store.calendar)
-    data.overview = overview(mon, cov, site)
-    if data.overview.cover < MIN_COVER:
+    data.overview = view = overview(mon, cov, site)
+    assert view is not None  # the store has a completed month
+    if view.cover < MIN_COVER:
         data.notes.append(
-            f"The overview composite covers {data.overview.cover:.0%} of the site: the rest "
+            f"The overview composite covers {view.cover:.0%} of the site: the rest "
             "had no clear observation in the 6 months up to it."
         )
     needed = change.min_before + change.min_after

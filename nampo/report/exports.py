@@ -64,7 +64,7 @@ def export(data: ReportData, folder: Path) -> list[Path]:
             folder / "composite-truecolour.tif", np.moveaxis(tci, -1, 0), grid,
             ["red", "green", "blue"], None, tags={"month": when}, resampling="average",
         ))  # fmt: skip
-    if data.change is not None:
+    if data.change is not None and data.period is not None:
         cm = data.change
         period = f"{data.period[0]:%Y-%m}..{data.period[1]:%Y-%m}"
         colours = {0: (0, 0, 0, 0), **{c: _rgba(TYPE_COLOURS[t]) for c, t in TYPES.items()}}
