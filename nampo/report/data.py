@@ -24,6 +24,27 @@ from nampo.products.variables import CLASSES, LAST_CLEAR_MONTHS
 from nampo.run.units import month_end, months, parse_month
 from nampo.sites import Site
 
+__all__ = [
+    "Scorer",
+    "MIN_COVER",
+    "CHIP_PAD_M",
+    "CHIP_MIN_M",
+    "ACTIVITY",
+    "Coverage",
+    "Composite",
+    "FacilitySeries",
+    "ReportData",
+    "coverage",
+    "Months",
+    "overview",
+    "chip_window",
+    "chips",
+    "facility_mask",
+    "facility_series",
+    "activity_series",
+    "gather",
+]
+
 Scorer = Callable[[list[Event], tuple[dt.date, dt.date]], dict]
 """Scores the report's events over its period (first and last day): a JSON-ready dict the
 page shows (``nampo.evaluation.score.ScoreResult.to_dict()``)."""

@@ -16,6 +16,12 @@ from nampo.io.cog import write_cog
 from nampo.report.data import ReportData
 from nampo.report.maps import TYPE_COLOURS, truecolour
 
+__all__ = [
+    "EPOCH",
+    "export",
+    "check_readable",
+]
+
 EPOCH = np.datetime64("1970-01-01", "D")
 
 

@@ -27,6 +27,24 @@ from nampo.analysis.dating import TYPES
 from nampo.grid import Grid
 from nampo.report.data import Composite, FacilitySeries, ReportData, chip_window
 
+__all__ = [
+    "OKABE_ITO",
+    "TYPE_COLOURS",
+    "CLASS_STYLES",
+    "NO_DATA_GREY",
+    "HALO",
+    "DARK_HALO",
+    "DPI",
+    "MIN_SEEN",
+    "save",
+    "truecolour",
+    "north_angle",
+    "map_frame",
+    "draw_overview",
+    "draw_event",
+    "draw_facility",
+]
+
 OKABE_ITO = {
     "orange": "#E69F00",
     "sky_blue": "#56B4E9",

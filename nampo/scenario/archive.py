@@ -46,6 +46,14 @@ from nampo.scenario.schedule import datatakes
 from nampo.scenario.stac_items import build_collection
 from nampo.scenario.windows import majority
 
+__all__ = [
+    "renderer_sources",
+    "RENDERER_VERSION",
+    "Archive",
+    "archive_dir",
+    "build_archive",
+]
+
 
 def _renderer_version() -> str:
     # The source of every nampo module the archive build runs is part of every archive's

@@ -149,7 +149,7 @@ def _floats(hull, cls: np.ndarray, lay: Layout) -> bool:
     inside = features.rasterize(
         [(hull, 1)],
         out_shape=(r1 - r0, c1 - c0),
-        transform=fine.transform * Affine.translation(c0, r0),
+        transform=fine.transform @ Affine.translation(c0, r0),
         dtype="uint8",
         all_touched=False,
     ).astype(bool)
