@@ -35,7 +35,8 @@ def add_command(sub) -> None:
 
 def _report(args, settings: Settings) -> int:
     from nampo.io.store import Store, StoreLocation
-    from nampo.report import build_report, scenario_archive, site_for
+    from nampo.report import build_report
+    from nampo.scenario.known_sites import change_params, scenario_archive, site_for, truth_score
 
     store = Store(StoreLocation.from_settings(args.store, settings))
     if not store.exists():
@@ -43,7 +44,8 @@ def _report(args, settings: Settings) -> int:
     site = site_for(store, args.scenario)
     archive = args.archive or scenario_archive(site.name, settings.archives_dir)
     out = args.out or Path(f"{Path(store.url.rstrip('/')).stem}-report")
-    report = build_report(store, out, site, archive)
+    score = truth_score(archive)
+    report = build_report(store, out, site, change=change_params(site.name), score=score)
     for note in report.data.notes:
         print(f"note: {note}")
     print(f"{len(report.data.events)} events; report written in {report.seconds['total']:.1f} s")
