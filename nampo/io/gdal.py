@@ -39,6 +39,9 @@ import rasterio
 Value = str | int | float | bool
 
 
+__all__ = ["GdalSettings"]
+
+
 @dataclass(frozen=True)
 class GdalSettings:
     """GDAL configuration for reading Cloud-Optimized GeoTIFFs (frozen, picklable).
