@@ -4,7 +4,7 @@
 Prints side by side, from one run, on the same site and period, each run into a fresh
 store:
 
-(a) the library alone: ``nampo.run.pipeline.process(..., client=Client(cluster))``;
+(a) the library alone: ``nampo.run.execute.process(..., client=Client(cluster))``;
 (b) the backfill flow, ``flows.backfill.backfill(..., cluster=<address>)``, called in this
     process against a local Prefect server, its units as task runs on the same cluster;
 
@@ -112,8 +112,10 @@ import psutil
 
 from nampo.io.store import Store
 from nampo.products.variables import COMPOSITE_BANDS
-from nampo.run import pipeline
 from nampo.run.cluster import local_cluster
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec, find_scenes, validate_period
+from nampo.run.results import UnitResult
 from nampo.run.units import months, parse_month
 from nampo.scenario.archive import build_archive
 from nampo.scenario.known_sites import KNOWN_SITES, known_site, load_site
@@ -246,7 +248,7 @@ def _warm_worker(href: str) -> int:
 
     import flows.units  # noqa: F401
     import nampo.io.cube  # noqa: F401
-    import nampo.run.pipeline  # noqa: F401
+    import nampo.run.execute  # noqa: F401
     from nampo.io.gdal import GdalSettings
 
     warnings.simplefilter("ignore")  # stackstac 0.5.1's per-asset deprecation noise
@@ -295,14 +297,14 @@ def run_library(site, period, spec, cluster, store_path: Path) -> Measure:
 
     spans: list[tuple[float, float]] = []  # (start, end) of each unit, as the client sees it
 
-    def progress(r: pipeline.UnitResult, n: int, total: int) -> None:
+    def progress(r: UnitResult, n: int, total: int) -> None:
         if r.status == "done":
             now = time.time()
             spans.append((now - r.seconds, now))
 
     t_start = time.time()
     with Watch(CPU_GROUPS) as w, Client(cluster) as client:
-        report = pipeline.process(
+        report = process(
             site, *period, store=Store(store_path), spec=spec, client=client, progress=progress
         )
     t_end = time.time()
@@ -637,7 +639,7 @@ def main() -> None:
     args = parser.parse_args()
     first, last = args.period or PERIODS[args.site][1 if args.quick else 0]
     period = (parse_month(first), parse_month(last))
-    pipeline.validate_period(*period)
+    validate_period(*period)
 
     signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -657,7 +659,7 @@ def main() -> None:
 
 
 def _bench(args, settings: Settings, period, home: Path) -> None:
-    from flows import server as prefect_server
+    from flows import prefect_server
 
     site_name = args.site
     site = load_site(site_name)
@@ -682,7 +684,7 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         endpoint = pgstac.start(home / "stac")
         n_items = pgstac.load(endpoint, archive.path)
         stac_s = time.perf_counter() - t0
-        spec = pipeline.CatalogSpec("local", endpoint.url, None, settings.catalog_timeout)
+        spec = CatalogSpec("local", endpoint.url, None, settings.catalog_timeout)
         t0 = time.perf_counter()
         server = stack.enter_context(prefect_server.running(home / "prefect"))
         prefect_s = time.perf_counter() - t0
@@ -697,7 +699,7 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         )
         from distributed import Client
 
-        scenes = pipeline.find_scenes(site, *period, spec)
+        scenes = find_scenes(site, *period, spec)
         hrefs = {s.bands[b].href for s in scenes for b in BANDS if b in s.bands}
         with Client(cluster) as client:
             client.run(_warm_worker, sorted(hrefs)[0])

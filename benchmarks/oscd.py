@@ -8,7 +8,7 @@ Every city goes through the normal pipeline, as any site would:
    (PostgreSQL + pgstac, started in a temporary folder and stopped at the end);
 2. ``Site.from_outline``: the site from the city's GeoJSON outline (UTM grid, 10 m), with
    the month of the first date as its baseline;
-3. ``pipeline.process`` over the month of the second date, with the catalog search on the
+3. ``execute.process`` over the month of the second date, with the catalog search on the
    ``sentinel-2-l1c`` collection: cube (reprojected onto the site grid), composites and
    change metrics written to a Zarr store;
 4. the change products from the store: ``before_after.store_pair_change`` (nampo) and the
@@ -96,7 +96,8 @@ from nampo.analysis.before_after import (
 from nampo.io.importer import SceneFiles, import_scenes
 from nampo.io.store import Store
 from nampo.products.variables import COMPOSITE_BANDS
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
 from nampo.services import pgstac
 from nampo.sites import Site
 
@@ -203,9 +204,9 @@ def run_city(city: str, endpoint, work: Path) -> dict:
     pgstac.load(endpoint, archive.path)
     site = city_site(city, city_dir, first)
     store = Store(work / "stores" / f"{city}.zarr")
-    spec = pipeline.CatalogSpec("local", endpoint.url, collection="sentinel-2-l1c")
+    spec = CatalogSpec("local", endpoint.url, collection="sentinel-2-l1c")
     month = second.replace(day=1)
-    report = pipeline.process(site, month, month, store=store, spec=spec)
+    report = process(site, month, month, store=store, spec=spec)
     if report.failed:
         raise RuntimeError(f"{city}: units failed: {[(r.unit_id, r.error) for r in report.failed]}")
     ds = store.open()

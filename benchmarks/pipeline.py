@@ -80,9 +80,12 @@ from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store
 from nampo.products.variables import COMPOSITE_BANDS
-from nampo.run import pipeline
 from nampo.run.cluster import local_cluster
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec, find_scenes
+from nampo.run.results import UnitResult
 from nampo.run.units import add_months, month_end, months, parse_month
+from nampo.run.work import read_composite
 from nampo.scenario.archive import build_archive
 from nampo.services import pgstac
 from nampo.settings import Settings
@@ -90,7 +93,7 @@ from nampo.sites import Site, Tile
 
 REPO = Path(__file__).resolve().parent.parent
 BANDS = (*COMPOSITE_BANDS, "scl")
-"""The bands every unit reads (pipeline._composite)."""
+"""The bands every unit reads (work.read_composite)."""
 GIB = 2**30
 Bounds = tuple[float, float, float, float]
 
@@ -323,7 +326,7 @@ def read_unit(site: Site, tile: Tile, scenes: list[NormalisedItem], compose: boo
     `compose`)."""
     if compose:
         # The units' own read-and-composite step (bands only), on the same scenes.
-        pipeline._composite(site, tile, scenes, "stackstac", bands_only=True)
+        read_composite(site, tile, scenes, "stackstac", bands_only=True)
         return 0
     return int(read_cube(scenes, site.tile_grid(tile), BANDS).size)
 
@@ -354,7 +357,7 @@ def warm_page_cache(paths: set[str]) -> int:
 def _prepare_worker() -> int:
     # Imports before the clock starts; per-asset deprecation noise of stackstac 0.5.1.
     import nampo.io.cube  # noqa: F401
-    import nampo.run.pipeline  # noqa: F401
+    import nampo.run.execute  # noqa: F401
 
     warnings.simplefilter("ignore")
     return os.getpid()
@@ -395,7 +398,7 @@ def run_pipeline(
     label: str,
     site: Site,
     period: tuple[dt.date, dt.date],
-    spec: pipeline.CatalogSpec,
+    spec: CatalogSpec,
     loader: str,
     workers: int,
     root: Path,
@@ -420,18 +423,18 @@ def run_pipeline(
             wall0 = time.time()
             base_end = t0
 
-            def progress(r: pipeline.UnitResult, done: int, total: int) -> None:
+            def progress(r: UnitResult, done: int, total: int) -> None:
                 nonlocal base_end
                 busy[0] += r.seconds
                 if r.status == "failed":
                     failed.append(f"{r.unit_id}: {r.error}")
-                if r.unit_id.endswith("/baseline"):
+                if r.unit.kind == "baseline":
                     base_end = time.perf_counter()
                     bases[0] += 1
                     if bases[0] == len(site.tiles):
                         s.second_phase()
 
-            report = pipeline.process(
+            report = process(
                 site,
                 *period,
                 store=store,
@@ -591,7 +594,7 @@ def main() -> None:
         endpoint = pgstac.start(state_dir)
         n_items = pgstac.load(endpoint, archive.path)
         stac_s = time.perf_counter() - t0
-        spec = pipeline.CatalogSpec("local", endpoint.url)
+        spec = CatalogSpec("local", endpoint.url)
         _bench(args, archive, archive_s, site, period, long_period, spec, n_items, stac_s, home)
     finally:
         pgstac.stop(state_dir)
@@ -602,7 +605,7 @@ def _bench(args, archive, archive_s, site, period, long_period, spec, n_items, s
     scenario = archive.scenario
     first, last = period
     t0 = time.perf_counter()
-    scenes = pipeline.find_scenes(site, first, long_period[1], spec)
+    scenes = find_scenes(site, first, long_period[1], spec)
     search_s = time.perf_counter() - t0
     base_scenes = _scenes_between(scenes, *site.baseline)
     month_scenes = _scenes_between(scenes, add_months(first, -1), last)

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from nampo.io.store import Store
-from nampo.report import build_report, scenario_archive, site_for
+from nampo.report import build_report
+from nampo.scenario.known_sites import change_params, scenario_archive, site_for, truth_score
 from nampo.settings import Settings
 
 AIM_S = 20.0
@@ -29,12 +30,14 @@ def main() -> None:
     args = ap.parse_args()
     store = Store(args.store)
     site = site_for(store)
-    archive = scenario_archive(site.name, Settings().archives_dir)
+    score = truth_score(scenario_archive(site.name, Settings().archives_dir))
     print(f"store {store.url} (read in place), site {site.name}, {os.cpu_count()} cores")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="nampo-report-bench-") as tmp:
         t0 = time.perf_counter()
-        report = build_report(store, Path(tmp) / "report", site, archive)
+        report = build_report(
+            store, Path(tmp) / "report", site, change=change_params(site.name), score=score
+        )
         wall = time.perf_counter() - t0
         images = sum(1 for _ in (Path(tmp) / "report").rglob("*.png"))
     d = report.data

@@ -37,7 +37,8 @@ from nampo.analysis.dating import ChangeParams
 from nampo.analysis.events import site_events
 from nampo.evaluation.score import Score, score
 from nampo.io.store import Store
-from nampo.run import pipeline
+from nampo.run import execute
+from nampo.run.plan import CatalogSpec
 from nampo.scenario.archive import Archive, build_archive
 from nampo.scenario.known_sites import known_site, load_site
 from nampo.services import pgstac
@@ -52,12 +53,12 @@ TARGETS = {"recall": 0.9, "precision": 0.9, "timing": 30.0, "area": 20.0}
 def process(label: str, site: Site, archive: Archive, stac, stores: Path) -> Store:
     period = archive.scenario.period
     store = Store(stores / f"{label}.zarr")
-    report = pipeline.process(
+    report = execute.process(
         site,
         period.start,
         period.end,
         store=store,
-        spec=pipeline.CatalogSpec("local", stac.url),
+        spec=CatalogSpec("local", stac.url),
     )
     if report.failed:
         raise SystemExit(f"{label}: units failed: {report.failed}")

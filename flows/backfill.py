@@ -16,11 +16,13 @@ from prefect.artifacts import create_table_artifact
 from flows.params import CatalogName, CloudLimit, LoaderName, Month, SiteName, Workers, month
 from flows.units import run_plan, task_runner
 from nampo.io.store import Store, StoreLocation
-from nampo.run import pipeline
-from nampo.run.pipeline import RunReport
+from nampo.run.plan import CatalogSpec, plan_run, validate_period
+from nampo.run.results import RunReport, finish_run
 from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
 from nampo.settings import Settings
+
+__all__ = ["backfill", "catalog_spec", "default_store", "summarise"]
 
 
 def default_store(settings: Settings, site: str) -> str:
@@ -29,11 +31,11 @@ def default_store(settings: Settings, site: str) -> str:
 
 def catalog_spec(
     settings: Settings, catalog: str, catalog_url: str | None, max_cloud: float | None
-) -> pipeline.CatalogSpec:
+) -> CatalogSpec:
     """The catalog to search; the local profile's URL is the running local STAC API's."""
     if catalog == "local" and not catalog_url:
         catalog_url = pgstac.read_endpoint(settings.stac_dir).url
-    return pipeline.CatalogSpec(catalog, catalog_url, max_cloud, settings.catalog_timeout)
+    return CatalogSpec(catalog, catalog_url, max_cloud, settings.catalog_timeout)
 
 
 @flow(name="nampo-backfill", log_prints=True)
@@ -68,9 +70,9 @@ def backfill(
     settings = Settings()
     the_site = load_site(site)
     first, last = month(first_month), month(last_month)
-    pipeline.validate_period(first, last)  # before the catalog is asked anything
+    validate_period(first, last)  # before the catalog is asked anything
     location = StoreLocation.from_settings(store or default_store(settings, site), settings)
-    plan = pipeline.plan_run(
+    plan = plan_run(
         the_site,
         first,
         last,
@@ -80,7 +82,7 @@ def backfill(
         force=force,
     )
     results = run_plan(plan, task_runner(cluster, workers))
-    report = pipeline.finish_run(plan, results, flow="backfill")
+    report = finish_run(plan, results, flow="backfill")
     return summarise(report, location.url)
 
 

@@ -22,10 +22,12 @@ import subprocess
 import sys
 import time
 
-from flows import server as prefect_server
+from flows import prefect_server
 from nampo.cli import run_command
 from nampo.scenario.known_sites import KNOWN_SITES, known_site
 from nampo.settings import Settings
+
+__all__ = ["UI_PORT", "demo", "main", "serve"]
 
 UI_PORT = 4200
 """Prefect's usual port, used when free (else any free port)."""
@@ -58,7 +60,7 @@ def serve(args, settings: Settings) -> int:
         print(f"  database and logs: {home}")
         print("  deployments: nampo-backfill/backfill (on demand), nampo-monitor/monitor (daily)")
         print("  Ctrl-C stops the deployments and the server", flush=True)
-        child = subprocess.Popen([sys.executable, "-m", "flows.serve"], env=os.environ.copy())
+        child = subprocess.Popen([sys.executable, "-m", "flows.deployments"], env=os.environ.copy())
         try:
             return child.wait()
         except KeyboardInterrupt:

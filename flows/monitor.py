@@ -27,10 +27,14 @@ from flows.params import (
 )
 from flows.units import run_plan, task_runner
 from nampo.io.store import Store, StoreLocation
-from nampo.run import pipeline
 from nampo.run.monitor import find_stale, window
+from nampo.run.plan import find_scenes, plan_run, validate_period
+from nampo.run.results import finish_run
+from nampo.run.units import months
 from nampo.scenario.known_sites import load_site
 from nampo.settings import Settings
+
+__all__ = ["monitor"]
 
 
 @flow(name="nampo-monitor", log_prints=True)
@@ -65,13 +69,13 @@ def monitor(
     the_site = load_site(site)
     through = month(through_month) if through_month else dt.datetime.now(dt.UTC).date()
     first, last = window(through, lookback_months)
-    pipeline.validate_period(first, last)
+    validate_period(first, last)
     location = StoreLocation.from_settings(store or default_store(settings, site), settings)
     the_store = Store(location)
     spec = catalog_spec(settings, catalog, catalog_url, max_cloud)
-    scenes = pipeline.find_scenes(the_site, first, last, spec)
+    scenes = find_scenes(the_site, first, last, spec)
     stale = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
-    plan = pipeline.plan_run(
+    plan = plan_run(
         the_site,
         first,
         last,
@@ -92,9 +96,9 @@ def monitor(
     results = run_plan(plan, task_runner(cluster, workers))
     seen = {
         f"{m:%Y-%m}": sorted(s.id for s in scenes if s.datetime.date().replace(day=1) == m)
-        for m in pipeline.months(first, last)
+        for m in months(first, last)
     }
-    report = pipeline.finish_run(
+    report = finish_run(
         plan,
         results,
         flow="monitor",

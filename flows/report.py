@@ -16,8 +16,8 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from flows.backfill import default_store
 from flows.params import SiteName
 from nampo.io.store import Store, StoreLocation
-from nampo.report import Report, build_report, scenario_archive
-from nampo.scenario.known_sites import load_site
+from nampo.report import Report, build_report
+from nampo.scenario.known_sites import change_params, load_site, scenario_archive, truth_score
 from nampo.settings import Settings
 
 
@@ -38,9 +38,13 @@ def report(site: SiteName = "nampo", store: str | None = None, out: str | None =
     """
     settings = Settings()
     location = StoreLocation.from_settings(store or default_store(settings, site), settings)
-    archive = scenario_archive(site, settings.archives_dir)
+    score = truth_score(scenario_archive(site, settings.archives_dir))
     result = build_report(
-        Store(location), Path(out or default_report(settings, site)), load_site(site), archive
+        Store(location),
+        Path(out or default_report(settings, site)),
+        load_site(site),
+        change=change_params(site),
+        score=score,
     )
     publish(result, site)
     return str(result.index)

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows import server as prefect_server
-from nampo.run.units import months
+from flows import prefect_server
+from nampo.run.units import Unit, months, unit_from_id
 from nampo.services import pgstac
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,10 +104,10 @@ def cluster(prefect_env) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, str]]:
-    """``python -m flows.serve`` running; returns deployment name -> id."""
+    """``python -m flows.deployments`` running; returns deployment name -> id."""
     log = open(flows_home / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve"],
+        [sys.executable, "-m", "flows.deployments"],
         cwd=REPO,
         env={**os.environ, **prefect_env},
         stdout=log,
@@ -130,7 +130,7 @@ def wait_for_deployments(api: str, names: set[str], proc, timeout: float = 120) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"flows.serve exited with {proc.returncode}")
+            raise RuntimeError(f"flows.deployments exited with {proc.returncode}")
         found = httpx.post(f"{api}/deployments/filter", json={}).json()
         ids = {d["name"]: d["id"] for d in found}
         if names <= ids.keys():
@@ -189,12 +189,13 @@ def units_of(task_runs: list[dict]) -> set[str]:
     chain ``x00y00/2021-10..2021-12`` (every month between)."""
     out = set()
     for name in (t["name"] for t in task_runs):
-        tile, what = name.split("/")
-        if ".." not in what:
-            out.add(name)
+        first_id, _, last = name.partition("..")
+        first = unit_from_id(first_id)
+        if not last:
+            out.add(first.id)
             continue
-        first, last = (month(m) for m in what.split(".."))
-        out |= {f"{tile}/{m:%Y-%m}" for m in months(first, last)}
+        assert isinstance(first, Unit), name
+        out |= {Unit(m, first.tile_id).id for m in months(first.month, month(last))}
     return out
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from nampo import cli
 from nampo.io.store import Store
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
 from nampo.run.units import month_start
 from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
@@ -35,12 +36,12 @@ def nampo_store(nampo_archive, nampo_stac_api, tmp_path_factory, dask_client) ->
     pgstac.load(nampo_stac_api, nampo_archive.path)
     period = nampo_archive.scenario.period
     store = Store(tmp_path_factory.mktemp("nampo-change") / "nampo.zarr")
-    report = pipeline.process(
+    report = process(
         load_site("nampo"),
         month_start(period.start),
         month_start(period.end),
         store=store,
-        spec=pipeline.CatalogSpec("local", nampo_stac_api.url),
+        spec=CatalogSpec("local", nampo_stac_api.url),
         client=dask_client,
     )
     assert not report.failed, report.failed

@@ -20,7 +20,8 @@ from nampo.analysis.dating import DEMOLITION, ChangeParams, detect
 from nampo.evaluation.score import read_truth
 from nampo.io.store import Store
 from nampo.products.classes import BARE, VEGETATION
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
 from nampo.scenario import spectra
 from nampo.scenario.archive import build_archive
 from nampo.scenario.known_sites import change_params, known_site, load_site
@@ -107,12 +108,12 @@ def processed(request, archives_root, scenarios_stac_api, tmp_path_factory):
     pgstac.load(scenarios_stac_api, archive.path)
     store = Store(tmp_path_factory.mktemp(name) / f"{name}.zarr")
     period = archive.scenario.period
-    report = pipeline.process(
+    report = process(
         load_site(name),
         period.start,
         period.end,
         store=store,
-        spec=pipeline.CatalogSpec("local", scenarios_stac_api.url),
+        spec=CatalogSpec("local", scenarios_stac_api.url),
     )
     assert not report.failed, report.failed
     return archive, store

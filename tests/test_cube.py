@@ -1,4 +1,5 @@
-"""nampo.io.cube and nampo.io.gdal on the rendered mini archive, computed on a real
+"""nampo.io.cube and nampo.io.gdal, and the reflectance and same-day merge of
+nampo.products.reflectance, on the rendered mini archive, computed on a real
 multi-process Dask cluster (``LocalCluster(n_workers=2, processes=True)``, once per module).
 
 Expected values come from outside the code under test: pixels read directly from the COGs
@@ -29,18 +30,13 @@ from rasterio.warp import calculate_default_transform, reproject
 from stackstac.rio_reader import AutoParallelRioReader
 
 from nampo.errors import CubeError, CubeWarning
-from nampo.io import cube as cube_mod
-from nampo.io.cube import (
-    DEFAULT_MASK_CLASSES,
-    check_assets,
-    load_cube,
-    merge_same_day,
-    read_cube,
-    skipped_scenes,
-    to_reflectance,
-)
+from nampo.io.cube import check_assets, load_cube, preflight, read_cube, skipped_scenes
+from nampo.io.cube import stackstac_reader as reader_mod
+from nampo.io.cube.odc import OdcDriver
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import normalise
+from nampo.products.masks import DEFAULT_MASK_CLASSES
+from nampo.products.reflectance import merge_same_day, to_reflectance
 from nampo.sites import Site
 from tests.conftest import shared_dir
 
@@ -233,16 +229,16 @@ def test_lattice_reads_equal_stackstacs_warped_reads(scenes, site, dx, dy, width
     )
     mine = scenes[:6]
     plain_reads = []
-    lattice_read = cube_mod._LatticeDataset.read
+    lattice_read = reader_mod._LatticeDataset.read
 
     def counted(self, *args, **kwargs):
         plain_reads.append(1)
         return lattice_read(self, *args, **kwargs)
 
-    monkeypatch.setattr(cube_mod._LatticeDataset, "read", counted)
+    monkeypatch.setattr(reader_mod._LatticeDataset, "read", counted)
     ours = load_cube(mine, grid, BANDS, chunk_px=32).compute(scheduler="synchronous")
     assert bool(plain_reads) == (dx == int(dx))  # off the lattice: no plain read
-    monkeypatch.setattr(cube_mod, "AlignedReader", AutoParallelRioReader)
+    monkeypatch.setattr(reader_mod, "AlignedReader", AutoParallelRioReader)
     warped = load_cube(mine, grid, BANDS, chunk_px=32).compute(scheduler="synchronous")
     assert np.array_equal(ours.values, warped.values)
     assert (ours.values != 0).mean() > 0.3
@@ -558,7 +554,7 @@ def test_read_cube_is_the_computed_lazy_cube(raw, scenes, site, loader, monkeypa
     def no_preflight(*args, **kwargs):
         raise AssertionError("the pre-flight opened an asset although every read succeeded")
 
-    monkeypatch.setattr(cube_mod, "_check_asset", no_preflight)
+    monkeypatch.setattr(preflight, "_check_asset", no_preflight)
     cube = read_cube(scenes, site.grid, BANDS, loader=loader)
     assert isinstance(cube.data, np.ndarray)
     xr.testing.assert_identical(cube, raw[loader])  # values, coords and attrs
@@ -584,7 +580,7 @@ def test_read_cube_keeps_a_missing_asset_key_out_without_a_failed_read(
     def no_preflight(*args, **kwargs):
         raise AssertionError("the pre-flight opened an asset although every read succeeded")
 
-    monkeypatch.setattr(cube_mod, "_check_asset", no_preflight)
+    monkeypatch.setattr(preflight, "_check_asset", no_preflight)
     no_key = copy.deepcopy(next(i for i in items if "51SYC" in i["id"]))
     del no_key["assets"]["swir16"]
     mine = [normalise(no_key), *[s for s in scenes[:4] if s.id != no_key["id"]]]
@@ -660,16 +656,8 @@ def test_gdal_settings_are_frozen_picklable_and_layered():
         GdalSettings.from_mapping({"retries": 3})
 
     # both loaders get them per load, picklable into the graph
-    env = pickle.loads(pickle.dumps(cube_mod._stackstac_env(settings)))
+    env = pickle.loads(pickle.dumps(reader_mod._stackstac_env(settings)))
     with env.read:
         assert rasterio.env.getenv()["VSI_CACHE"] == "FALSE"
-    driver = pickle.loads(pickle.dumps(cube_mod.OdcDriver(settings)))
+    driver = pickle.loads(pickle.dumps(OdcDriver(settings)))
     assert driver.capture_env()["GDAL_HTTP_MAX_RETRY"] == "3"
-
-
-def test_clear_mask_for_every_dn_a_uint16_scl_can_hold():
-    scl = np.arange(2**16, dtype=np.uint16).reshape(1, 1, 256, 256)
-    for classes in (DEFAULT_MASK_CLASSES, (), (65535, 4)):
-        wanted = np.array(classes, dtype=np.uint16)
-        expected = (scl != 0) & ~np.isin(scl, wanted)
-        assert np.array_equal(cube_mod._clear_kernel(scl, wanted), expected), classes

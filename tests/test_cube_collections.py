@@ -17,9 +17,11 @@ from shapely.geometry import box
 
 from nampo.errors import CubeError
 from nampo.grid import grid_for_outline
-from nampo.io.cube import UNMASKED, load_cube, read_cube, to_reflectance
+from nampo.io.cube import load_cube, read_cube
 from nampo.io.scenes import normalise
-from nampo.run.pipeline import mask_bands
+from nampo.products.masks import UNMASKED
+from nampo.products.reflectance import to_reflectance
+from nampo.run.work import mask_bands
 
 L1C_BANDS = (("rededge1", "B05"), ("nir08", "B8A"), ("swir16", "B11"), ("swir22", "B12"))
 L1C_FILES = {b: f"sentinel2_L1C_T18SVG_20160112_subset_{k}.jp2" for b, k in L1C_BANDS}

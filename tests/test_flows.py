@@ -1,5 +1,5 @@
 """The Prefect flows against a real Prefect server on loopback: deployments served by
-``python -m flows.serve``, runs started through the server's API as the UI's custom run
+``python -m flows.deployments``, runs started through the server's API as the UI's custom run
 does, units run as task runs on a multi-process Dask cluster given by address."""
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import httpx
 import numpy as np
 import pytest
 
-from flows import server as prefect_server
+from flows import prefect_server
 from flows.params import CatalogName, SiteName
 from nampo.io import catalog
 from nampo.io.store import Store
 from nampo.products.variables import ALL
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
+from nampo.run.units import Unit
 from nampo.scenario.known_sites import KNOWN_SITES, load_site
 from nampo.services import pgstac
 from tests.flows_fixtures import (
@@ -68,8 +70,8 @@ def reference(flows_stac, flows_home) -> Store:
     """The same period computed by the library in this process: what every flow run's
     store must equal."""
     store = Store(flows_home / "reference.zarr")
-    spec = pipeline.CatalogSpec("local", flows_stac.url)
-    report = pipeline.process(load_site(SITE), month(FIRST), month(LAST), store=store, spec=spec)
+    spec = CatalogSpec("local", flows_stac.url)
+    report = process(load_site(SITE), month(FIRST), month(LAST), store=store, spec=spec)
     assert not report.failed, report.failed
     return store
 
@@ -314,14 +316,15 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
     touched = {u for u in second["new_scenes"]}
     # The held-back month's units have new scenes; the next month's change against it is
     # recomputed too; nothing else (baselines, other months) runs.
-    assert {u.split("/")[1] for u in touched} == {HELD_BACK_MONTH}
-    assert changed == touched | {f"{t}/2021-12" for t in {u.split("/")[0] for u in touched}}
+    stale = [Unit.from_id(u) for u in touched]
+    assert {f"{u.month:%Y-%m}" for u in stale} == {HELD_BACK_MONTH}
+    assert changed == touched | {Unit(month("2021-12"), u.tile_id).id for u in stale}
     assert units_of(task_runs(api, run["id"])) == changed
     assert all(set(ids) for ids in second["new_scenes"].values())
     assert set(second["seen"][HELD_BACK_MONTH]) >= {
         s for ids in second["new_scenes"].values() for s in ids
     }
-    assert {u.split("/")[0] for u in touched} <= set(tiles)
+    assert {u.tile_id for u in stale} <= set(tiles)
 
     # Again with nothing new: nothing runs.
     run, third = monitor_run()
@@ -329,9 +332,9 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
 
     # The store equals a clean run over today's catalog.
     clean = Store(flows_home / "clean-after-monitoring.zarr")
-    spec = pipeline.CatalogSpec("local", flows_stac.url)
+    spec = CatalogSpec("local", flows_stac.url)
     m0, m1 = month(HELD_BACK_MONTH), month("2021-12")
-    assert not pipeline.process(load_site(SITE), m0, m1, store=clean, spec=spec).failed
+    assert not process(load_site(SITE), m0, m1, store=clean, spec=spec).failed
     period = (HELD_BACK_MONTH, "2021-12")
     assert_same(arrays(store, *period), arrays(clean, *period))
 
@@ -407,25 +410,3 @@ def wait_for_deployments_at(api: str, proc, timeout: float = 120) -> dict[str, s
             return {d["name"]: d["id"] for d in found}
         time.sleep(0.5)
     raise TimeoutError("deployments not served")
-
-
-def test_a_tiles_months_run_as_chains_in_month_order_period_by_period():
-    from flows.units import chain_name, chains
-    from nampo.run.units import Unit
-
-    def unit(m: str, tile: str) -> Unit:
-        return Unit(month(m), tile)
-
-    units = [unit(f"2017-{m:02d}", t) for m in range(12, 0, -1) for t in ("x01y00", "x00y00")]
-    units += [unit("2018-01", "x00y00")]
-    got = chains(units, size=12)
-    # period by period; within one, the tiles in the order the units give them
-    assert [chain_name(c) for c in got] == [
-        "x01y00/2017-01..2017-12", "x00y00/2017-01..2017-12", "x00y00/2018-01"
-    ]  # fmt: skip
-    assert [chain_name(c) for c in chains(units[::-1], size=12)][:2] == [
-        "x00y00/2017-01..2017-12", "x01y00/2017-01..2017-12"
-    ]  # fmt: skip
-    assert sorted(u.id for c in got for u in c) == sorted(u.id for u in units)
-    assert all(len({u.tile_id for u in c}) == 1 for c in got)
-    assert chains([], size=12) == []

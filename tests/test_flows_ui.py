@@ -23,6 +23,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from nampo.io.store import Store
+from nampo.run.units import BaselineUnit, Unit, parse_month
 from nampo.scenario.known_sites import load_site
 from tests.flows_fixtures import run_logs, task_runs, wait_for_run
 
@@ -171,7 +172,7 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
     page, api = ui.page, prefect.api_url
     store_path = flows_home / "ui.zarr"
     tiles = [t.id for t in load_site(SITE).tiles]
-    expected = {f"{t}/baseline" for t in tiles} | {f"{t}/{MONTH}" for t in tiles}
+    expected = {BaselineUnit(t).id for t in tiles} | {Unit(parse_month(MONTH), t).id for t in tiles}
     try:
         # The UI's front page, then Deployments -> backfill -> Run -> Custom run.
         page.goto(ui.base_url)

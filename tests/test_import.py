@@ -22,7 +22,8 @@ from nampo.errors import NampoError
 from nampo.io.importer import SceneFiles, import_scenes
 from nampo.io.scenes import normalise
 from nampo.io.store import Store
-from nampo.run import pipeline
+from nampo.run.plan import CatalogSpec, find_scenes
+from nampo.run.work import mask_bands
 from nampo.sites import Site
 
 pytestmark = pytest.mark.services
@@ -95,13 +96,13 @@ def test_items_are_earth_search_l1c_with_cogs_of_the_same_pixels(imported, city:
 
 
 def test_the_pipeline_search_finds_the_imported_scenes(imported, stac_api, site: Site):
-    spec = pipeline.CatalogSpec("local", stac_api.url, collection="sentinel-2-l1c")
+    spec = CatalogSpec("local", stac_api.url, collection="sentinel-2-l1c")
     month = DATES[1].replace(day=1)
-    scenes = pipeline.find_scenes(site, month, month, spec)
+    scenes = find_scenes(site, month, month, spec)
     assert [s.id for s in scenes] == [i["id"] for i in imported["items"]]
-    assert pipeline.mask_bands(scenes) == []
+    assert mask_bands(scenes) == []
     # the default collection (Sentinel-2 L2A) does not hold them
-    other = pipeline.find_scenes(site, month, month, pipeline.CatalogSpec("local", stac_api.url))
+    other = find_scenes(site, month, month, CatalogSpec("local", stac_api.url))
     assert not [s for s in other if s.collection == "sentinel-2-l1c"]
 
 

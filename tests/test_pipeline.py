@@ -25,8 +25,10 @@ from nampo.grid import Grid
 from nampo.io.scenes import normalise
 from nampo.io.store import Store, StoreLocation
 from nampo.products.variables import ALL, COMPOSITE_BANDS
-from nampo.run import pipeline
-from nampo.run.units import Unit
+from nampo.run.execute import process
+from nampo.run.plan import CALENDAR, CatalogSpec, PipelineError, plan_run
+from nampo.run.units import BaselineUnit, Unit
+from nampo.run.work import run_baseline, run_month
 from nampo.sites import Site
 from tests.conftest import MINI, make_bucket, s3_settings
 
@@ -47,15 +49,15 @@ def site(mini_archive) -> Site:
 
 
 @pytest.fixture(scope="module")
-def spec(loaded_stac_api) -> pipeline.CatalogSpec:
-    return pipeline.CatalogSpec("local", loaded_stac_api.url)
+def spec(loaded_stac_api) -> CatalogSpec:
+    return CatalogSpec("local", loaded_stac_api.url)
 
 
 @pytest.fixture(scope="module")
 def reference(site, spec, tmp_path_factory) -> Store:
     """The period processed in this process, into a local store."""
     store = Store(tmp_path_factory.mktemp("ref") / "site.zarr")
-    report = pipeline.process(site, FIRST, LAST, store=store, spec=spec)
+    report = process(site, FIRST, LAST, store=store, spec=spec)
     assert not report.failed, report.failed
     assert report.count("done") == len(site.tiles) * 4  # baselines + 3 months
     return store
@@ -86,7 +88,7 @@ def test_two_worker_processes_on_s3_give_the_same_store(
     make_bucket(s3_server, "products")
     loc = StoreLocation.from_settings("s3://products/mini.zarr", s3_settings(s3_server))
     store = Store(loc)
-    report = pipeline.process(site, FIRST, LAST, store=store, spec=spec, client=dask_client)
+    report = process(site, FIRST, LAST, store=store, spec=spec, client=dask_client)
     assert not report.failed, report.failed
     assert len(dask_client.scheduler_info()["workers"]) == 2
 
@@ -157,7 +159,7 @@ def test_composite_agrees_with_numpy_on_the_cogs(reference, mini_archive, site):
 def test_rerun_skips_every_unit_and_changes_nothing(reference, site, spec):
     before = arrays(reference)
     records = {u: reference.record(u) for u in sorted(reference.done())}
-    report = pipeline.process(site, FIRST, LAST, store=reference, spec=spec)
+    report = process(site, FIRST, LAST, store=reference, spec=spec)
     assert report.count("skipped") == len(report.results) and not report.failed
     assert_same(arrays(reference), before)
     assert {u: reference.record(u) for u in sorted(reference.done())} == records
@@ -166,13 +168,14 @@ def test_rerun_skips_every_unit_and_changes_nothing(reference, site, spec):
 KILLABLE = """
 import datetime as dt, sys
 from pathlib import Path
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
 from nampo.scenario.model import load_scenario
 from nampo.sites import Site
 from nampo.io.store import Store
 site = Site.from_scenario(load_scenario(sys.argv[1]), tile_px={tile}, baseline_months=3)
-pipeline.process(site, dt.date(2021, 12, 1), dt.date(2022, 2, 1), store=Store(sys.argv[3]),
-                 spec=pipeline.CatalogSpec("local", sys.argv[2]))
+process(site, dt.date(2021, 12, 1), dt.date(2022, 2, 1), store=Store(sys.argv[3]),
+        spec=CatalogSpec("local", sys.argv[2]))
 """
 
 
@@ -200,7 +203,7 @@ def test_a_killed_run_resumes_to_the_same_store(reference, site, spec, tmp_path)
     total = len(site.tiles) * 4
     assert len(site.tiles) + 2 <= len(done_before) < total
 
-    report = pipeline.process(site, FIRST, LAST, store=store, spec=spec)
+    report = process(site, FIRST, LAST, store=store, spec=spec)
     assert not report.failed
     assert {r.unit_id for r in report.results if r.status == "skipped"} == done_before
     assert report.count("done") == total - len(done_before)
@@ -210,11 +213,9 @@ def test_a_killed_run_resumes_to_the_same_store(reference, site, spec, tmp_path)
 def test_bad_input_is_refused_before_anything_is_written(site, spec, tmp_path, s3_server):
     path = tmp_path / "never.zarr"
     with pytest.raises(CatalogError, match="unknown catalog 'nope'"):
-        pipeline.process(
-            site, FIRST, LAST, store=Store(path), spec=pipeline.CatalogSpec("nope", spec.url)
-        )
-    with pytest.raises(pipeline.PipelineError, match="ends .* before it starts"):
-        pipeline.process(site, LAST, FIRST, store=Store(path), spec=spec)
+        process(site, FIRST, LAST, store=Store(path), spec=CatalogSpec("nope", spec.url))
+    with pytest.raises(PipelineError, match="ends .* before it starts"):
+        process(site, LAST, FIRST, store=Store(path), spec=spec)
     far = Site(
         "nowhere",
         "Far from the archive",
@@ -222,19 +223,19 @@ def test_bad_input_is_refused_before_anything_is_written(site, spec, tmp_path, s
         TILE_PX,
         site.baseline,
     )
-    with pytest.raises(pipeline.PipelineError, match="no scenes of site 'nowhere'"):
-        pipeline.process(far, FIRST, LAST, store=Store(path), spec=spec)
+    with pytest.raises(PipelineError, match="no scenes of site 'nowhere'"):
+        process(far, FIRST, LAST, store=Store(path), spec=spec)
     assert not path.exists()
 
     missing_bucket = StoreLocation.from_settings(
         "s3://no-such-bucket/x.zarr", s3_settings(s3_server)
     )
     with pytest.raises(NampoError, match="no-such-bucket"):
-        pipeline.process(site, FIRST, LAST, store=Store(missing_bucket), spec=spec)
+        process(site, FIRST, LAST, store=Store(missing_bucket), spec=spec)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(NampoError, match="a-file"):
-        pipeline.process(site, FIRST, LAST, store=Store(blocker / "site.zarr"), spec=spec)
+        process(site, FIRST, LAST, store=Store(blocker / "site.zarr"), spec=spec)
 
 
 def test_a_corrupt_asset_is_skipped_and_recorded(reference, mini_archive, site, tmp_path):
@@ -253,12 +254,12 @@ def test_a_corrupt_asset_is_skipped_and_recorded(reference, mini_archive, site, 
     scenes = [normalise(victim if it["id"] == victim["id"] else it) for it in items]
 
     store = Store(tmp_path / "corrupt.zarr")
-    store.create(site, pipeline.CALENDAR)
+    store.create(site, CALENDAR)
     tile = site.tiles[0]
-    base = pipeline.run_baseline(site, tile.id, scenes, store.location, "stackstac", "t")
+    base = run_baseline(site, BaselineUnit(tile.id), scenes, store.location, "stackstac", "t")
     assert base.status == "done"
     with pytest.warns(Warning, match=victim["id"]):
-        result = pipeline.run_month(
+        result = run_month(
             site, Unit(dt.date(2022, 1, 1), tile.id), scenes, store.location, "stackstac", "t"
         )
     assert result.status == "done"
@@ -272,9 +273,10 @@ def test_the_plan_starts_with_the_largest_tiles(site, spec, tmp_path):
     """Units start in submission order, so the small edge tiles go last and fill the gaps."""
     pixels = {t.id: t.shape[0] * t.shape[1] for t in site.tiles}
     assert len(set(pixels.values())) > 1, "the test needs a site with edge tiles"
-    plan = pipeline.plan_run(site, FIRST, LAST, store=Store(tmp_path / "s.zarr"), spec=spec)
-    sizes = [pixels[t] for t in plan.baselines]
-    assert sorted(plan.baselines) == sorted(pixels) and sizes == sorted(sizes, reverse=True)
+    plan = plan_run(site, FIRST, LAST, store=Store(tmp_path / "s.zarr"), spec=spec)
+    sizes = [pixels[b.tile_id] for b in plan.baselines]
+    assert sorted(b.tile_id for b in plan.baselines) == sorted(pixels)
+    assert sizes == sorted(sizes, reverse=True)
     assert [u.month for u in plan.months] == sorted(u.month for u in plan.months)
     for month in {u.month for u in plan.months}:
         sizes = [pixels[u.tile_id] for u in plan.months if u.month == month]

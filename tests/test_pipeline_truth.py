@@ -58,7 +58,8 @@ from nampo.grid import Grid
 from nampo.io.store import Store
 from nampo.products import indices
 from nampo.products.variables import CLASSES, COMPOSITE_BANDS
-from nampo.run import pipeline
+from nampo.run.execute import process
+from nampo.run.plan import CatalogSpec
 from nampo.run.units import add_months, month_end, months
 from nampo.scenario import spectra
 from nampo.scenario.model import LandCover
@@ -710,8 +711,8 @@ def mini_truth(mini_archive, mini_site) -> Truth:
 @pytest.fixture(scope="module")
 def mini_store(mini_site, loaded_stac_api, tmp_path_factory) -> Store:
     store = Store(tmp_path_factory.mktemp("truth") / "mini.zarr")
-    spec = pipeline.CatalogSpec("local", loaded_stac_api.url)
-    report = pipeline.process(mini_site, MINI_FIRST, MINI_LAST, store=store, spec=spec)
+    spec = CatalogSpec("local", loaded_stac_api.url)
+    report = process(mini_site, MINI_FIRST, MINI_LAST, store=store, spec=spec)
     assert not report.failed, report.failed
     return store
 
@@ -906,7 +907,7 @@ def process_window(site: Site, truth: Truth, name: str, ms, spec, root: Path) ->
     )
     store = Store(root / f"{name}.zarr")
     for first, last in runs(ms):
-        report = pipeline.process(sub, first, last, store=store, spec=spec)
+        report = process(sub, first, last, store=store, spec=spec)
         assert not report.failed, report.failed
     return store
 
@@ -946,7 +947,7 @@ def nampo(nampo_archive, nampo_stac_api, tmp_path_factory) -> dict:
     pgstac.load(stac_api, nampo_archive.path)
     site = Site.from_scenario(nampo_archive.scenario, baseline_months=12)
     truth = Truth.read(nampo_archive.path, site.grid)
-    spec = pipeline.CatalogSpec("local", stac_api.url)
+    spec = CatalogSpec("local", stac_api.url)
     period = nampo_archive.scenario.period
     available = months(period.start, period.end)
     root = tmp_path_factory.mktemp("nampo-truth")

@@ -36,17 +36,22 @@ from nampo.io.store import Store
 from nampo.products.variables import CLASSES
 from nampo.report import build_report
 from nampo.run.units import months
+from nampo.scenario.known_sites import change_params, truth_score
 from tests.flows_fixtures import REPO
 from tests.test_flows_ui import browser, shots  # noqa: F401 (fixtures)
 from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
 
 pytestmark = pytest.mark.services
 
+MINI_CHANGE = change_params("harbour-mini")
+"""The mini site's seasons, as the report's callers give them (nampo report, the flow)."""
+
 
 @pytest.fixture(scope="module")
 def mini_report(mini_store, mini_site, mini_archive, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "harbour-mini"
-    return build_report(mini_store, out, mini_site, mini_archive.path)
+    score = truth_score(mini_archive.path)
+    return build_report(mini_store, out, mini_site, change=MINI_CHANGE, score=score)
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +276,7 @@ def test_a_partly_processed_store_s_report_names_what_is_missing(
     shutil.rmtree(copy / "nampo" / "units" / "x01y01")
     for month in ("2022-05", "2022-06"):
         (copy / "nampo" / "units" / "x00y00" / f"{month}.json").unlink()
-    report = build_report(Store(copy), tmp_path / "report", mini_site)
+    report = build_report(Store(copy), tmp_path / "report", mini_site, change=MINI_CHANGE)
     text = report.index.read_text()
     assert "partly processed" in text
     assert "tile x01y01: baseline" in text and "tile x01y01: every month" in text
@@ -297,7 +302,7 @@ def test_a_store_s_current_stored_events_are_reported_and_stale_ones_are_not(
     store = Store(copy)
     assert store_events, "the mini store has events"
     save_events(store, store_events)
-    report = build_report(store, tmp_path / "current", mini_site)
+    report = build_report(store, tmp_path / "current", mini_site, change=MINI_CHANGE)
     data = report.data
     assert data.events_source.startswith("events as stored in the store")
     assert [e.properties() for e in data.events] == [e.properties() for e in store_events]
@@ -316,7 +321,7 @@ def test_a_store_s_current_stored_events_are_reported_and_stale_ones_are_not(
     record = next((copy / "nampo" / "units").rglob("*.json"))
     later = time.time() + 3600
     os.utime(record, (later, later))
-    stale = build_report(store, tmp_path / "stale", mini_site).data
+    stale = build_report(store, tmp_path / "stale", mini_site, change=MINI_CHANGE).data
     assert "dated the changes itself" in stale.events_source
     assert [e.id for e in stale.events] == [e.id for e in store_events]
 

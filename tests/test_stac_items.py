@@ -1,4 +1,5 @@
-"""Tests of nampo.scenario.stac_items, held against real Earth Search v1 records.
+"""Tests of nampo.io.stac_items and nampo.scenario.stac_items, held against real Earth
+Search v1 records.
 
 The real records live in ``../shared/data/real`` next to the repository (see its
 PROVENANCE.md); they are read from there, never copied. Comparisons with reality take
@@ -21,12 +22,10 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box, shape
 
 from nampo.grid import Grid
+from nampo.io.stac_format import ASSET_FILES, ASSET_KEYS, LICENSE_HREF
+from nampo.io.stac_items import RasterAsset
 from nampo.scenario.stac_items import (
-    ASSET_FILES,
-    ASSET_KEYS,
-    LICENSE_HREF,
     PROCESSING_BASELINES,
-    RasterAsset,
     SceneMeta,
     boa_offset_applies,
     build_collection,

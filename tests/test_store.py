@@ -1,5 +1,6 @@
 """nampo.io.store against real components: an S3 server (moto) on loopback, local folders,
-GDAL (rasterio's wheel), xarray, and processes writing at the same time."""
+GDAL (rasterio's wheel), xarray, and processes writing at the same time. Locations and the
+write probe: tests/test_store_location.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import hashlib
 import io
 import json
 import multiprocessing
-import pickle
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,6 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
-import boto3
-import fsspec
 import numpy as np
 import pytest
 import rasterio
@@ -31,93 +28,36 @@ from nampo.grid import Grid
 from nampo.io.store import COMPRESSOR, Store, StoreLocation
 from nampo.products.variables import ALL, BASELINE, MONTHLY
 from nampo.run.units import Unit, months
-from nampo.settings import Settings
 from nampo.sites import Site
 from tests import store_jobs
+from tests.store_helpers import (
+    BUCKET,
+    KEY,
+    SECRET,
+    assert_unit_is,
+    chunk_keys,
+    digests,
+    new_location,
+    objects,
+    s3_settings,
+    with_bucket,
+)
 from tests.store_jobs import CALENDAR, SITE, unit_ds
-
-BUCKET = "nampo-test"
-KEY, SECRET = "testing-key", "testing-secret-do-not-print"
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def objects(store: Store) -> dict[str, object]:
-    """A fingerprint of every object under the store root, by key: its bytes in a local
-    folder, its ETag (the MD5 of its bytes) and time in the bucket (one listing)."""
-    fs, root = fsspec.core.url_to_fs(store.url, **store.location.storage_options)
-    fs.invalidate_cache()
-    try:
-        found = fs.find(root, detail=True)
-    except FileNotFoundError:
-        return {}
-    if store.location.is_local:
-        return {p[len(root) + 1 :]: Path(p).read_bytes() for p in found}
-    return {p[len(root) + 1 :]: (i["ETag"], i["LastModified"]) for p, i in found.items()}
-
-
-def chunk_keys(unit: Unit) -> list[str]:
-    tile = SITE.tile(unit.tile_id)
-    t = CALENDAR.index(unit.month)
-    return [f"{v.name}/{t}.{tile.iy}.{tile.ix}" for v in MONTHLY]
-
-
-def digests(store: Store) -> dict[str, str]:
-    """The MD5 of every object under the store root (S3: its ETag, from one listing)."""
-    return {
-        k: v[0].strip('"') if isinstance(v, tuple) else hashlib.md5(v).hexdigest()
-        for k, v in objects(store).items()
-    }
-
-
-def free_port() -> int:
-    # A port that was free a moment ago: nothing listens there.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def assert_unit_is(store: Store, unit: Unit) -> None:
-    want = unit_ds(SITE.tile(unit.tile_id), unit.month)
-    got = store.read_unit(unit)
-    for v in MONTHLY:
-        np.testing.assert_array_equal(got[v.name].values, want[v.name].values)
-        assert got[v.name].dtype == v.dtype
-
 
 # ---------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint(s3_server: str) -> str:
-    """The session's S3 server (tests/conftest.py) with this module's bucket."""
-    s3_client(s3_server).create_bucket(Bucket=BUCKET)  # no region: moto refuses a constraint
-    return s3_server
-
-
-def s3_client(endpoint: str):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-    )
-
-
-def s3_settings(endpoint: str) -> Settings:
-    return Settings(s3_endpoint_url=endpoint, s3_key=KEY, s3_secret=SECRET)
+    """The session's S3 server (tests/conftest.py) with the store tests' bucket."""
+    return with_bucket(s3_server)
 
 
 @pytest.fixture(params=["local", "s3"])
 def location(request, tmp_path) -> StoreLocation:
     """A fresh, empty location for a store: a local folder, or a prefix in the bucket."""
-    if request.param == "local":
-        return StoreLocation(str(tmp_path / "site.zarr"))
-    endpoint = request.getfixturevalue("s3_endpoint")
-    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}/site.zarr"
-    return StoreLocation.from_settings(url, s3_settings(endpoint))
+    s3 = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
+    return new_location(request.param, tmp_path, s3)
 
 
 @pytest.fixture(scope="module")
@@ -444,61 +384,6 @@ def test_processes_create_and_write_at_the_same_time(
     assert all(again[k] == found[k] for k in chunk_keys(unit))
 
 
-def test_check_writable_passes_on_good_locations(location: StoreLocation) -> None:
-    Store(location).check_writable()
-    assert not [k for k in objects(Store(location)) if "probe" in k]
-
-
-def test_check_writable_missing_bucket(s3_endpoint: str) -> None:
-    url = "s3://no-such-bucket/site.zarr"
-    store = Store(StoreLocation.from_settings(url, s3_settings(s3_endpoint)))
-    message = _fails_fast(store)
-    assert message == f"store {url} is not writable: bucket 'no-such-bucket' does not exist"
-    buckets = s3_client(s3_endpoint).list_buckets()["Buckets"]
-    assert "no-such-bucket" not in [b["Name"] for b in buckets]
-
-
-def test_check_writable_refused_endpoint() -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    store = Store(StoreLocation.from_settings(f"s3://{BUCKET}/x.zarr", s3_settings(endpoint)))
-    message = _fails_fast(store)
-    assert message.startswith(f"store s3://{BUCKET}/x.zarr is not writable: connection to ")
-    assert message.endswith(f"{endpoint} refused (nothing listens there)")
-
-
-def test_check_writable_rejected_credentials(s3_endpoint: str, monkeypatch) -> None:
-    from moto import settings as moto_settings
-
-    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # check keys
-    url = f"s3://{BUCKET}/creds/site.zarr"
-    store = Store(StoreLocation.from_settings(url, s3_settings(s3_endpoint)))
-    assert "access key is not known" in _fails_fast(store)
-
-
-def test_check_writable_local_path_under_a_file(tmp_path: Path) -> None:
-    # we run as root, so chmod cannot make a folder read-only: use a path under a file
-    (tmp_path / "file").write_bytes(b"x")
-    store = Store(tmp_path / "file" / "site.zarr")
-    message = _fails_fast(store)
-    assert message == (
-        f"store {tmp_path}/file/site.zarr is not writable: "
-        "a part of the path is a file, not a folder"
-    )
-    assert [p.name for p in tmp_path.iterdir()] == ["file"]
-    with pytest.raises(StoreError, match="a part of the path is a file, not a folder"):
-        store.create(SITE, CALENDAR)
-
-
-def _fails_fast(store: Store) -> str:
-    start = time.monotonic()
-    with pytest.raises(StoreError) as info:
-        store.check_writable()
-    assert time.monotonic() - start < 3
-    message = str(info.value)
-    assert "\n" not in message and SECRET not in message
-    return message
-
-
 def test_runs_are_stored_beside_the_records(location: StoreLocation) -> None:
     store = Store(location).create(SITE, CALENDAR)
     store.write_run("run-1", {"skipped_scenes": {"S2B_2": "unreadable"}, "units": 4})
@@ -510,29 +395,6 @@ def test_runs_are_stored_beside_the_records(location: StoreLocation) -> None:
     with pytest.raises(StoreError, match="run id '../x' must be"):
         store.write_run("../x", {})
     assert store.done() == set()
-
-
-def test_location_settings_and_pickling_hide_secrets(monkeypatch, s3_endpoint: str) -> None:
-    monkeypatch.setenv("NAMPO_S3_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("NAMPO_S3_KEY", KEY)
-    monkeypatch.setenv("NAMPO_S3_SECRET", SECRET)
-    settings = Settings()
-    assert settings.s3_secret is not None and SECRET not in repr(settings)
-    location = StoreLocation.from_settings(f"s3://{BUCKET}/p/site.zarr", settings)
-    assert location.storage_options == {"endpoint_url": s3_endpoint, "key": KEY, "secret": SECRET}
-    assert SECRET not in repr(location) and KEY not in str(location)
-    store = Store(location).create(SITE, CALENDAR)
-    assert SECRET not in repr(store)
-    copy = pickle.loads(pickle.dumps(store))
-    assert copy.site == SITE and copy.location == location
-    assert StoreLocation("file:///tmp/a/../b.zarr").url == "/tmp/a/../b.zarr"
-    assert StoreLocation("rel.zarr").url == str(Path.cwd() / "rel.zarr")
-    region = Settings(s3_region="eu-west-3", s3_key="k", s3_secret=None, s3_endpoint_url=None)
-    assert StoreLocation.from_settings("s3://b/c", region).storage_options == {
-        "key": "k",
-        "client_kwargs": {"region_name": "eu-west-3"},
-    }
-    assert StoreLocation.from_settings("/data/x.zarr", settings).storage_options == {}
 
 
 def test_rewriting_a_unit_replaces_its_record(tmp_path: Path) -> None:

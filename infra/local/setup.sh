@@ -33,5 +33,5 @@ cd "$REPO"
 # --compile-bytecode: write every package's .pyc now (about 15 s once, then 0.5 s). With
 # PYTHONDONTWRITEBYTECODE set (as on these machines and in the image) Python never writes
 # them itself, and every process - each Dask worker, each CLI call - compiled its imports
-# from source again: `import prefect, distributed, nampo.run.pipeline` took 6.5 s, 2.8 s with.
+# from source again: `import prefect, distributed, nampo.run.pipeline` (now nampo.run.execute) took 6.5 s, 2.8 s with.
 uv sync --frozen --all-extras --quiet --compile-bytecode

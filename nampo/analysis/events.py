@@ -233,12 +233,12 @@ def summary(events: Iterable[Event]) -> str:
 def store_period(store) -> tuple[dt.date, dt.date]:
     """First and last month with a completed unit in a store."""
     from nampo.errors import NampoError
-    from nampo.run.units import parse_month
+    from nampo.run.units import Unit, unit_from_id
 
-    done = sorted(u.split("/")[1] for u in store.done() if not u.endswith("/baseline"))
+    done = sorted(u.month for u in map(unit_from_id, store.done()) if isinstance(u, Unit))
     if not done:
         raise NampoError(f"{store.url} has no completed month yet: run `nampo process` first")
-    return parse_month(done[0]), parse_month(done[-1])
+    return done[0], done[-1]
 
 
 def site_events(

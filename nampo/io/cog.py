@@ -1,15 +1,13 @@
-"""Write arrays as Cloud-Optimized GeoTIFFs, the way Earth Search serves Sentinel-2 L2A.
+"""nampo's one Cloud-Optimized GeoTIFF writer (GDAL's ``COG`` driver, DEFLATE, internal
+tiles and overviews, written under a temporary name and renamed into place).
 
-One function, :func:`write_cog`, called for every band of every rendered scene (thousands
-of times per archive build), so it keeps GDAL's work to the minimum a valid COG needs:
-GDAL's own ``COG`` driver, DEFLATE with the horizontal-differencing predictor, internal
-tiles, overviews and a nodata value. It uses one GDAL thread because the renderer is
-already parallel by process.
+Its callers: the importer's bands, the simulator's scenes and truth, the report's exports.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from rasterio.enums import ColorInterp
 RESAMPLINGS = ("nearest", "average", "mode", "bilinear", "cubic", "lanczos")
 """Overview resampling methods accepted by :func:`write_cog` (GDAL's names)."""
 
+__all__ = ["RESAMPLINGS", "write_cog"]
+
 _DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 
 
@@ -29,10 +29,14 @@ def write_cog(
     transform: Affine,
     epsg: int,
     *,
-    nodata: int | None = 0,
+    nodata: float | None = 0,
     resampling: str = "average",
     blocksize: int = 256,
-) -> None:
+    predictor: int = 2,
+    descriptions: Sequence[str] | None = None,
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Path:
     """Write `data` to `path` as a Cloud-Optimized GeoTIFF.
 
     The file is written next to `path` under a temporary name and renamed into place, so a
@@ -58,14 +62,27 @@ def write_cog(
         Internal tile size in pixels (a multiple of 16). GDAL adds overview levels,
         halving each time, until the image fits in one tile, so an image no larger than
         one tile has no overviews (it needs none).
+    predictor
+        TIFF predictor: 2 (horizontal differencing, about 2x smaller for smooth integer
+        bands) or 1 (none, as the report's float exports are written).
+    descriptions
+        A description per band (GDAL's band description), or None.
+    colormap
+        A colour table for the single band (value -> RGBA), or None.
+    tags
+        Dataset metadata items, or None.
+
+    Returns
+    -------
+    The path written.
 
     Examples
     --------
     >>> import numpy as np, tempfile
     >>> from affine import Affine
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     write_cog(Path(d) / "B04.tif", np.ones((600, 1000), "uint16"),
-    ...               Affine(10, 0, 350000, 0, -10, 4290000), 32651)
+    ...     path = write_cog(Path(d) / "B04.tif", np.ones((600, 1000), "uint16"),
+    ...                      Affine(10, 0, 350000, 0, -10, 4290000), 32651)
     """
     if data.ndim not in (2, 3):
         raise ValueError(
@@ -77,6 +94,8 @@ def write_cog(
         raise ValueError(f"resampling {resampling!r} is not one of {', '.join(RESAMPLINGS)}")
     if blocksize <= 0 or blocksize % 16:
         raise ValueError(f"blocksize {blocksize} is not a positive multiple of 16")
+    if predictor not in (1, 2):
+        raise ValueError(f"predictor {predictor} is not 1 (none) or 2 (horizontal)")
     bands = data[np.newaxis] if data.ndim == 2 else data
     count, height, width = bands.shape
     path = Path(path)
@@ -96,7 +115,7 @@ def write_cog(
             transform=transform,
             nodata=nodata,
             compress="DEFLATE",
-            predictor=2,  # horizontal differencing: about 2x smaller for smooth uint16 bands
+            predictor=predictor,
             blocksize=blocksize,
             overview_resampling=resampling.upper(),
             num_threads=1,  # the renderer runs one process per core already
@@ -106,6 +125,13 @@ def write_cog(
             if count == 3 and bands.dtype == np.uint8:
                 # a true-colour image, as ES's TCI: viewers then draw it in colour
                 dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+            for i, description in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, description)
+            if colormap:
+                dst.write_colormap(1, dict(colormap))
+            if tags:
+                dst.update_tags(**tags)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path

@@ -6,26 +6,7 @@ is pickled into the Dask graph with the tasks that read, and is applied there. T
 the only module that knows GDAL option names; :mod:`nampo.io.cube` turns the layers into
 stackstac's ``LayeredEnv`` and odc-stac's reader environment.
 
-Why these options (GDAL's "Configuration options" page and its /vsicurl/ notes):
-
-``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``
-    Opening ``https://.../B04.tif`` otherwise lists the "directory" and asks for
-    ``B04.tif.aux.xml``, ``B04.tif.msk``, ``B04.tfw``...: several round trips per open.
-``CPL_VSIL_CURL_ALLOWED_EXTENSIONS``
-    The same for side files GDAL probes by name: only names with these extensions exist
-    (the query string of a signed Planetary Computer URL is ignored by the check).
-``GDAL_HTTP_MAX_RETRY`` / ``GDAL_HTTP_RETRY_DELAY``
-    Retry HTTP 429, 500, 502, 503, 504 (GDAL's default retry codes) with a doubling delay,
-    so a flaky object store or a rate limit does not turn into a failed block read.
-``VSI_CACHE``
-    On while opening (stackstac re-opens each file once per thread, and the header is
-    then served from the cache), off while reading pixels (blocks are read once; caching
-    them would only evict the headers).
-``GDAL_NUM_THREADS=1``
-    Dask already runs one read per thread and core; GDAL threads per read (``ALL_CPUS``)
-    would oversubscribe the cores. Raise it only for single-threaded, many-block reads.
-``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES`` / ``GDAL_HTTP_MULTIPLEX``
-    Fewer HTTP requests for adjacent blocks; HTTP/2 multiplexing where the server has it.
+Why each option is set: docs/cube.md, "GDAL settings".
 """
 
 from __future__ import annotations
@@ -37,6 +18,9 @@ from typing import Literal
 import rasterio
 
 Value = str | int | float | bool
+
+
+__all__ = ["GdalSettings"]
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,19 @@ from shapely.geometry import box, mapping, shape
 from nampo.errors import NampoError
 from nampo.io.cog import write_cog
 from nampo.io.scenes import SENTINEL2_L1C_BANDS
+from nampo.io.stac_items import l1c_asset, l1c_collection, l1c_item
+
+__all__ = [
+    "COLLECTION",
+    "ESA_BANDS",
+    "ImportFilesError",
+    "ImportedArchive",
+    "SceneFiles",
+    "band_files",
+    "import_scenes",
+]
 
 COLLECTION = "sentinel-2-l1c"
-SCALE = 1e-4
-"""Level-1C quantification: top-of-atmosphere reflectance = DN / 10000 (+ offset)."""
 
 ESA_BANDS = {spec.keys[1]: name for name, spec in SENTINEL2_L1C_BANDS.items()}
 """ESA band name (``B04``) -> Earth Search asset key (``red``)."""
@@ -143,7 +152,8 @@ def import_scenes(
     try:
         items = [_write_scene(plan, work, out_dir, collection, offset) for plan in plans]
         (work / "items.ndjson").write_text("".join(json.dumps(i) + "\n" for i in items))
-        (work / "collection.json").write_text(json.dumps(_collection(collection), indent=1))
+        collection_json = l1c_collection(collection, _DESCRIPTION)
+        (work / "collection.json").write_text(json.dumps(collection_json, indent=1))
         work.chmod(0o755)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -211,70 +221,16 @@ def _write_scene(plan: dict, work: Path, final: Path, collection: str, offset: f
                 bounds = transform_geom(src.crs, "EPSG:4326", mapping(box(*src.bounds)))
                 footprint = (src.res[0], shape(bounds))
         write_cog(folder / f"{esa}.tif", data, transform, plan["epsg"], nodata=0)
-        spec = SENTINEL2_L1C_BANDS[key]
-        assets[key] = {
-            "href": str(final / "items" / plan["id"] / f"{esa}.tif"),
-            "type": "image/tiff; application=geotiff; profile=cloud-optimized",
-            "title": f"{key} ({esa})",
-            "eo:bands": [{"name": esa, "common_name": key}],
-            "gsd": spec.resolution,
-            "proj:epsg": plan["epsg"],
-            "proj:shape": list(shape_),
-            "proj:transform": list(transform)[:6],
-            "raster:bands": [
-                {
-                    "nodata": 0,
-                    "data_type": "uint16",
-                    "spatial_resolution": spec.resolution,
-                    "scale": SCALE,
-                    "offset": offset,
-                }  # fmt: skip
-            ],
-            "roles": ["data", "reflectance"],
-            "nampo:source": str(src_path.resolve()),
-        }
-    geom = footprint[1]
-    when = plan["acquired"]
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "stac_extensions": [
-            "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
-            "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
-            "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
-        ],
-        "id": plan["id"],
-        "collection": collection,
-        "geometry": mapping(geom),
-        "bbox": list(geom.bounds),
-        "properties": {
-            "datetime": when.isoformat().replace("+00:00", "Z"),
-            "platform": plan["platform"],
-            "constellation": "sentinel-2",
-            "instruments": ["msi"],
-            "proj:epsg": plan["epsg"],
-            "s2:product_type": "S2MSI1C",
-            "nampo:imported_from": str(plan["folder"].resolve()),
-        },
-        "links": [],
-        "assets": assets,
-    }
+        href = str(final / "items" / plan["id"] / f"{esa}.tif")
+        resolution = SENTINEL2_L1C_BANDS[key].resolution
+        assets[key] = l1c_asset(key, esa, href, shape_, transform, plan["epsg"], resolution,
+                                offset, src_path.resolve())  # fmt: skip
+    assert footprint is not None  # a scene has at least one band (band_files)
+    return l1c_item(plan["id"], collection, footprint[1], plan["acquired"], plan["platform"],
+                    plan["epsg"], assets, plan["folder"].resolve())  # fmt: skip
 
 
-def _collection(collection: str) -> dict:
-    # One collection holds the imports of every site: its extent is Sentinel-2's (world,
-    # from launch), so that loading another site's archive (an upsert) keeps it true.
-    return {
-        "type": "Collection",
-        "id": collection,
-        "stac_version": "1.0.0",
-        "title": "Sentinel-2 Level-1C",
-        "description": "Sentinel-2 Level-1C scenes imported from GeoTIFF files by nampo import "
-        "(Cloud-Optimized GeoTIFFs on local disk), shaped like Earth Search v1 sentinel-2-l1c",
-        "license": "proprietary",
-        "links": [],
-        "extent": {
-            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
-            "temporal": {"interval": [["2015-06-23T00:00:00Z", None]]},
-        },
-    }
+_DESCRIPTION = (
+    "Sentinel-2 Level-1C scenes imported from GeoTIFF files by nampo import "
+    "(Cloud-Optimized GeoTIFFs on local disk), shaped like Earth Search v1 sentinel-2-l1c"
+)

@@ -1,26 +1,6 @@
 """Which observations are clear: the Scene Classification's mask, less the bright surfaces
-it takes for cloud.
-
-Sen2Cor flags bright roofs (white-painted oil tanks, new metal sheds) as medium- or
-high-probability cloud (SCL 8, 9) in scene after scene: its cloud test is brightness in
-the blue, and a white roof is as bright as a cloud. Masking SCL 8 and 9 then masks such a
-surface forever, and a new tank never appears in the products. Fmask and s2cloudless
-pass over it the same way; what gives a bright surface away is time and place (Zhu and
-Woodcock's multitemporal Tmask, and the "persistent cloud" screening of time-series
-compositors): a cloud moves and is wider than a roof, a roof stays put and is surrounded
-by clear ground.
-
-So a pixel's cloud flags are taken back, for a stack of observations, when
-
-- in at least :data:`MIN_SCENES` scenes of the stack its neighbourhood (a square of
-  :data:`WINDOW_PX` pixels, 310 m at 10 m) is mostly clear (:data:`CLEAR_AROUND`), and
-- it is flagged cloud in at least :data:`PERSISTENCE` of those scenes, and
-- its flagged observations in them agree: the spread of their blue reflectance is within
-  :data:`STABLE_BLUE` of their median (clouds vary from scene to scene, paint does not).
-
-Only its flags in scenes whose neighbourhood is mostly clear are taken back: where the
-neighbourhood is cloudy, the flag may be a real cloud. Large bright areas (salt flats,
-snowfields under an SCL cloud flag) have no clear neighbourhood and stay masked.
+it takes for cloud (white roofs and tanks flagged cloud scene after scene: a cloud moves,
+a roof stays put). Why and how: docs/cube.md, "Bright surfaces under a cloud flag".
 """
 
 from __future__ import annotations
@@ -31,21 +11,39 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from nampo.io.cube import DEFAULT_MASK_CLASSES
 from nampo.products.composite import nanmedian_last
+from nampo.products.masks import DEFAULT_MASK_CLASSES
+
+__all__ = [
+    "CLEAR_AROUND",
+    "CLOUD",
+    "MASKED",
+    "MASKED_EXCEPT_CLOUD",
+    "MIN_SCENES",
+    "PERSISTENCE",
+    "STABLE_BLUE",
+    "WINDOW_PX",
+    "bright_surface_observations",
+    "clear",
+]
 
 MASKED = DEFAULT_MASK_CLASSES
 """SCL classes that make an observation not clear (the cube's default mask)."""
 CLOUD = (8, 9)
 """SCL classes a bright surface gets (and that are taken back when persistent)."""
-UNMASKED_FOR_TEST = tuple(c for c in MASKED if c not in CLOUD)
+MASKED_EXCEPT_CLOUD = tuple(c for c in MASKED if c not in CLOUD)
 """The classes to mask when reading reflectance: cloud-flagged values are kept, so that
 they can be taken back; :func:`clear` says which observations are clear."""
 WINDOW_PX = 31
+"""Side of the square neighbourhood, in pixels (310 m at 10 m)."""
 CLEAR_AROUND = 0.5
+"""Share of the neighbourhood that must be clear for a scene to count."""
 MIN_SCENES = 2
+"""Scenes with a clear neighbourhood in which a pixel must be flagged cloud."""
 PERSISTENCE = 0.8
+"""Share of those scenes in which a pixel must be flagged cloud."""
 STABLE_BLUE = 0.25
+"""Largest spread of the flagged observations' blue reflectance, relative to their median."""
 
 
 def clear(scl: xr.DataArray, blue: xr.DataArray) -> xr.DataArray:
@@ -69,7 +67,19 @@ def clear(scl: xr.DataArray, blue: xr.DataArray) -> xr.DataArray:
 
 
 def bright_surface_observations(scl: np.ndarray, blue: np.ndarray) -> np.ndarray:
-    """(time, y, x) bool: cloud-flagged observations taken back as a bright surface."""
+    """(time, y, x) bool: cloud-flagged observations taken back as a bright surface.
+
+    A pixel's cloud flags are taken back, for a stack of observations, when
+
+    - in at least :data:`MIN_SCENES` scenes of the stack its neighbourhood (a square of
+      :data:`WINDOW_PX` pixels) is mostly clear (:data:`CLEAR_AROUND`), and
+    - it is flagged cloud in at least :data:`PERSISTENCE` of those scenes, and
+    - its flagged observations in them agree: the spread of their blue reflectance is
+      within :data:`STABLE_BLUE` of their median (clouds vary, paint does not).
+
+    Only its flags in scenes whose neighbourhood is mostly clear are taken back: where the
+    neighbourhood is cloudy, the flag may be a real cloud.
+    """
     if scl.shape[0] == 0:
         return np.zeros(scl.shape, bool)
     plain = ~np.isin(scl, MASKED)

@@ -1,14 +1,13 @@
-"""The site report: a folder with an ``index.html`` that works offline (opened from disk
-or served by ``python -m http.server``), its pictures, the numbers behind them
-(``report.json``) and exports for GIS users (COGs, events GeoJSON).
+"""The site report: a folder with an ``index.html`` that works offline, its pictures, the
+numbers behind them (``report.json``) and exports for GIS users (COGs, events GeoJSON).
 
->>> report = build_report(Store("nampo.zarr"), "nampo-report")  # doctest: +SKIP
+>>> report = build_report(Store("nampo.zarr"), "nampo-report", site)  # doctest: +SKIP
 >>> report.index  # doctest: +SKIP
 PosixPath('nampo-report/index.html')
 
 The numbers come from the store (``data.py``), the pictures from matplotlib (``maps.py``),
-the files for GIS from rasterio/rio-cogeo (``exports.py``). The folder is built beside its
-destination and moved into place when complete, so a report is never half-written.
+the files for GIS from :mod:`nampo.io.cog` (``exports.py``). The folder is built beside
+its destination and moved into place when complete.
 """
 
 from __future__ import annotations
@@ -20,9 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nampo.analysis.dating import ChangeParams
 from nampo.errors import NampoError
-from nampo.report.data import ACTIVITY, ReportData, gather
+from nampo.report.data import ACTIVITY, ReportData, Scorer, gather
 from nampo.sites import Site
+
+__all__ = ["EXPORT_NOTES", "Report", "Scorer", "build_report", "cpu_seconds", "draw"]
 
 EXPORT_NOTES = {
     "composite.tif": "the overview's composite: red, green, blue surface reflectance (float32)",
@@ -46,39 +48,6 @@ class Report:
     @property
     def index(self) -> Path:
         return self.folder / "index.html"
-
-
-def site_for(store, scenario: Path | None = None) -> Site:
-    """The store's site with its facilities: from a scenario file, else from the known
-    site of the store's name when its grid is the store's, else without facilities."""
-    from nampo.scenario.known_sites import KNOWN_SITES, load_site
-    from nampo.scenario.model import load_scenario
-
-    own = store.site
-    if scenario is not None:
-        site = Site.from_scenario(load_scenario(scenario), tile_px=own.tile_px)
-    elif own.name in KNOWN_SITES:
-        site = load_site(own.name)
-    else:
-        return own
-    if site.grid != own.grid:
-        raise NampoError(
-            f"the site {site.name!r} has grid {site.grid}, the store {store.url} {own.grid}"
-        )
-    return site
-
-
-def scenario_archive(site_name: str, archives: Path) -> Path | None:
-    """The cached archive of a known site's scenario, when it has been rendered."""
-    from nampo.scenario.archive import archive_dir
-    from nampo.scenario.known_sites import KNOWN_SITES
-    from nampo.scenario.model import load_scenario
-
-    known = KNOWN_SITES.get(site_name)
-    if known is None:
-        return None
-    path = archive_dir(load_scenario(known.scenario), archives)
-    return path if (path / "truth" / "events.geojson").is_file() else None
 
 
 POOL_MIN_IMAGES = 32
@@ -110,6 +79,7 @@ def _draw_one(job: tuple[str, str, str], folder: Path, data: ReportData | None =
 
     c0 = time.process_time()
     data = data or _DATA
+    assert data is not None  # given, or sent to the drawing process
     kind, what, name = job
     path = folder / name
     if kind == "overview":
@@ -152,19 +122,27 @@ def draw(data: ReportData, folder: Path) -> tuple[dict, float]:
 
 
 def build_report(
-    store, out: str | Path, site: Site | None = None, archive: Path | None = None
+    store,
+    out: str | Path,
+    site: Site | None = None,
+    *,
+    change: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
+    score: Scorer | None = None,
 ) -> Report:
-    """Write the report of `store` into the folder `out` (replaced when it exists)."""
+    """Write the report of `store` into the folder `out` (replaced when it exists).
+
+    `site` gives the facilities (default: the store's site, without them), `change` the
+    site's seasons for change dating (as `nampo events` and the main job date them), and
+    `score` the events' score: the report shows one only when it is given one.
+    """
     from nampo.report import exports, page
-    from nampo.scenario.known_sites import change_params
 
     if not store.exists():
         raise NampoError(f"no nampo store at {store.url}")
     out = Path(out).absolute()
-    site = site or site_for(store)
+    site = site or store.site
     t0, c0 = time.perf_counter(), cpu_seconds()
-    # the site's seasons date its changes, as in `nampo events` and the main job
-    data = gather(store, site, archive, change_params(site.name))
+    data = gather(store, site, change, score)
     t1, c1 = time.perf_counter(), cpu_seconds()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -3,16 +3,16 @@
 :func:`gather` reads a store once and returns a :class:`ReportData`: which units are
 complete and which are missing, the events and their change map, a recent cloud-free
 composite, the before/after composites of each event, each facility's monthly series and,
-for a scenario, the score. The drawing (``maps.py``), the page (``page.py``) and the tests
-all read the same numbers from it, so the page cannot disagree with the store.
+when its caller hands it a :data:`Scorer`, the events' score. The drawing, the page and
+the tests all read the same numbers from it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -21,8 +21,33 @@ from rasterio.features import rasterize
 from nampo.analysis.dating import ChangeParams
 from nampo.analysis.events import Event, site_events
 from nampo.products.variables import CLASSES, LAST_CLEAR_MONTHS
-from nampo.run.units import month_end, months, parse_month
+from nampo.run.units import BaselineUnit, Unit, month_end, months, unit_from_id
 from nampo.sites import Site
+
+__all__ = [
+    "Scorer",
+    "MIN_COVER",
+    "CHIP_PAD_M",
+    "CHIP_MIN_M",
+    "ACTIVITY",
+    "Coverage",
+    "Composite",
+    "FacilitySeries",
+    "ReportData",
+    "coverage",
+    "Months",
+    "overview",
+    "chip_window",
+    "chips",
+    "facility_mask",
+    "facility_series",
+    "activity_series",
+    "gather",
+]
+
+Scorer = Callable[[list[Event], tuple[dt.date, dt.date]], dict]
+"""Scores the report's events over its period (first and last day): a JSON-ready dict the
+page shows (``nampo.evaluation.score.ScoreResult.to_dict()``)."""
 
 MIN_COVER = 0.98
 """A composite month for the overview: the latest whose carried-forward composite
@@ -123,13 +148,13 @@ class ReportData:
 def coverage(store, site: Site) -> Coverage:
     done = store.done()
     tiles = [t.id for t in site.tiles]
-    done_months = sorted({parse_month(u.split("/")[1]) for u in done if "/baseline" not in u})
+    done_months = sorted({u.month for u in map(unit_from_id, done) if isinstance(u, Unit)})
     period = months(done_months[0], done_months[-1]) if done_months else []
     missing = []
     for t in tiles:
-        if period and f"{t}/baseline" not in done:
+        if period and BaselineUnit(t).id not in done:
             missing.append(f"tile {t}: baseline")
-        gaps = [m for m in period if f"{t}/{m:%Y-%m}" not in done]
+        gaps = [m for m in period if Unit(m, t).id not in done]
         if gaps and len(gaps) == len(period):
             missing.append(f"tile {t}: every month")
         elif gaps:
@@ -298,22 +323,14 @@ def activity_series(store) -> dict[str, dict[str, tuple[list[dt.date], list[floa
     return out
 
 
-def scenario_score(events: list[Event], archive: Path | None, period) -> dict | None:
-    if archive is None or not (Path(archive) / "truth" / "events.geojson").is_file():
-        return None
-    from nampo.evaluation.score import score
-
-    found = [{**e.properties(), "geometry": e.geometry} for e in events]
-    return score(found, Path(archive), period=(period[0], month_end(period[1]))).to_dict()
-
-
 def gather(
     store,
     site: Site,
-    archive: Path | None = None,
     change: ChangeParams = ChangeParams(),  # noqa: B008 (frozen)
+    score: Scorer | None = None,
 ) -> ReportData:
-    """Everything the report shows, read from `store` (`site` gives its facilities)."""
+    """Everything the report shows, read from `store` (`site` gives its facilities,
+    `change` the parameters of change dating, `score` the events' score when given)."""
     cov = coverage(store, site)
     data = ReportData(site, store.url, cov, notes=[])
     data.generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -330,10 +347,11 @@ def gather(
         )
     ds = store.open()
     mon = Months(ds, store.calendar)
-    data.overview = overview(mon, cov, site)
-    if data.overview.cover < MIN_COVER:
+    data.overview = view = overview(mon, cov, site)
+    assert view is not None  # the store has a completed month
+    if view.cover < MIN_COVER:
         data.notes.append(
-            f"The overview composite covers {data.overview.cover:.0%} of the site: the rest "
+            f"The overview composite covers {view.cover:.0%} of the site: the rest "
             "had no clear observation in the 6 months up to it."
         )
     needed = change.min_before + change.min_after
@@ -363,5 +381,6 @@ def gather(
     for name, (label, _) in ACTIVITY.items():
         if name not in found and site.facilities:
             data.notes.append(f"{label.capitalize()}: not in this store.")
-    data.score = scenario_score(data.events, archive, data.period)
+    if score is not None:
+        data.score = score(data.events, (cov.months[0], month_end(cov.months[-1])))
     return data

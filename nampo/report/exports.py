@@ -1,66 +1,49 @@
 """Files for GIS users beside the report: Cloud-Optimized GeoTIFFs of the overview's
-composite and of the change map (rio-cogeo: GDAL's COG layout, DEFLATE, internal
-overviews), and the events as GeoJSON. Each is written under a temporary name and renamed
-into place, so a reader never finds half a file.
+composite and of the change map (:func:`nampo.io.cog.write_cog`), and the events as
+GeoJSON. Each is written under a temporary name and renamed into place.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.io import MemoryFile
-from rio_cogeo.cogeo import cog_translate
-from rio_cogeo.profiles import cog_profiles
 
 from nampo.analysis.dating import TYPES, change_dates
 from nampo.grid import Grid
+from nampo.io.cog import write_cog
 from nampo.report.data import ReportData
 from nampo.report.maps import TYPE_COLOURS, truecolour
+
+__all__ = [
+    "EPOCH",
+    "export",
+    "check_readable",
+]
 
 EPOCH = np.datetime64("1970-01-01", "D")
 
 
-def write_cog(
+def _write_cog(
     path: Path,
     bands: np.ndarray,
     grid: Grid,
     descriptions: list[str],
-    nodata,
+    nodata: float | None,
     *,
     colormap: dict | None = None,
     tags: dict | None = None,
     resampling: str = "nearest",
 ) -> Path:
     """Write (bands, rows, cols) on the site's grid as a COG with band descriptions."""
-    count, height, width = bands.shape
-    profile = {
-        "driver": "GTiff", "count": count, "height": height, "width": width,
-        "dtype": bands.dtype.name, "crs": grid.crs, "transform": grid.transform,
-        "nodata": nodata,
-    }  # fmt: skip
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with MemoryFile() as mem:
-            with mem.open(**profile) as dst:
-                dst.write(bands)
-                for i, d in enumerate(descriptions, start=1):
-                    dst.set_band_description(i, d)
-                if colormap:
-                    dst.write_colormap(1, colormap)
-                if tags:
-                    dst.update_tags(**tags)
-            with mem.open() as src:
-                cog_translate(
-                    src, str(tmp), cog_profiles.get("deflate"), overview_resampling=resampling,
-                    in_memory=True, quiet=True, use_cog_driver=False,
-                )  # fmt: skip
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # 512 px tiles without a predictor, and the overviews' resampling named in the tags:
+    # the exports' format since they were first written (with rio-cogeo's deflate profile)
+    return write_cog(
+        path, bands, grid.transform, grid.epsg, nodata=nodata, resampling=resampling,
+        blocksize=512, predictor=1, descriptions=descriptions, colormap=colormap,
+        tags={**(tags or {}), "OVERVIEW_RESAMPLING": resampling.upper()},
+    )  # fmt: skip
 
 
 def _rgba(hex_colour: str) -> tuple[int, int, int, int]:
@@ -76,22 +59,22 @@ def export(data: ReportData, folder: Path) -> list[Path]:
         comp = data.overview
         refl = np.moveaxis(comp.rgb, -1, 0).astype("float32")
         when = f"{comp.month:%Y-%m}"
-        out.append(write_cog(
+        out.append(_write_cog(
             folder / "composite.tif", refl, grid,
             [f"{b} surface reflectance, latest clear month up to {when}"
              for b in ("red", "green", "blue")],
             float("nan"), tags={"month": when, "source": data.store_url}, resampling="average",
         ))  # fmt: skip
         tci = (truecolour(comp.rgb) * 255).round().astype("uint8")
-        out.append(write_cog(
+        out.append(_write_cog(
             folder / "composite-truecolour.tif", np.moveaxis(tci, -1, 0), grid,
             ["red", "green", "blue"], None, tags={"month": when}, resampling="average",
         ))  # fmt: skip
-    if data.change is not None:
+    if data.change is not None and data.period is not None:
         cm = data.change
         period = f"{data.period[0]:%Y-%m}..{data.period[1]:%Y-%m}"
         colours = {0: (0, 0, 0, 0), **{c: _rgba(TYPE_COLOURS[t]) for c, t in TYPES.items()}}
-        out.append(write_cog(
+        out.append(_write_cog(
             folder / "change-type.tif", cm["type"].values.astype("uint8")[None], grid,
             ["change type: " + ", ".join(f"{c} {t}" for c, t in TYPES.items())], 0,
             colormap=colours, tags={"period": period, **{str(c): t for c, t in TYPES.items()}},
@@ -110,7 +93,7 @@ def export(data: ReportData, folder: Path) -> list[Path]:
             cm["magnitude"].values.astype("float32"),
         ])  # fmt: skip
         layers[1:][:, np.isnan(as_days[0])] = np.nan
-        out.append(write_cog(
+        out.append(_write_cog(
             folder / "change.tif", layers, grid,
             ["day of change (days since 1970-01-01)",
              "middle of the last clear month before (days since 1970-01-01)",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.artist import Artist
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -25,6 +26,24 @@ from matplotlib_scalebar.scalebar import ScaleBar
 from nampo.analysis.dating import TYPES
 from nampo.grid import Grid
 from nampo.report.data import Composite, FacilitySeries, ReportData, chip_window
+
+__all__ = [
+    "OKABE_ITO",
+    "TYPE_COLOURS",
+    "CLASS_STYLES",
+    "NO_DATA_GREY",
+    "HALO",
+    "DARK_HALO",
+    "DPI",
+    "MIN_SEEN",
+    "save",
+    "truecolour",
+    "north_angle",
+    "map_frame",
+    "draw_overview",
+    "draw_event",
+    "draw_facility",
+]
 
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -181,7 +200,7 @@ def draw_overview(data: ReportData, path: Path) -> None:
 
 
 def _type_legend(ax, types, facilities: bool = False, loc="upper left", filled=False) -> None:
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=TYPE_COLOURS[t] if filled else "none", edgecolor=TYPE_COLOURS[t], lw=2,
               label=t)
         for t in types
@@ -213,6 +232,7 @@ def draw_event(data: ReportData, event, path: Path) -> None:
     ax = axes[2]
     _image(ax, after, grid, grey=True)
     rows, cols = chip_window(data.site, event)
+    assert data.change is not None  # an event comes with the change map
     codes = data.change["type"].values[slice(*rows), slice(*cols)]
     cmap = ListedColormap(["#00000000", *(TYPE_COLOURS[t] for t in TYPES.values())])
     ax.imshow(codes, extent=(after.bounds[0], after.bounds[2], after.bounds[1],
@@ -301,11 +321,11 @@ def draw_facility(
     styles = [(OKABE_ITO["vermillion"], "-"), (OKABE_ITO["blue"], "--")]
     if series.activity:
         axes_of = {"vessels": ax, "ice_fraction": ax.twinx()}
-        for (name, (dates, values)), (colour, style) in zip(
+        for (name, (dates, measured)), (colour, style) in zip(
             series.activity.items(), styles, strict=False
         ):
             a = axes_of[name]
-            a.plot(np.array(dates, "datetime64[D]"), values, color=colour, ls=style,
+            a.plot(np.array(dates, "datetime64[D]"), measured, color=colour, ls=style,
                    marker="o", ms=3, lw=1, label=f"{activity_labels[name][1]}")  # fmt: skip
             a.set_ylabel(activity_labels[name][0], color=colour)
         handles = [h for a in axes_of.values() for h in a.get_legend_handles_labels()[0]]

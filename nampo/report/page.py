@@ -10,6 +10,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nampo.report.data import ACTIVITY, ReportData
 from nampo.report.maps import TYPE_COLOURS
 
+__all__ = [
+    "TEMPLATES",
+    "fmt",
+    "render",
+    "numbers",
+]
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 

@@ -1,7 +1,7 @@
 """The report's events from the store, when it holds current ones (``nampo events`` and the
 main job store them in ``nampo/events/``), and their change map, rasterised from their
-outlines onto the site grid - instead of dating every pixel's change again (25 of the 45
-CPU s of the Nampo report did that).
+outlines onto the site grid - instead of dating every pixel's change again (most of the
+report's cost: ``docs/report.md``, "Cost").
 
 "Current" is checked, not assumed: the events file must have been written after the last
 completion record of the store (a unit completed later may change the events), and its
@@ -24,6 +24,12 @@ from nampo.analysis.dating import TYPES
 from nampo.analysis.events import Event
 from nampo.grid import Grid
 from nampo.run.units import month_end
+
+__all__ = [
+    "CODES",
+    "current_events",
+    "change_from_events",
+]
 
 CODES = {t: c for c, t in TYPES.items()}
 

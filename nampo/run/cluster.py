@@ -1,29 +1,12 @@
 """The Dask workers nampo starts: a local multi-process cluster, and the environment its
-worker processes need from their first instruction.
-
-Why the environment. A unit allocates and frees large numpy arrays all the time (a year of
-a tile is ~70 dates x 256 x 256 per band). Dask's nanny starts every worker with
-``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.pre-spawn-environ``), to give memory
-back to the system eagerly. With it, glibc returns an array's memory as soon as it is
-freed (and stops adapting its mmap threshold), so the next array faults its pages in again
-one by one: a 1 MiB array allocated in a task thread costs 256 page faults, every time
-(``tests/test_cluster.py``). Measured on the Nampo benchmark's period on one worker, 28 %
-of the task thread's time was system time, and the run took 28.0 s. With
-:data:`WORKER_ENV`, arrays up to 32 MiB come from the worker's heap and freed memory is
-kept for the next unit: 21.3 s, system time 7 % (``benchmarks/pipeline.py`` shows the
-effect on time and peak memory).
-
-glibc reads these variables once, when the process starts, so they have to be in the
-environment before the worker is spawned: :func:`configure_workers` puts them in Dask's
-``pre-spawn-environ`` for the clusters this process starts. Workers started elsewhere
-(``dask-worker`` on Kubernetes) get them from their own environment
-(``infra/dask/cluster.yaml``). A variable already set in this process's environment wins
-(Dask's own rule), so an operator can still choose other values.
-"""
+worker processes need from their first instruction (why: docs/run.md, "The workers'
+memory allocator")."""
 
 from __future__ import annotations
 
 import dask
+
+__all__ = ["WORKER_ENV", "configure_workers", "local_cluster"]
 
 WORKER_ENV: dict[str, str] = {
     # Arrays up to 32 MiB (glibc's maximum; one band of a baseline tile is ~18 MiB) come
@@ -34,7 +17,7 @@ WORKER_ENV: dict[str, str] = {
     # Grow the heap 64 MiB at a time rather than a page run at a time.
     "MALLOC_TOP_PAD_": str(64 * 2**20),
 }
-"""Environment of nampo's Dask worker processes (glibc malloc tuning; see the module doc)."""
+"""Environment of nampo's Dask worker processes (glibc malloc tuning, read once at start)."""
 
 
 def configure_workers() -> None:

@@ -1,14 +1,5 @@
-"""Monitoring: which complete units a catalog has new scenes for.
-
-A unit's completion record lists the scenes it used (and those it could not read). A
-monitoring run searches the catalog over its recent months and compares: a unit whose
-month has a scene touching its tile that the record does not list is stale and runs
-again, and so do the complete months after it on that tile within
-:data:`~nampo.products.variables.LAST_CLEAR_MONTHS` (their change against the latest clear month may
-be computed from this one). Comparing ids, not timestamps, makes
-late-published and re-processed scenes count the same way, and a second run with the same
-catalog finds nothing to do.
-"""
+"""Monitoring: which complete units a catalog has new scenes for, by comparing the
+scene ids the catalog has with those the units' records list (docs/run.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +13,10 @@ from nampo.errors import StoreError
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store
 from nampo.products.variables import LAST_CLEAR_MONTHS
-from nampo.run.units import Unit, add_months, month_end, months
+from nampo.run.units import BaselineUnit, Unit, add_months, month_end, months
 from nampo.sites import Site, Tile
+
+__all__ = ["Staleness", "find_stale", "touches", "window"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +54,7 @@ def find_stale(
     scenes = list(scenes)
     done = store.done()
     new: dict[str, list[str]] = {}
+    stale_units: list[Unit] = []
     for tile in site.tiles:
         for m in months(first, last):
             unit = Unit(m, tile.id)
@@ -70,22 +64,23 @@ def find_stale(
             fresh = [s.id for s in scenes if _in(s, m, m) and touches(s, site, tile)]
             if missing := sorted(set(fresh) - seen):
                 new[unit.id] = missing
+                stale_units.append(unit)
     recompute = set(new)
-    for uid in new:
-        stale = Unit.from_id(uid)
+    for stale in stale_units:
         for n in range(1, LAST_CLEAR_MONTHS + 1):
             later = Unit(add_months(stale.month, n), stale.tile_id)
             if later.id in done and later.month <= last:
                 recompute.add(later.id)
     stale_base = []
+    assert site.baseline is not None  # a site's store has a baseline
     b_first, b_last = site.baseline
     for tile in site.tiles:
         try:
-            seen = _listed(store.record(f"{tile.id}/baseline"))
+            seen = _listed(store.record(BaselineUnit(tile.id).id))
         except StoreError:
             continue
-        fresh = {s.id for s in scenes if _in(s, b_first, b_last) and touches(s, site, tile)}
-        if fresh - seen:
+        fresh_base = {s.id for s in scenes if _in(s, b_first, b_last) and touches(s, site, tile)}
+        if fresh_base - seen:
             stale_base.append(tile.id)
     return Staleness(new, frozenset(recompute), tuple(stale_base))
 

@@ -1,16 +1,30 @@
-"""Units of work: (tile, month) pairs on a site's fixed grid and a fixed monthly calendar.
+"""Units of work: a tile's baseline, and (tile, month) pairs on a fixed monthly calendar.
 
-A unit's id is deterministic (``x01y02/2017-05``), like odc-stats' tasks. Each unit maps to
-exactly one set of Zarr chunks (one tile, one month) and one completion record, so units
-can run in any order, on any number of workers, any number of times.
+Every unit has a deterministic id (``x01y02/2017-05``, ``x01y02/baseline``), built and
+parsed here only, and maps to one set of Zarr chunks and one completion record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from nampo.sites import Site, Tile
+__all__ = [
+    "BASELINE_ID",
+    "AnyUnit",
+    "BaselineUnit",
+    "Unit",
+    "add_months",
+    "month_end",
+    "month_start",
+    "months",
+    "parse_month",
+    "unit_from_id",
+]
+
+BASELINE_ID = "baseline"
+"""What follows the tile in a baseline unit's id (``x01y02/baseline``)."""
 
 
 def month_start(d: dt.date) -> dt.date:
@@ -50,22 +64,59 @@ def parse_month(text: str) -> dt.date:
 
 @dataclass(frozen=True, order=True)
 class Unit:
-    """One tile and one month."""
+    """A month unit: one tile and one month."""
 
     month: dt.date
+    """First day of the unit's month."""
     tile_id: str
+    """The tile (``x01y02``)."""
+
+    kind: ClassVar[Literal["month"]] = "month"
+    """What the unit computes: the month's composite, indices and change metrics."""
 
     @property
     def id(self) -> str:
         return f"{self.tile_id}/{self.month:%Y-%m}"
 
+    @property
+    def previous(self) -> Unit:
+        """The same tile's unit of the month before."""
+        return Unit(add_months(self.month, -1), self.tile_id)
+
     @classmethod
     def from_id(cls, unit_id: str) -> Unit:
-        tile_id, month = unit_id.split("/")
-        return cls(parse_month(month), tile_id)
+        """The month unit of an id like ``x01y02/2017-05`` (a baseline's id is refused)."""
+        unit = unit_from_id(unit_id)
+        if not isinstance(unit, Unit):
+            raise ValueError(f"{unit_id!r} is not a month unit's id")
+        return unit
 
 
-def plan(site: Site, first: dt.date, last: dt.date, tiles: list[Tile] | None = None) -> list[Unit]:
-    """Every unit of a period, in time order then tile order."""
-    tiles = tiles if tiles is not None else list(site.tiles)
-    return [Unit(m, t.id) for m in months(first, last) for t in tiles]
+@dataclass(frozen=True, order=True)
+class BaselineUnit:
+    """A tile's baseline unit: the composites of the site's baseline period that every month
+    of the tile is compared with."""
+
+    tile_id: str
+    """The tile (``x01y02``)."""
+
+    kind: ClassVar[Literal["baseline"]] = "baseline"
+    """What the unit computes: the baseline composite, peak NDVI and land cover."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.tile_id}/{BASELINE_ID}"
+
+
+AnyUnit = Unit | BaselineUnit
+"""Either kind of unit; ``unit.kind`` tells which."""
+
+
+def unit_from_id(unit_id: str) -> AnyUnit:
+    """The unit of an id: ``x01y02/2017-05`` or ``x01y02/baseline``."""
+    tile_id, sep, what = unit_id.partition("/")
+    if not sep or not tile_id or "/" in what:
+        raise ValueError(f"{unit_id!r} is not a unit id (like x01y02/2017-05 or x01y02/baseline)")
+    if what == BASELINE_ID:
+        return BaselineUnit(tile_id)
+    return Unit(parse_month(what), tile_id)

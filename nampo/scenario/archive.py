@@ -21,9 +21,11 @@ Layout (documented in docs/scenario.md, "The archive")::
 
 from __future__ import annotations
 
+import ast
 import csv
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -42,19 +44,54 @@ from nampo.scenario.layout import Layout, build_layout, day_number, event_geomet
 from nampo.scenario.model import ACTIVITY_EVENTS, Scenario, load_scenario
 from nampo.scenario.schedule import datatakes
 from nampo.scenario.stac_items import build_collection
+from nampo.scenario.windows import majority
+
+__all__ = [
+    "renderer_sources",
+    "RENDERER_VERSION",
+    "Archive",
+    "archive_dir",
+    "build_archive",
+]
 
 
 def _renderer_version() -> str:
-    # The renderer's own source is part of every archive's cache key: any change to the
-    # code that draws the archive makes a new archive (no stale caches, nothing to bump).
-    # The COG writer is the library's own (nampo.io.cog); the site table is not drawn.
-    here = Path(__file__).parent
-    sources = [p for p in here.glob("*.py") if p.name != "known_sites.py"]
-    sources.append(here.parent / "io" / "cog.py")
+    # The source of every nampo module the archive build runs is part of every archive's
+    # cache key: any change to the code that draws the archive (the renderer's modules and
+    # the library's it imports: COG writer, STAC items, grid...) makes a new archive.
     digest = hashlib.sha256()
-    for path in sorted(sources, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name, path in sorted(renderer_sources().items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def renderer_sources(root: str = __name__) -> dict[str, Path]:
+    """Module name -> source file of `root` and every nampo module it imports, directly or
+    through others (read with :mod:`ast`: module level and inside functions)."""
+    out: dict[str, Path] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        spec = importlib.util.find_spec(name)
+        if name in out or spec is None or spec.origin is None:
+            continue
+        path = Path(spec.origin)
+        out[name] = path
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                todo += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+        todo = [m for m in todo if m.startswith("nampo.") and _is_module(m)]
+    return out
+
+
+def _is_module(name: str) -> bool:
+    """Whether `name` is a module (``from m import f`` also names ``m.f``, a function)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 RENDERER_VERSION = _renderer_version()
@@ -229,6 +266,7 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
         if ev.type.value == "vessel_visits":
             from shapely.ops import unary_union
 
+            assert ev.facility is not None  # vessel_visits have one (the model checks)
             berths = layout.berths[ev.facility]
             used = ev.berths if ev.berths is not None else range(len(berths))
             geom = unary_union([berths[b] for b in used])
@@ -281,15 +319,15 @@ def _write_events(scenario: Scenario, layout: Layout, truth: Path) -> None:
     last = layout.classes_at(day_number(scenario.period.end))
     k = 2
     # A pixel belongs to an event when more than half of it changed.
-    number10 = render._majority(number.astype("u2"), k, strict_fill=0).astype("i4")
+    number10 = majority(number.astype("u2"), k, strict_fill=0).astype("i4")
     day10 = day.reshape(grid.height, k, grid.width, k).max(axis=(1, 3))
     day10[number10 == 0] = 0  # a pixel mostly outside every event has no change day
     stack = np.stack(
         [
             number10,
             day10,
-            render._majority(first, k).astype("i4"),
-            render._majority(last, k).astype("i4"),
+            majority(first, k).astype("i4"),
+            majority(last, k).astype("i4"),
         ]
     )
     write_cog(

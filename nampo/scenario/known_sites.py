@@ -12,10 +12,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nampo.analysis.dating import ChangeParams
 from nampo.errors import NampoError
 from nampo.sites import Site
+
+if TYPE_CHECKING:
+    from nampo.io.store import Store
+    from nampo.report.data import Scorer
+
+__all__ = [
+    "KNOWN_SITES",
+    "SCENARIOS",
+    "KnownSite",
+    "change_params",
+    "known_site",
+    "load_site",
+    "scenario_archive",
+    "site_for",
+    "truth_score",
+]
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -71,3 +88,50 @@ def load_site(name: str) -> Site:
 
     k = known_site(name)
     return Site.from_scenario(load_scenario(k.scenario), k.tile_px, k.baseline_months)
+
+
+def site_for(store: Store, scenario: Path | None = None) -> Site:
+    """The store's site with its facilities: from a scenario file, else from the known
+    site of the store's name when its grid is the store's, else without facilities."""
+    from nampo.scenario.model import load_scenario
+
+    own = store.site
+    if scenario is not None:
+        site = Site.from_scenario(load_scenario(scenario), tile_px=own.tile_px)
+    elif own.name in KNOWN_SITES:
+        site = load_site(own.name)
+    else:
+        return own
+    if site.grid != own.grid:
+        raise NampoError(
+            f"the site {site.name!r} has grid {site.grid}, the store {store.url} {own.grid}"
+        )
+    return site
+
+
+def scenario_archive(site_name: str, archives: Path) -> Path | None:
+    """The cached archive of a known site's scenario, when it has been rendered."""
+    from nampo.scenario.archive import archive_dir
+    from nampo.scenario.model import load_scenario
+
+    known = KNOWN_SITES.get(site_name)
+    if known is None:
+        return None
+    path = archive_dir(load_scenario(known.scenario), archives)
+    return path if (path / "truth" / "events.geojson").is_file() else None
+
+
+def truth_score(archive: Path | None) -> Scorer | None:
+    """The report's score of its events against a scenario archive's truth
+    (:func:`nampo.evaluation.score.score`); None without an archive or its truth."""
+    if archive is None or not (Path(archive) / "truth" / "events.geojson").is_file():
+        return None
+    truth = Path(archive)
+
+    def scored(events, period):
+        from nampo.evaluation.score import score
+
+        found = [{**e.properties(), "geometry": e.geometry} for e in events]
+        return score(found, truth, period=period).to_dict()
+
+    return scored

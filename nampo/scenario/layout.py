@@ -201,6 +201,7 @@ def build_layout(scenario: Scenario) -> Layout:
             parts = [mask]
         start, end = day_number(ev.start), day_number(ev.end)
         days = _progress_days(ev, mask, parts, start, end, rng, fine.resolution)
+        assert ev.target is not None  # a land-cover event (activity events are skipped)
         events.append(EventRaster(ev, rows, cols, mask, days, start, end, ev.target, ev.via))
 
     texture = (

@@ -18,6 +18,15 @@ from shapely.geometry import Polygon, box
 
 from nampo.scenario.model import LAUNCHES, MgrsTile, Scenario
 
+__all__ = [
+    "ORBITS_PER_DAY",
+    "Datatake",
+    "sun_position",
+    "datatakes",
+    "tile_bounds",
+    "swath_edge",
+]
+
 ORBITS_PER_DAY = 143 / 10  # 143 orbits per 10-day repeat cycle
 
 

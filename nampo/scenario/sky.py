@@ -18,6 +18,19 @@ from scipy import ndimage
 from nampo.scenario.model import Climate
 from nampo.scenario.schedule import Datatake
 
+__all__ = [
+    "MARGIN_M",
+    "Sky",
+    "fractal_field",
+    "scene_cloud_fraction",
+    "make_sky",
+    "NOISE_FLOOR",
+    "noise_sigma",
+    "MTF_SIGMA_PX",
+    "NOISE_CORRELATION_PX",
+    "correlated_noise",
+]
+
 MARGIN_M = 3000.0  # clouds this far outside the site still shade it
 
 

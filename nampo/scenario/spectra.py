@@ -19,6 +19,34 @@ import numpy as np
 
 from nampo.scenario.model import CLASS_CODES, LandCover
 
+__all__ = [
+    "Band",
+    "BANDS",
+    "BAND_INDEX",
+    "TEXTURE",
+    "CLOUD",
+    "CIRRUS",
+    "SHADOW_KEEP",
+    "N_CLASSES",
+    "class_table",
+    "alternate_tables",
+    "texture_table",
+    "greenness",
+    "SCL_NO_DATA",
+    "SCL_SATURATED",
+    "SCL_DARK",
+    "SCL_CLOUD_SHADOW",
+    "SCL_VEGETATION",
+    "SCL_NOT_VEGETATED",
+    "SCL_WATER",
+    "SCL_UNCLASSIFIED",
+    "SCL_CLOUD_MEDIUM",
+    "SCL_CLOUD_HIGH",
+    "SCL_CIRRUS",
+    "SCL_SNOW_ICE",
+    "SCL_PERCENT_KEYS",
+]
+
 
 @dataclass(frozen=True)
 class Band:

@@ -1,0 +1,1 @@
+"""Services nampo runs locally: the STAC API (stac-fastapi-pgstac on PostgreSQL)."""

@@ -1,9 +1,7 @@
-"""Serve the two deployments from this process (``python -m flows.serve``): the backfill,
-started on demand with parameters, and the monitoring flow on its cron schedule. Runs
-execute as child processes of this one; it needs ``PREFECT_API_URL``.
-
-In production the same deployments come from ``infra/prefect.yaml`` and run on a work
-pool instead (docs/deploy.md).
+"""The two deployments, served from this process (``python -m flows.deployments``): the
+backfill, started on demand with parameters, and the monitoring flow on its cron schedule.
+Runs execute as child processes of this one; it needs ``PREFECT_API_URL``. In production
+the same deployments come from ``infra/prefect.yaml`` (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -13,6 +11,8 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.backfill import backfill
 from flows.monitor import monitor
+
+__all__ = ["MONITOR_CRON", "deployments", "main"]
 
 MONITOR_CRON = "0 6 * * *"
 """Every day at 06:00 UTC: Sentinel-2 scenes of a day are published within hours."""

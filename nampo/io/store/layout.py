@@ -1,24 +1,8 @@
-"""The layout of a site's store: what :mod:`nampo.io.store` creates, checks and writes into.
+"""The layout of a site's store, built in memory: its group attributes, coordinates and
+arrays, and the checks of a store's metadata and of a unit's dataset against them.
 
-Kept apart from :mod:`nampo.io.store` (which alone reads and writes stores, through zarr and
-fsspec) so that each stays readable: this module builds the store's objects in memory and
-compares metadata, and never touches a filesystem. Nothing but :mod:`nampo.io.store` should
-import it; :class:`Layout` and :data:`COMPRESSOR` are re-exported there.
-
-What the store holds
---------------------
-- Group attributes: ``title``, ``Conventions`` (CF-1.8), ``nampo_layout`` (version),
-  ``nampo_site``, ``nampo_tile_px``, ``nampo_grid`` (epsg, resolution, x0, y0, width,
-  height), ``nampo_calendar`` (``YYYY-MM`` of every month) and ``nampo_variables``.
-- Coordinates ``time`` (month starts, int32 days since 1970-01-01), ``y`` and ``x`` (pixel
-  centres, float64 metres, CF ``projection_?_coordinate``) and the scalar ``spatial_ref``
-  with CF grid-mapping attributes, ``crs_wkt``, ``spatial_ref`` (WKT, read by GDAL) and
-  ``GeoTransform``, as rioxarray writes it.
-- Every variable of :data:`nampo.products.variables.ALL` with its dtype, fill value and attributes,
-  plus ``grid_mapping: spatial_ref``; monthly ones chunked (1, tile, tile), baseline ones
-  (tile, tile).
-- ``nampo/``: an empty Zarr group holding the JSON records (zarr warns about folders that
-  are neither arrays nor groups), and ``.zmetadata``, the consolidated metadata.
+Never touches a filesystem (:mod:`nampo.io.store.arrays` writes what this module builds).
+What a store holds is documented in docs/store.md, "Layout".
 """
 
 from __future__ import annotations
@@ -41,17 +25,26 @@ from nampo.grid import Grid
 from nampo.products.variables import ALL, Variable
 from nampo.sites import Site, Tile
 
+__all__ = [
+    "COMPLETE",
+    "COMPRESSOR",
+    "LAYOUT_VERSION",
+    "META",
+    "RECORDS_DIR",
+    "StoreLayout",
+    "dataset_problems",
+    "metadata_differences",
+    "metadata_documents",
+    "reference_objects",
+    "unconsolidated",
+]
+
 LAYOUT_VERSION = 1
 """Version of the store layout, in the group attribute ``nampo_layout``."""
 
 COMPRESSOR = Blosc(cname="zstd", clevel=1, shuffle=Blosc.SHUFFLE)
-"""Blosc (zstd level 1, byte shuffle) for every array. GDAL 3.10 (rasterio's wheel, QGIS)
-reads it; it does not read numcodecs' separate ``shuffle`` filter nor plain ``lz4``. Byte
-shuffle groups the exponent bytes of float32 values, which compresses reflectances better
-than plain zstd or zlib; it is a no-op on uint8. Level 1, not Blosc's default 5: a unit
-writes 33 arrays, and encoding them at level 5 cost 40 ms a tile-month against 11 ms, for
-7 % fewer bytes (docs/store.md, "Compression"). Stores written at another level read the
-same: the level is in each array's metadata."""
+"""Blosc (zstd level 1, byte shuffle) for every array: what GDAL 3.10 reads, and the
+cheapest to encode for nearly the best ratio (docs/store.md, "Compression")."""
 
 RECORDS_DIR = "nampo"
 """The store's folder of completion records and run metadata."""
@@ -60,18 +53,23 @@ META = (".zgroup", ".zattrs", ".zarray")
 """Names of Zarr v2 metadata documents."""
 
 COMPLETE = ".zmetadata"
-"""The consolidated metadata, written last by :meth:`nampo.io.store.Store.create`: a store
+"""The consolidated metadata, written last by :func:`nampo.io.store.arrays.create`: a store
 without it is not complete."""
 
 
 @dataclass(frozen=True)
-class Layout:
-    """What a store was created for: the site's grid and tiles, the calendar, the variables."""
+class StoreLayout:
+    """What a store was created for: the site's grid and tiles, the calendar, the variables.
+
+    Travels to Dask workers inside a pickled :class:`nampo.io.store.Store`.
+    """
 
     site: Site
+    """The site: its name, title, grid and tile size."""
     calendar: tuple[dt.date, ...]
     """First days of the store's months, increasing."""
     variables: tuple[str, ...] = tuple(v.name for v in ALL)
+    """Names of the store's variables, in :data:`nampo.products.variables.ALL` order."""
 
     def __post_init__(self) -> None:
         if not self.calendar:
@@ -115,7 +113,7 @@ class Layout:
         }
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> Layout:
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> StoreLayout:
         """The layout a store's group attributes describe (KeyError/ValueError when not)."""
         g = attrs["nampo_grid"]
         grid = Grid(
@@ -135,18 +133,18 @@ class Layout:
         calendar = tuple(dt.date.fromisoformat(m + "-01") for m in attrs["nampo_calendar"])
         return cls(site, calendar, tuple(attrs["nampo_variables"]))
 
-    def differences(self, stored: Layout) -> list[str]:
+    def differences(self, stored: StoreLayout) -> list[str]:
         """What differs between `stored` (in the store) and this layout (asked for)."""
         out = []
         if stored.site.name != self.site.name:
             out.append(f"site {stored.site.name!r} in the store, {self.site.name!r} asked")
         if stored.site.grid != self.site.grid:
-            a, b = stored.site.grid, self.site.grid
+            ga, gb = stored.site.grid, self.site.grid
             fields = ("epsg", "resolution", "x0", "y0", "width", "height")
             out += [
-                f"grid {f} {_num(getattr(a, f))} in the store, {_num(getattr(b, f))} asked"
+                f"grid {f} {_num(getattr(ga, f))} in the store, {_num(getattr(gb, f))} asked"
                 for f in fields
-                if getattr(a, f) != getattr(b, f)
+                if getattr(ga, f) != getattr(gb, f)
             ]
         if stored.site.tile_px != self.site.tile_px:
             out.append(f"tile_px {stored.site.tile_px} in the store, {self.site.tile_px} asked")
@@ -177,13 +175,13 @@ def _span(calendar: Sequence[dt.date]) -> str:
     return f"{calendar[0]:%Y-%m}..{calendar[-1]:%Y-%m} ({len(calendar)} months)"
 
 
-def _chunks(layout: Layout, var: Variable) -> tuple[int, ...]:
+def _chunks(layout: StoreLayout, var: Variable) -> tuple[int, ...]:
     g, t = layout.site.grid, layout.site.tile_px
     yx = (min(t, g.height), min(t, g.width))
     return (1, *yx) if var.monthly else yx
 
 
-def _template(layout: Layout) -> tuple[xr.Dataset, dict[str, dict]]:
+def _template(layout: StoreLayout) -> tuple[xr.Dataset, dict[str, dict]]:
     """The store as a lazy dataset (data never computed) and its encoding."""
     g = layout.site.grid
     x, y = g.xy_coords()
@@ -239,7 +237,7 @@ def _axis_attrs(axis: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=4)
-def reference_objects(layout: Layout) -> dict[str, bytes]:
+def reference_objects(layout: StoreLayout) -> dict[str, bytes]:
     """Every object of a freshly created store (metadata and coordinate chunks), by key.
 
     Built in memory by xarray and zarr themselves, so the bytes are exactly what they
@@ -288,7 +286,7 @@ def unconsolidated(raw: bytes | None) -> dict[str, Any]:
 
 
 def metadata_differences(
-    layout: Layout, found: Mapping[str, Any], reference: Mapping[str, Any]
+    layout: StoreLayout, found: Mapping[str, Any], reference: Mapping[str, Any]
 ) -> list[str]:
     """What differs between the metadata documents `found` in a store (parsed, by key) and
     those of `layout` (`reference`, from :func:`metadata_documents`); StoreError when the
@@ -296,7 +294,7 @@ def metadata_differences(
     diffs: list[str] = []
     if ".zattrs" in found:
         try:
-            diffs = layout.differences(Layout.from_attrs(found[".zattrs"]))
+            diffs = layout.differences(StoreLayout.from_attrs(found[".zattrs"]))
         except (KeyError, TypeError, ValueError, StoreError):
             raise StoreError("it holds a Zarr group that is not a nampo store") from None
     if ".zgroup" in found and found[".zgroup"].get("zarr_format") != 2:

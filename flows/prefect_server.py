@@ -1,9 +1,7 @@
-"""A local Prefect server on loopback: started as a child process with its own
-``PREFECT_HOME`` (its SQLite database persists there, so runs stay browsable), on a free
-port, and stopped with the process that started it.
-
-Offline facts (../shared/STACK-NOTES.md): the server is healthy in about 10 s; analytics
-must be off; the UI must be told the API's URL when the port is not 4200.
+"""The local Prefect server: ``prefect server start`` on loopback as a child process with
+its own ``PREFECT_HOME`` (its SQLite database persists there, so runs stay browsable), on a
+free port, stopped with the process that started it (docs/deploy.md, "The local Prefect
+server").
 """
 
 from __future__ import annotations
@@ -20,15 +18,22 @@ from pathlib import Path
 
 import httpx
 
+__all__ = ["START_TIMEOUT", "PrefectServer", "free_port", "prefect_env", "running", "start", "stop"]
+
 START_TIMEOUT = 90.0
+"""Seconds the server gets to answer ``/api/health`` (it takes about 10 s)."""
 
 
 @dataclass(frozen=True)
 class PrefectServer:
+    """A running local Prefect server."""
+
     url: str
     """Base URL, e.g. ``http://127.0.0.1:41234``; the UI is at the root."""
     process: subprocess.Popen
+    """The ``prefect server start`` process (leader of its own process group)."""
     log: Path
+    """The server's log (``PREFECT_HOME/server.log``)."""
 
     @property
     def api_url(self) -> str:

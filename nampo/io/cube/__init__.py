@@ -1,0 +1,222 @@
+"""Lazy data cubes of raw digital numbers on a site's grid: the one seam in front of the
+loaders (stackstac, odc-stac), and the only package that imports them.
+
+:func:`load_cube` gives a lazy ``(time, band, y, x)`` uint16 cube, ``0`` where there is no
+data, exactly on the requested grid (pixel centres ``grid.xy_coords()``, a CF
+``spatial_ref``), ``time`` sorted, one step per scene, the same whichever loader reads.
+:func:`read_cube` gives the same cube read into memory. Scenes that cannot be read are
+left out and reported (:func:`skipped_scenes`). Design and measurements: docs/cube.md.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from nampo.errors import CubeError, CubeWarning
+from nampo.grid import Grid
+from nampo.io.cube.items import loader_item
+from nampo.io.cube.layout import CUBE_DIMS, FILL, string_coord, wrap
+from nampo.io.cube.odc import load_odc
+from nampo.io.cube.preflight import CheckLevel, check_assets, overlaps
+from nampo.io.cube.stackstac_reader import OPEN_FILES, READ_ERRORS_AS_NODATA, load_stackstac
+from nampo.io.gdal import GdalSettings
+from nampo.io.scenes import NormalisedItem
+
+__all__ = [
+    "CUBE_DIMS",
+    "FILL",
+    "OPEN_FILES",
+    "READ_ERRORS_AS_NODATA",
+    "CheckLevel",
+    "Loader",
+    "check_assets",
+    "load_cube",
+    "loader_item",
+    "read_cube",
+    "skipped_scenes",
+    "string_coord",
+]
+
+Loader = Literal["stackstac", "odc"]
+
+
+def load_cube(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    *,
+    loader: Loader = "stackstac",
+    chunk_px: int = 256,
+    gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
+    check: CheckLevel = "header",
+) -> xr.DataArray:
+    """A lazy ``(time, band, y, x)`` uint16 cube of raw DNs of `scenes` on `grid`.
+
+    Parameters
+    ----------
+    scenes
+        Normalised items (any catalog, any CRS); sorted by time here. Scenes with no
+        asset on the grid are left out; scenes that cannot be read are left out and
+        reported (see :func:`skipped_scenes`).
+    grid
+        The output grid: CRS, resolution, bounds and pixel centres are exactly these.
+    bands
+        Internal band names (``red``, ``nir``, ``scl``...), in the order wanted.
+    loader
+        ``stackstac`` or ``odc`` (odc-stac): same grid, coordinates, dtype and values.
+    chunk_px
+        Chunk size in y and x, counted from the grid's upper-left corner. Use the site's
+        tile size so that chunks are tiles.
+    gdal
+        GDAL settings, shipped with the graph to the tasks that read.
+    check
+        Pre-flight level of :func:`check_assets` (``header``, ``read`` or ``off``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``dn``; coordinates ``time``, ``band``, ``y``, ``x``, ``id``, ``tile``,
+        ``platform`` and ``spatial_ref``; attrs ``crs``, ``nodata`` (0), ``loader`` and
+        ``skipped`` (JSON, read it with :func:`skipped_scenes`).
+
+    Examples
+    --------
+    >>> cube = load_cube(scenes, site.grid, ["red", "nir", "scl"])       # doctest: +SKIP
+    >>> cube.dims, cube.dtype, skipped_scenes(cube)                      # doctest: +SKIP
+    (('time', 'band', 'y', 'x'), dtype('uint16'), {})
+    """
+    bands, on_grid = _prepare(scenes, grid, bands, loader, chunk_px, check)
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+    _warn_skipped(skipped, len(on_grid))
+    usable = [s for s in on_grid if s.id not in skipped]
+    return _cube(usable, grid, bands, loader, (1, chunk_px), gdal, skipped, tolerant=True)
+
+
+def read_cube(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    *,
+    loader: Loader = "stackstac",
+    gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
+    check: CheckLevel = "header",
+) -> xr.DataArray:
+    """The cube of :func:`load_cube`, read into memory here (in the calling thread).
+
+    For a task that needs a whole small cube at once (one site tile): every asset is
+    opened and read once, by one Dask task per band, instead of being opened first by the
+    pre-flight and again by the loader, and read by one task per scene and band. The
+    pre-flight of :func:`check_assets` runs only when that read fails: the scenes it
+    finds unreadable are then left out and reported, and the others read again, with
+    the errors of :data:`READ_ERRORS_AS_NODATA` as nodata, exactly as :func:`load_cube`
+    does. Same values, coordinates, attrs and skipped scenes as
+    ``load_cube(...).compute()`` (a read that succeeds has nothing for the pre-flight to
+    find: a missing, truncated, multi-band or unreferenced file fails the read too).
+
+    Parameters are those of :func:`load_cube`; the result is numpy-backed.
+
+    Examples
+    --------
+    >>> cube = read_cube(scenes, site.tile_grid(tile), ["red", "scl"])   # doctest: +SKIP
+    >>> type(cube.data), skipped_scenes(cube)                            # doctest: +SKIP
+    (<class 'numpy.ndarray'>, {})
+    """
+    bands, on_grid = _prepare(scenes, grid, bands, loader, grid.height, check)
+    chunks = (max(1, len(on_grid)), max(grid.height, grid.width))
+    if check != "off":
+        # Only the item-level part of the pre-flight (no I/O): assets missing from items.
+        missing = check_assets(on_grid, grid, bands, gdal=gdal, level="off")
+        readable = [s for s in on_grid if s.id not in missing]
+        try:
+            cube = _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
+            cube = cube.compute(scheduler="synchronous")
+        except Exception:  # noqa: BLE001 - any failure: the pre-flight tells which scene
+            pass
+        else:
+            _warn_skipped(missing, len(on_grid))
+            return cube
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+    _warn_skipped(skipped, len(on_grid))
+    usable = [s for s in on_grid if s.id not in skipped]
+    cube = _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True)
+    return cube.compute(scheduler="synchronous")
+
+
+def _prepare(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    loader: str,
+    chunk_px: int,
+    check: str,
+) -> tuple[list[str], list[NormalisedItem]]:
+    """Checked arguments: the bands as a list and the scenes on the grid, sorted by time."""
+    bands = list(bands)
+    if not bands:
+        raise CubeError("no bands requested")
+    if len(set(bands)) != len(bands):
+        raise CubeError(f"bands requested twice: {bands}")
+    if loader not in ("stackstac", "odc"):
+        raise CubeError(f"unknown loader {loader!r}; valid: 'stackstac', 'odc'")
+    if not isinstance(chunk_px, int) or chunk_px < 1:
+        raise CubeError(f"chunk_px must be a positive integer, not {chunk_px!r}")
+    if check not in ("off", "header", "read"):
+        raise CubeError(f"unknown check level {check!r}; valid: 'off', 'header', 'read'")
+    ids = [s.id for s in scenes]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise CubeError(f"scenes given twice: {twice} (deduplicate with nampo.io.scenes.dedupe)")
+    ordered = sorted(scenes, key=lambda s: (s.datetime, s.id))
+    return bands, [s for s in ordered if overlaps(s, grid, bands)]
+
+
+def _warn_skipped(skipped: Mapping[str, str], total: int) -> None:
+    if skipped:
+        warnings.warn(
+            CubeWarning(
+                f"{len(skipped)} of {total} scenes left out of the cube: "
+                + "; ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))
+            ),
+            stacklevel=3,
+        )
+
+
+def _cube(
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: list[str],
+    loader: str,
+    chunks: tuple[int, int],
+    gdal: GdalSettings,
+    skipped: Mapping[str, str],
+    *,
+    tolerant: bool,
+) -> xr.DataArray:
+    """The lazy cube of `scenes`, chunked (`chunks[0]` scenes, 1 band, `chunks[1]` px
+    square). `tolerant`: the read errors of :data:`READ_ERRORS_AS_NODATA` (stackstac) or
+    any rasterio error (odc-stac) become nodata; otherwise every error raises."""
+    time_chunk, chunk_px = chunks
+    if not scenes:
+        data = da.zeros(
+            (0, len(bands), grid.height, grid.width),
+            dtype=np.uint16,
+            chunks=(1, 1, chunk_px, chunk_px),
+        )
+    elif loader == "stackstac":
+        data = load_stackstac(scenes, grid, bands, chunks, gdal, tolerant)
+    else:
+        data = load_odc(scenes, grid, bands, chunks, gdal, tolerant)
+    return wrap(data, scenes, grid, bands, loader=loader, skipped=skipped)
+
+
+def skipped_scenes(cube: xr.DataArray | xr.Dataset) -> dict[str, str]:
+    """``{scene id: reason}`` of the scenes :func:`load_cube` left out as unreadable."""
+    text = cube.attrs.get("skipped")
+    return dict(json.loads(text)) if text else {}
