@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import rasterio
 
@@ -139,14 +139,13 @@ class GdalSettings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown GDAL settings {unknown}; valid: {sorted(known)}")
-        kwargs = dict(values)
+        kwargs: dict[str, Any] = dict(values)
         for key in ("allowed_extensions", "extra"):
-            if key in kwargs and kwargs[key] is not None:
+            if kwargs.get(key) is not None:
                 kwargs[key] = tuple(
-                    tuple(v) if isinstance(v, list | tuple) else v
-                    for v in kwargs[key]  # type: ignore[union-attr]
+                    tuple(v) if isinstance(v, list | tuple) else v for v in kwargs[key]
                 )
-        return cls(**kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)
 
 
 def _text(value: Value) -> str:
