@@ -3,7 +3,7 @@ what an analyst looks at first to the Prefect UI: the events table and a link to
 report (artifacts ``events`` and ``report``; the backfill publishes the ``units`` table).
 
 Run by ``nampo-flows demo`` after its backfill; not served as a deployment yet (the
-served set is checked by tests/test_flows.py).
+served set is checked by tests/flows/test_flows.py).
 """
 
 from __future__ import annotations

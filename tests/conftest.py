@@ -17,7 +17,11 @@ import pytest
 
 from nampo.scenario.archive import Archive, build_archive
 
-pytest_plugins = ["tests.conftest_services", "tests.flows_fixtures"]
+pytest_plugins = [
+    "tests.conftest_services",
+    "tests.flows_fixtures",
+    "tests.truth_harness",  # the processed mini store and the Nampo STAC API, shared
+]
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"

@@ -1,4 +1,4 @@
-"""What the store tests (tests/test_store.py, tests/test_store_location.py) share:
+"""What the store tests (tests/io/test_store.py, tests/io/test_store_location.py) share:
 fingerprints of a store's objects, the S3 bucket and its credentials, and fresh locations
 (each module's fixtures call these)."""
 

@@ -1,4 +1,4 @@
-"""What tests/test_store.py's worker processes run, and the data they write.
+"""What tests/io/test_store.py's worker processes run, and the data they write.
 
 Kept apart from the test module so that spawned workers import little (no pytest, moto,
 boto3 or rasterio): each worker starts in about a second.

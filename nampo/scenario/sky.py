@@ -144,7 +144,7 @@ def make_sky(
 
 NOISE_FLOOR = {10: 0.0011, 20: 0.0022, 60: 0.0015}
 """Noise floor (reflectance) by band resolution, set so that the pixel-scale noise of calm
-water matches real scenes (tests/test_scenario_realism.py): high-pass std about 0.0009 in
+water matches real scenes (tests/scenario/test_scenario_realism.py): high-pass std about 0.0009 in
 the 10 m bands (OSCD rivers) and 0.0015 in the 20 m bands (Virginia's sea)."""
 
 

@@ -7,7 +7,7 @@ They follow published libraries and measurements: USGS Spectral Library v7 and E
 turbid coastal water (Yellow Sea / Han and Taedong estuaries: red 0.04-0.08, NIR 0.01-0.03)
 and of temperate grassland/cropland (summer NDVI 0.7-0.85, winter 0.2-0.35). Each class has
 a texture amplitude: real surfaces vary within a class, which is what makes thresholds hard.
-The tests in ``tests/test_scenario_realism.py`` hold these against real Sentinel-2 pixels.
+The tests in ``tests/scenario/test_scenario_realism.py`` hold these against real Sentinel-2 pixels.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def _faults_in_new_process(env: dict[str, str]) -> float:
     """Page faults per array in a fresh Python process started with `env` (and none of the
     malloc variables of this process, which an earlier cluster may have set)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    code = "from tests.test_cluster import _page_faults_per_array as f; print(f())"
+    code = "from tests.run.test_cluster import _page_faults_per_array as f; print(f())"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, **env},

@@ -31,9 +31,9 @@ from nampo.io.store import Store
 from nampo.products.classes import DARK, WATER
 from nampo.run.units import Unit
 from nampo.sites import Site
+from tests.end_to_end.test_change_truth import TARGETS
 from tests.store_jobs import unit_ds
-from tests.test_change_truth import TARGETS
-from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
+from tests.truth_harness import MINI_FIRST, MINI_LAST
 
 P = ActivityParams()
 # reflectance of the scenario's spectral library (nampo/scenario/spectra.py)

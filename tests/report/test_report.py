@@ -1,7 +1,7 @@
 # ruff: noqa: F811 (fixtures imported from the modules that define them)
 """The site report (`nampo report`) of the mini scenario's store, opened as an analyst
 opens it: from disk in headless Chromium (Debian's /usr/bin/chromium driven by
-Playwright, as tests/test_flows_ui.py does; no browser is downloaded, and any request that
+Playwright, as tests/flows/test_flows_ui.py does; no browser is downloaded, and any request that
 leaves the report's folder is a failure: the page must work offline).
 
 The numbers on the page are held against the store read independently (xarray and
@@ -37,9 +37,9 @@ from nampo.products.variables import CLASSES
 from nampo.report import build_report
 from nampo.run.units import months
 from nampo.scenario.known_sites import change_params, truth_score
+from tests.flows.test_flows_ui import browser, shots  # noqa: F401 (fixtures)
 from tests.flows_fixtures import REPO
-from tests.test_flows_ui import browser, shots  # noqa: F401 (fixtures)
-from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
+from tests.truth_harness import MINI_FIRST, MINI_LAST
 
 pytestmark = pytest.mark.services
 

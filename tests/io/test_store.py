@@ -1,6 +1,6 @@
 """nampo.io.store against real components: an S3 server (moto) on loopback, local folders,
 GDAL (rasterio's wheel), xarray, and processes writing at the same time. Locations and the
-write probe: tests/test_store_location.py."""
+write probe: tests/io/test_store_location.py."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from nampo.scenario.known_sites import change_params, known_site, load_site
 from nampo.scenario.model import ACTIVITY_EVENTS, EventType, LandCover, load_scenario
 from nampo.services import pgstac
 from tests.conftest import NAMPO
-from tests.test_change_truth import TARGETS
+from tests.end_to_end.test_change_truth import TARGETS
 
 SCENARIOS = ["river-port", "tropical-port"]
 

@@ -16,8 +16,7 @@ from nampo.run.plan import CatalogSpec
 from nampo.run.units import month_start
 from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
-from tests.test_change_truth import TARGETS
-from tests.test_pipeline_truth import nampo_stac_api  # noqa: F401
+from tests.end_to_end.test_change_truth import TARGETS
 
 pytestmark = [
     pytest.mark.services,

@@ -1,7 +1,8 @@
 """Change dating and events on the mini scenario, held against its truth files.
 
-The store is the mini archive's whole year processed once (``tests/test_pipeline_truth.py``'s
-fixtures); what is expected comes from ``truth/events.geojson`` and ``truth/events.tif``.
+The store is the mini archive's whole year processed once (the fixtures of
+``tests/truth_harness.py``); what is expected comes from ``truth/events.geojson`` and
+``truth/events.tif``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from nampo import cli
 from nampo.analysis.dating import change_map
 from nampo.analysis.events import find_events, read_geojson, site_events
 from nampo.evaluation.score import EXPECTED_TYPE, NOT_LAND, read_truth
-from tests.test_pipeline_truth import MINI_FIRST, MINI_LAST, mini_site, mini_store  # noqa: F401
+from tests.truth_harness import MINI_FIRST, MINI_LAST
 
 pytestmark = pytest.mark.services
 

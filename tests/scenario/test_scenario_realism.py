@@ -37,7 +37,7 @@ from shapely.geometry import Polygon
 from nampo.scenario.archive import Archive
 from nampo.scenario.model import LandCover, Mixture
 from tests.conftest import shared_dir
-from tests.test_scenario_truth import (
+from tests.scenario.test_scenario_truth import (
     VEGETATION,
     WATER,
     View,

@@ -9,7 +9,7 @@ clouds that were drawn.
 
 Measurements are made on the harbour-mini archive (fast); the slow test repeats the event
 checks on the full Nampo scenario. The helpers at the top (``view``, ``core``) are also
-used by ``tests/test_scenario_realism.py``.
+used by ``tests/scenario/test_scenario_realism.py``.
 """
 
 from __future__ import annotations

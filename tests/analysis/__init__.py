@@ -1,0 +1,1 @@
+"""Tests of change dating, events, activity, before/after change."""

@@ -1,0 +1,1 @@
+"""Tests of the whole pipeline against a scenario's truth."""

@@ -1,0 +1,1 @@
+"""Tests of scoring against a scenario's truth."""

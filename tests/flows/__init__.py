@@ -1,0 +1,1 @@
+"""Tests of the Prefect flows, end to end against a real server."""

@@ -1,0 +1,1 @@
+"""Tests of the io package: catalogs, scenes, cube loader, COGs, importer, store."""

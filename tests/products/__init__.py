@@ -1,0 +1,1 @@
+"""Tests of the products a unit computes."""

@@ -1,0 +1,1 @@
+"""Tests of units, plan, schedule and execution."""

@@ -1,0 +1,1 @@
+"""Tests of the scenario engine, held against real Sentinel-2."""
