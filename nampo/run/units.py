@@ -7,6 +7,7 @@ parsed here only, and maps to one set of Zarr chunks and one completion record.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -112,11 +113,16 @@ AnyUnit = Unit | BaselineUnit
 """Either kind of unit; ``unit.kind`` tells which."""
 
 
+_UNIT_ID = re.compile(r"(x\d+y\d+)/(\d{4}-\d{2}|" + BASELINE_ID + ")")
+
+
 def unit_from_id(unit_id: str) -> AnyUnit:
-    """The unit of an id: ``x01y02/2017-05`` or ``x01y02/baseline``."""
-    tile_id, sep, what = unit_id.partition("/")
-    if not sep or not tile_id or "/" in what:
+    """The unit of an id: ``x01y02/2017-05`` or ``x01y02/baseline``; ValueError for anything
+    else. The one parser of unit ids (the store's records are named by them too)."""
+    m = _UNIT_ID.fullmatch(unit_id)
+    if m is None:
         raise ValueError(f"{unit_id!r} is not a unit id (like x01y02/2017-05 or x01y02/baseline)")
+    tile_id, what = m.groups()
     if what == BASELINE_ID:
         return BaselineUnit(tile_id)
     return Unit(parse_month(what), tile_id)

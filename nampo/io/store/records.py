@@ -15,6 +15,7 @@ import numpy as np
 from nampo.errors import StoreError
 from nampo.io.store.layout import RECORDS_DIR
 from nampo.io.store.objects import Objects, explain
+from nampo.run.units import AnyUnit, BaselineUnit, Unit, unit_from_id
 
 __all__ = [
     "ACTIVITY_DIR",
@@ -41,8 +42,6 @@ ACTIVITY_DIR = f"{RECORDS_DIR}/activity"
 RUNS_DIR = f"{RECORDS_DIR}/runs"
 """Run metadata: ``<run id>.json``."""
 
-_BASELINE = "baseline"
-_UNIT_ID_RE = re.compile(r"^(x\d+y\d+)/(\d{4}-\d{2}|baseline)$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _RESERVED = ("unit", "kind", "tile", "month", "written")
 
@@ -50,16 +49,13 @@ _RESERVED = ("unit", "kind", "tile", "month", "written")
 # ---------------------------------------------------------------------------- unit ids
 
 
-def _parse_unit_id(unit_id: str) -> tuple[str, str] | None:
-    """(tile id, ``YYYY-MM`` or ``baseline``) of a unit id such as ``x01y02/2017-05``,
-    None when `unit_id` is not one. Every id the store reads goes through here."""
-    m = _UNIT_ID_RE.fullmatch(unit_id)
-    return (m[1], m[2]) if m else None
-
-
-def _unit_id(tile_id: str, period: str) -> str:
-    """The id of the unit of `tile_id` and `period` (``YYYY-MM`` or ``baseline``)."""
-    return f"{tile_id}/{period}"
+def _parse_unit_id(unit_id: str) -> AnyUnit | None:
+    """The unit of an id such as ``x01y02/2017-05``, None when `unit_id` is not one. Every
+    id the store reads goes through here (and so through :func:`nampo.run.units.unit_from_id`)."""
+    try:
+        return unit_from_id(unit_id)
+    except ValueError:
+        return None
 
 
 def _id_of_key(name: str, baseline: bool = True) -> str | None:
@@ -67,21 +63,22 @@ def _id_of_key(name: str, baseline: bool = True) -> str | None:
     (or is a baseline's, unless `baseline`)."""
     if not name.endswith(".json"):
         return None
-    parsed = _parse_unit_id(name.removesuffix(".json"))
-    if parsed is None or (not baseline and parsed[1] == _BASELINE):
+    unit = _parse_unit_id(name.removesuffix(".json"))
+    if unit is None or (not baseline and isinstance(unit, BaselineUnit)):
         return None
-    return _unit_id(*parsed)
+    return unit.id
 
 
 def month_head(tile_id: str, month: dt.date) -> dict[str, str]:
     """The store's fields of a month unit's record."""
-    unit_id = _unit_id(tile_id, f"{month:%Y-%m}")
-    return {"unit": unit_id, "kind": "month", "tile": tile_id, "month": f"{month:%Y-%m}"}
+    unit = Unit(month, tile_id)
+    return {"unit": unit.id, "kind": unit.kind, "tile": tile_id, "month": f"{month:%Y-%m}"}
 
 
 def baseline_head(tile_id: str) -> dict[str, str]:
     """The store's fields of a tile's baseline record."""
-    return {"unit": _unit_id(tile_id, _BASELINE), "kind": _BASELINE, "tile": tile_id}
+    unit = BaselineUnit(tile_id)
+    return {"unit": unit.id, "kind": unit.kind, "tile": tile_id}
 
 
 def record_key(unit_id: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -18,10 +18,8 @@ from nampo.io.store.layout import COMPLETE, StoreLayout
 from nampo.io.store.location import StoreLocation
 from nampo.io.store.objects import Objects
 from nampo.products.variables import BASELINE, MONTHLY
+from nampo.run.units import Unit
 from nampo.sites import Site, Tile
-
-if TYPE_CHECKING:  # the store needs a unit's tile and month only, not nampo.run
-    from nampo.run.units import Unit
 
 __all__ = ["Store"]
 
