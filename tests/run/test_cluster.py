@@ -57,7 +57,7 @@ def _faults_in_new_process(env: dict[str, str]) -> float:
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, **env},
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
         check=True,
@@ -88,7 +88,7 @@ def test_the_local_clusters_workers_start_with_nampos_environment():
 def test_the_kubernetes_workers_get_the_same_environment():
     """infra/dask/cluster.yaml's workers start with WORKER_ENV too (they are not started by
     nampo, so the manifest has to say it)."""
-    manifest = yaml.safe_load((Path(__file__).parents[1] / "infra/dask/cluster.yaml").read_text())
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "infra/dask/cluster.yaml").read_text())
     [worker] = manifest["spec"]["worker"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in worker["env"]}
     assert {k: env.get(k) for k in WORKER_ENV} == WORKER_ENV

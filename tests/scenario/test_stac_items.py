@@ -42,7 +42,7 @@ from nampo.scenario.stac_items import (
 
 def _shared_real() -> Path:
     """``shared/data/real`` next to the repository root (the repo's parent holds it)."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for shared in (repo.parent / "shared", Path("/work/shared")):
         real = shared / "data" / "real"
         if real.is_dir():
