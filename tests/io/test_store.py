@@ -37,27 +37,10 @@ from tests.store_helpers import (
     assert_unit_is,
     chunk_keys,
     digests,
-    new_location,
     objects,
     s3_settings,
-    with_bucket,
 )
 from tests.store_jobs import CALENDAR, SITE, unit_ds
-
-# ---------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(s3_server: str) -> str:
-    """The session's S3 server (tests/conftest.py) with the store tests' bucket."""
-    return with_bucket(s3_server)
-
-
-@pytest.fixture(params=["local", "s3"])
-def location(request, tmp_path) -> StoreLocation:
-    """A fresh, empty location for a store: a local folder, or a prefix in the bucket."""
-    s3 = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
-    return new_location(request.param, tmp_path, s3)
 
 
 @pytest.fixture(scope="module")
