@@ -75,7 +75,7 @@ def add_command(sub) -> None:
 def _process(args, settings: Settings) -> int:
     from nampo.io.store import Store, StoreLocation
     from nampo.run.execute import execute
-    from nampo.run.plan import CatalogSpec, plan_run
+    from nampo.run.plan import CatalogSpec, plan_run, validate_period
     from nampo.run.units import parse_month
     from nampo.scenario.model import load_scenario
     from nampo.services import pgstac
@@ -85,6 +85,7 @@ def _process(args, settings: Settings) -> int:
         first, last = parse_month(args.first), parse_month(args.last)
     except ValueError as exc:
         raise NampoError(str(exc)) from None
+    validate_period(first, last)  # before the catalog or its local API is asked anything
     if args.outline is not None:
         site = _outline_site(args.outline, args.baseline, args.tile_px)
     else:
