@@ -115,7 +115,8 @@ def write_cog(
             transform=transform,
             nodata=nodata,
             compress="DEFLATE",
-            predictor=predictor,
+            # the COG driver takes NO for none (a bare 1 is warned about, then ignored)
+            predictor="NO" if predictor == 1 else predictor,
             blocksize=blocksize,
             overview_resampling=resampling.upper(),
             num_threads=1,  # the renderer runs one process per core already
