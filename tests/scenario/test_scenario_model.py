@@ -16,7 +16,10 @@ from tests.conftest import MINI, NAMPO
 
 
 def _nampo_data() -> dict:
-    return yaml.safe_load(NAMPO.read_text())
+    """The Nampo scenario as plain data, its site's definition inlined."""
+    data = yaml.safe_load(NAMPO.read_text())
+    data["site"] = yaml.safe_load((NAMPO.parent / data["site"]).read_text())
+    return data
 
 
 def _error(data: dict) -> str:
@@ -36,9 +39,13 @@ def test_shipped_scenarios_are_valid():
 @pytest.mark.parametrize(
     ("edit", "pattern"),
     [
-        (lambda d: d.pop("grid"), r"^x\.yaml: grid: Field required"),
-        (lambda d: d["grid"].update(crs="EPSG:4326"), r"grid\.crs: .*UTM"),
-        (lambda d: d["grid"].update(origin=[703025, 4293040]), r"grid\.origin: .*multiples of 20"),
+        (lambda d: d["site"].pop("grid"), r"^x\.yaml: site: outline: required"),
+        (lambda d: d["site"]["grid"].update(crs="EPSG:4326"), r"site: grid\.crs: .*UTM"),
+        (
+            lambda d: d["site"]["grid"].update(origin=[703025, 4293040]),
+            r"site: grid\.origin: .*multiples of 20",
+        ),
+        (lambda d: d.update(grid={}), r"grid: a scenario that refers to a site takes these from it"),
         (lambda d: d["period"].update(end="2015-01-01"), r"period: .*end 2015-01-01 is not after"),
         (
             lambda d: d["events"][0].update(end="2016-01-01"),
