@@ -130,14 +130,18 @@ class GridDef(_Model):
     def _epsg(cls, v: str) -> str:
         code = v.upper().removeprefix("EPSG:")
         if not code.isdigit() or not (32601 <= int(code) <= 32660 or 32701 <= int(code) <= 32760):
-            raise ValueError(f"must be a WGS 84 / UTM zone as 'EPSG:326xx' or 'EPSG:327xx', got {v!r}")
+            raise ValueError(
+                f"must be a WGS 84 / UTM zone as 'EPSG:326xx' or 'EPSG:327xx', got {v!r}"
+            )
         return f"EPSG:{code}"
 
     @field_validator("origin")
     @classmethod
     def _aligned(cls, v: tuple[float, float]) -> tuple[float, float]:
         if v[0] % 20 or v[1] % 20:
-            raise ValueError(f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}")
+            raise ValueError(
+                f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}"
+            )
         return v
 
     @field_validator("size")
@@ -152,7 +156,9 @@ class GridDef(_Model):
 
     @classmethod
     def of(cls, grid: Grid) -> GridDef:
-        return cls(crs=f"EPSG:{grid.epsg}", origin=(grid.x0, grid.y0), size=(grid.width, grid.height))
+        return cls(
+            crs=f"EPSG:{grid.epsg}", origin=(grid.x0, grid.y0), size=(grid.width, grid.height)
+        )
 
 
 class BaselineDef(_Model):
@@ -200,6 +206,9 @@ class CatalogDef(_Model):
 
     profile: Literal["local", "earth-search", "planetary-computer"] = "earth-search"
     collection: str | None = None
+    url: str | None = Field(
+        default=None, pattern=r"^https?://", description="STAC API URL (default: the profile's)"
+    )
 
 
 class SiteDefinition(_Model):
@@ -287,9 +296,7 @@ class SiteDefinition(_Model):
             tuple(given.growing_months)
             if given.growing_months is not None
             else rule.growing_months,
-            tuple(
-                f for f in ("ice_months", "growing_months") if getattr(given, f) is None
-            ),
+            tuple(f for f in ("ice_months", "growing_months") if getattr(given, f) is None),
         )
 
     def pinned(self) -> SiteDefinition:

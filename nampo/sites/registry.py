@@ -45,7 +45,9 @@ def _parse(text: str, source: str) -> SiteDefinition:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SiteError(f"{source}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}") from None
+        raise SiteError(
+            f"{source}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}"
+        ) from None
     return parse_definition(data, source)
 
 

@@ -69,8 +69,11 @@ class Scenario(Model):
             "name": site.name,
             "title": site.title or site.name,
             "description": data.get("description") or site.description,
-            "grid": {"crs": f"EPSG:{grid.epsg}", "origin": (grid.x0, grid.y0),
-                     "size": (grid.width, grid.height)},
+            "grid": {
+                "crs": f"EPSG:{grid.epsg}",
+                "origin": (grid.x0, grid.y0),
+                "size": (grid.width, grid.height),
+            },
             "facilities": [
                 {"name": f.name, "title": f.title, "polygon": f.polygon, "berths": f.berths}
                 for f in site.facilities
