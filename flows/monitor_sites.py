@@ -137,6 +137,7 @@ def monitor_sites(
 
 
 def _row(name: str, future, settings: Settings) -> dict:
+    future.wait()  # done: this takes its final state (else `state` asks the server)
     state = future.state
     if state.is_completed():
         s = future.result()
