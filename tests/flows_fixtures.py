@@ -52,7 +52,8 @@ OUTLINE = {
 FACILITIES = {
     "type": "FeatureCollection",
     "features": [
-        {"type": "Feature", "properties": {"name": "quay", "title": "Quay and yard", "kind": "quay"},
+        {"type": "Feature",
+         "properties": {"name": "quay", "title": "Quay and yard", "kind": "quay"},
          "geometry": _square(125.4070, 38.7188, 125.4183, 38.7222)},
         {"type": "Feature", "properties": {"kind": "berth", "facility": "quay"},
          "geometry": _square(125.40748, 38.71985, 125.41149, 38.72026)},
