@@ -22,6 +22,7 @@ from flows.params import (
     LookbackMonths,
     Month,
     SiteName,
+    StalePolicy,
     Workers,
     month,
 )
@@ -49,6 +50,7 @@ def monitor(
     cluster: str | None = None,
     workers: Workers = 2,
     loader: LoaderName = "stackstac",
+    stale: StalePolicy = "recompute",
 ) -> dict:
     """Bring `site`'s store up to date with the catalog for its recent months.
 
@@ -63,6 +65,7 @@ def monitor(
         cluster: address of a Dask scheduler; empty: a local cluster.
         workers: worker processes of the local cluster (ignored with `cluster`).
         loader: cube loader.
+        stale: units written by an older product version: recompute, or leave and report.
     """
     log = get_run_logger()
     settings = Settings()
@@ -75,7 +78,7 @@ def monitor(
     the_store = Store(location)
     spec = catalog_for(settings, definition, catalog, catalog_url, max_cloud)
     scenes = find_scenes(the_site, first, last, spec)
-    stale = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
+    newer = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
     plan = plan_run(
         the_site,
         first,
@@ -83,16 +86,17 @@ def monitor(
         store=the_store,
         spec=spec,
         loader=loader,
-        recompute=stale.recompute if stale else (),
+        stale=stale,
+        recompute=newer.recompute if newer else (),
         scenes=scenes,
     )
-    if stale and stale.new_scenes:
-        log.info("new scenes for complete units: %s", stale.new_scenes)
-    if stale and stale.baseline_stale:
+    if newer and newer.new_scenes:
+        log.info("new scenes for complete units: %s", newer.new_scenes)
+    if newer and newer.baseline_stale:
         log.warning(
             "the baseline period of tiles %s has new scenes: a forced backfill of the "
             "baseline recomputes them (monitoring leaves baselines alone)",
-            ", ".join(stale.baseline_stale),
+            ", ".join(newer.baseline_stale),
         )
     results = run_plan(plan, task_runner(cluster, workers))
     seen = {
@@ -103,12 +107,12 @@ def monitor(
         plan,
         results,
         flow="monitor",
-        new_scenes=stale.new_scenes if stale else {},
-        recomputed=sorted(stale.recompute) if stale else [],
+        new_scenes=newer.new_scenes if newer else {},
+        recomputed=sorted(newer.recompute) if newer else [],
         seen=seen,
     )
-    summary = summarise(report, location.url)
+    summary = summarise(report, location.url, plan.stale, plan.stale_policy)
     # new: scenes of months the store had complete but had not seen; all, for a new store
-    summary["new_scenes"] = sum(len(v) for v in stale.new_scenes.values()) if stale else len(scenes)
+    summary["new_scenes"] = sum(len(v) for v in newer.new_scenes.values()) if newer else len(scenes)
     summary["scenes"] = len(scenes)
     return summary

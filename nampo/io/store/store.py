@@ -189,6 +189,10 @@ class Store:
         """The completion record of a unit (StoreError when the unit is not done)."""
         return records.record(self._objects, unit_id)
 
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The completion record of every complete unit, by unit id."""
+        return records.all_records(self._objects)
+
     def activity(self) -> list[dict[str, Any]]:
         """The activity documents of every complete month unit (one listing and one read
         per unit; units written before activity was stored have none), in unit order.
