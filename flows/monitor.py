@@ -5,15 +5,20 @@ Each run looks at the last `lookback_months` months up to the current one (scene
 published days after acquisition and sometimes re-processed), computes the units that are
 missing, recomputes the complete units whose month has new scenes (and the month after
 each, whose change against the previous month depends on it), and records in the store
-what it saw. With nothing new it computes nothing.
+what it saw. With nothing new it computes nothing. Then it dates the site's changes
+again: the events that are new and that the site's alert rule wants are announced as
+Prefect events and a ``new-events`` artifact (flows.alerts); the same run again announces
+nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.alerts import announce
 from flows.backfill import summarise
 from flows.params import (
     CatalogName,
@@ -26,13 +31,15 @@ from flows.params import (
     Workers,
     month,
 )
+from flows.report import default_report
 from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
+from nampo.analysis.news import update_events
 from nampo.io.store import Store, StoreLocation
 from nampo.run.monitor import find_stale, window
 from nampo.run.plan import find_scenes, plan_run, validate_period
 from nampo.run.results import finish_run
-from nampo.run.units import months
+from nampo.run.units import month_end, months
 from nampo.settings import Settings
 
 __all__ = ["monitor"]
@@ -112,6 +119,13 @@ def monitor(
         seen=seen,
     )
     summary = summarise(report, location.url, plan.stale, plan.stale_policy)
+    # the site's changes dated again; the new ones announced (flows.alerts)
+    news = update_events(the_store, the_site, plan.run_id, (first, month_end(last)))
+    index = Path(default_report(settings, site)) / "index.html"
+    summary["new_events"] = announce(the_site, news, index.as_uri())
+    summary["events"] = len(news.events)
+    if news.history:
+        log.info("events changed; the previous list is kept at %s", news.history)
     # new: scenes of months the store had complete but had not seen; all, for a new store
     summary["new_scenes"] = sum(len(v) for v in newer.new_scenes.values()) if newer else len(scenes)
     summary["scenes"] = len(scenes)
