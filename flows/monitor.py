@@ -39,7 +39,7 @@ from nampo.io.store import Store, StoreLocation
 from nampo.run.monitor import find_stale, window
 from nampo.run.plan import find_scenes, plan_run, validate_period
 from nampo.run.results import finish_run
-from nampo.run.units import month_end, months
+from nampo.run.units import months
 from nampo.settings import Settings
 
 __all__ = ["monitor"]
@@ -120,7 +120,9 @@ def monitor(
     )
     summary = summarise(report, location.url, plan.stale, plan.stale_policy)
     # the site's changes dated again; the new ones announced (flows.alerts)
-    news = update_events(the_store, the_site, plan.run_id, (first, month_end(last)))
+    news = update_events(the_store, the_site, plan.run_id)
+    if news.first:
+        log.info("first dating of this store: %d events stored as known", len(news.events))
     index = Path(default_report(settings, site)) / "index.html"
     summary["new_events"] = announce(the_site, news, index.as_uri())
     summary["events"] = len(news.events)
