@@ -98,13 +98,13 @@ _WATER: dict[WaterType, tuple[list[float], list[float]]] = {
     # 0.03-0.05, B11 0.008-0.014; less the path reflectance of a clear day (about 0.05,
     # 0.03, 0.015, 0.007, 0.002) that is blue 0.05-0.08, green 0.07-0.09, red 0.07-0.09.
     WaterType.turbid_estuary: (
-        [0.048, 0.055, 0.078, 0.070, 0.060, 0.036, 0.032, 0.030, 0.028, 0.016, 0.012, 0.009],
-        [0.066, 0.075, 0.108, 0.104, 0.090, 0.053, 0.046, 0.043, 0.040, 0.022, 0.015, 0.011],
+        [0.048, 0.055, 0.078, 0.070, 0.058, 0.033, 0.028, 0.026, 0.024, 0.014, 0.012, 0.009],
+        [0.066, 0.075, 0.108, 0.104, 0.086, 0.048, 0.041, 0.038, 0.035, 0.020, 0.015, 0.011],
     ),
     # Coastal sea (Aberystwyth's Cardigan Bay): blue and green alike, red half of that.
     WaterType.coastal: (
-        [0.062, 0.064, 0.066, 0.036, 0.033, 0.028, 0.027, 0.026, 0.026, 0.015, 0.016, 0.015],
-        [0.056, 0.056, 0.074, 0.048, 0.042, 0.032, 0.030, 0.029, 0.028, 0.017, 0.017, 0.016],
+        [0.062, 0.064, 0.066, 0.034, 0.033, 0.030, 0.029, 0.029, 0.029, 0.016, 0.016, 0.015],
+        [0.056, 0.056, 0.074, 0.044, 0.040, 0.033, 0.032, 0.033, 0.032, 0.018, 0.017, 0.016],
     ),
     # Clear open sea: blue, dark from the red on (Sen2Cor's residual in the NIR and SWIR
     # smaller over dark, homogeneous water far from land). No real reference at hand.
@@ -121,7 +121,7 @@ WATER_TYPES: tuple[WaterType, ...] = tuple(WaterType)
 # fmt: off
 _LIBRARY: dict[LandCover, list[float]] = {
     # Water: the turbid estuary of _WATER (the default water type; others there).
-    LandCover.water:      [0.048, 0.055, 0.078, 0.070, 0.060, 0.036, 0.032, 0.030, 0.028, 0.016, 0.012, 0.009],
+    LandCover.water:      [0.048, 0.055, 0.078, 0.070, 0.058, 0.033, 0.028, 0.026, 0.024, 0.014, 0.012, 0.009],
     # Vegetation at its summer peak (the phenology below mixes it with the dormant state):
     # a closed canopy of grass or crops, NDVI 0.88 (Aberystwyth's pasture, late May 2021,
     # L2A: NIR 0.49, red 0.042, NDVI 0.83 median; the share of soil below lowers it).
@@ -166,7 +166,7 @@ N_ROWS = ROW_VEGETATION + VEGETATION_GROUPS
 # by 15-25 % (Aberystwyth, L2A: pasture NIR 0.165, red 0.255; sea red 0.15, NIR 0.17);
 # the pixel texture below adds about half of that.
 PARCEL: dict[LandCover, float] = {
-    LandCover.water: 0.17,
+    LandCover.water: 0.14,
     LandCover.vegetation: 0.20,
     LandCover.bare: 0.10,
     LandCover.paved: 0.08,
