@@ -66,6 +66,9 @@ KNOWN_SITES: dict[str, KnownSite] = {
         ice_months=(),
         growing_months=tuple(range(1, 13)),
     ),
+    # Issue 18's port of another kind: rotated to the pixel grid, clear sea, heavy cloud,
+    # 2.4 x 1.8 km over 18 months like the two above; an Atlantic sea loch does not freeze.
+    "sound-port": KnownSite(SCENARIOS / "tests" / "sound-port.yaml", 120, 6, ice_months=()),
 }
 
 
