@@ -216,7 +216,7 @@ def test_water_types_are_painted_per_area():
     data = yaml.safe_load(MINI.read_text())
     data["landcover"]["water"] = "open_sea"
     data["landcover"]["areas"][0]["water"] = "coastal"  # the river, south of the quay
-    layout = build_layout(parse_scenario(data))
+    layout = build_layout(parse_scenario(data, base=MINI.parent))
     water = layout.base == 1
     kinds = {WATER_TYPES[i] for i in np.unique(layout.water_type[water])}
     assert {k.value for k in kinds} == {"coastal", "open_sea"}  # the river and the pond
