@@ -12,7 +12,7 @@ Nampo is optional (its full run takes about 20 minutes on 2 cores): `--nampo-sto
 an existing Nampo store (e.g. ~/.nampo/stores/nampo.zarr, only read) against a Nampo
 archive's truth. Run:
 
-    uv run python benchmarks/scores.py [--scenarios river-port tropical-port harbour-mini]
+    uv run python benchmarks/scores.py [--scenarios harbour-mini river-port sound-port ...]
         [--seeds 1 2 3] [--archives DIR] [--stores DIR] [--detail]
         [--nampo-store ~/.nampo/stores/nampo.zarr [--nampo-archive DIR]]
 
@@ -45,7 +45,7 @@ from nampo.services import pgstac
 from nampo.settings import Settings
 from nampo.sites import Site
 
-SCENARIOS = ["harbour-mini", "river-port", "tropical-port"]
+SCENARIOS = ["harbour-mini", "river-port", "tropical-port", "sound-port"]
 TARGETS = {"recall": 0.9, "precision": 0.9, "timing": 30.0, "area": 20.0}
 """Issue 5's targets for events of at least 2,000 m2."""
 

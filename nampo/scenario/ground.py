@@ -21,6 +21,7 @@ from nampo.scenario.schedule import Datatake
 __all__ = ["Ground", "ground", "ice_fraction"]
 
 WATER, ICE, SHIP = LandCover.water.code, LandCover.ice.code, LandCover.ship.code
+VEGETATION = LandCover.vegetation.code
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Ground:
 
     cls: np.ndarray
     """Class codes (with ice and ships)."""
+    row: np.ndarray
+    """Row of the day's spectral tables of each pixel: its class code, but the row of its
+    water type for water and of its group of fields for vegetation (``spectra.ROW_*``)."""
     mult: np.ndarray
     """Texture multiplier of each pixel's reflectance (float32)."""
     share: np.ndarray
@@ -129,10 +133,27 @@ def ground(
         cls[hulls & ((cls == WATER) | (cls == ICE))] = SHIP
 
     amp = sp.texture_table()[cls]
-    mult = 1 + amp * lay.texture
+    # Each parcel (stretch of water) its own brightness, then the pixel texture.
+    between = parcel_table()[cls] * np.where(cls == WATER, lay.plume, lay.parcel)
+    mult = np.exp(between) * (1 + amp * lay.texture)
     _, base, spread = sp.alternate_tables()
-    share = np.clip(base[cls] + spread[cls] * lay.mix_field, 0, 1)
-    return Ground(cls, mult.astype("f4"), share.astype("f4"), vessels, ice_share)
+    # Sparser and denser fields: each parcel its own share of bare soil, and so on.
+    share = base[cls] + spread[cls] * lay.mix_field + sp.PARCEL_SHARE * spread[cls] * lay.parcel_mix
+    share = np.clip(share, 0, 1)
+    row = cls.copy()
+    water = cls == WATER
+    row[water] = sp.ROW_WATER + lay.water_type[water]
+    veg = cls == VEGETATION
+    row[veg] = sp.ROW_VEGETATION + lay.vegetation_group[veg]
+    return Ground(cls, row, mult.astype("f4"), share.astype("f4"), vessels, ice_share)
+
+
+def parcel_table() -> np.ndarray:
+    """Between-parcel brightness amplitude (``spectra.PARCEL``) by class code."""
+    out = np.zeros(sp.N_CLASSES, "f4")
+    for cover, amp in sp.PARCEL.items():
+        out[cover.code] = amp
+    return out
 
 
 def _floats(hull, cls: np.ndarray, lay: Layout) -> bool:

@@ -29,6 +29,7 @@ from nampo.scenario.model import (
     Progress,
     Scenario,
 )
+from nampo.scenario.spectra import VEGETATION_GROUPS, WATER_TYPES
 
 SUPERSAMPLE = 2
 EPOCH = dt.date(1970, 1, 1)
@@ -84,6 +85,12 @@ class Layout:
     freeze_key: np.ndarray  # float32: where it is low, water freezes first
     berths: dict[str, list[Polygon]]  # facility -> berth polygons (grid CRS)
     facilities: dict[str, Polygon]  # facility -> outline (grid CRS)
+    water_type: np.ndarray  # uint8: index in spectra.WATER_TYPES of the water of each pixel
+    parcel: np.ndarray  # float32 standard normal, one value per parcel (field, roof, yard)
+    parcel_mix: np.ndarray  # float32 standard normal per parcel: its share of the alternate
+    vegetation_group: np.ndarray  # uint8: the group of fields (phenology) of each pixel
+    group_phenology: np.ndarray  # float32 (groups, 2): days late, peak greenness
+    plume: np.ndarray  # float32 standard-normal field of sediment plumes over water
 
     def classes_at(self, day: int) -> np.ndarray:
         """The ground's class codes on the fine grid on a given day (no ice, no ships)."""
@@ -220,9 +227,50 @@ def build_layout(scenario: Scenario) -> Layout:
 
     berths = {f.name: [grid.from_lonlat(Polygon(b)) for b in f.berths] for f in scenario.facilities}
     facilities = {f.name: grid.from_lonlat(Polygon(f.polygon)) for f in scenario.facilities}
+    # Drawn after everything above, so that the earlier fields keep their draws.
+    water_type = _water_types(scenario, grid, fine)
+    cell_id, n_cells = _parcels(rng, fine.shape, PARCEL_M / fine.resolution)
+    parcel = rng.standard_normal(n_cells).astype("f4")[cell_id]
+    parcel_mix = rng.standard_normal(n_cells).astype("f4")[cell_id]
+    vegetation_group = rng.integers(0, VEGETATION_GROUPS, n_cells).astype("u1")[cell_id]
+    group_phenology = np.stack(
+        [rng.normal(0, 9, VEGETATION_GROUPS), rng.uniform(0.9, 1.0, VEGETATION_GROUPS)], axis=1
+    ).astype("f4")
+    plume = _smooth_noise(rng, fine.shape, PLUME_M / fine.resolution).astype("f4")
     return Layout(
-        scenario, grid, fine, base, events, texture, mix_field, freeze_key, berths, facilities
-    )
+        scenario, grid, fine, base, events, texture, mix_field, freeze_key, berths, facilities,
+        water_type, parcel, parcel_mix, vegetation_group, group_phenology, plume,
+    )  # fmt: skip
+
+
+PARCEL_M = 90.0
+"""Typical size of a parcel: a field, a block of roofs, a yard (Voronoi cells)."""
+PLUME_M = 150.0
+"""Scale of sediment plumes and streaks on the water surface (Gaussian sigma)."""
+
+
+def _parcels(rng: np.random.Generator, shape: tuple[int, int], cell_px: float):
+    """(cell id of each pixel, number of cells): Voronoi cells around random seeds, about
+    one per `cell_px` x `cell_px` pixels: parcels with straight, slanted borders."""
+    n = max(1, round(shape[0] * shape[1] / cell_px**2))
+    seeds = np.zeros(shape, bool)
+    rows = rng.integers(0, shape[0], n)
+    cols = rng.integers(0, shape[1], n)
+    seeds[rows, cols] = True
+    ids = np.zeros(shape, "i4")
+    ids[rows, cols] = np.arange(n)
+    _, (ri, ci) = ndimage.distance_transform_edt(~seeds, return_indices=True)
+    return ids[ri, ci], n
+
+
+def _water_types(scenario: Scenario, grid: Grid, fine: Grid) -> np.ndarray:
+    """Index in ``WATER_TYPES`` of the water each pixel would hold: the landcover's
+    default, and each water area's own type over it, painted in order."""
+    out = np.full(fine.shape, WATER_TYPES.index(scenario.landcover.water), "u1")
+    for area in scenario.landcover.areas:
+        if area.water is not None:
+            out[_rasterize(area_geometry(area, grid), fine)] = WATER_TYPES.index(area.water)
+    return out
 
 
 def ship_polygon(berth: Polygon, length: float, beam: float, along: float) -> Polygon:

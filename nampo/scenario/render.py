@@ -26,6 +26,7 @@ from nampo.io.scenes import S2_BOA_OFFSET
 from nampo.io.stac_format import REFLECTANCE_SCALE
 from nampo.io.stac_items import RasterAsset
 from nampo.scenario import spectra as sp
+from nampo.scenario.day_tables import day_tables
 from nampo.scenario.ground import Ground, ground
 from nampo.scenario.layout import Layout, event_geometry
 from nampo.scenario.model import EventType, LandCover, MgrsTile, Scenario
@@ -149,7 +150,7 @@ def _begin(ctx: Context, take: Datatake) -> _Take:
     rng = np.random.default_rng([sc.seed, 10, take.index])
     baseline = processing_baseline_for(take.date)
     g = ground(sc, lay, ctx.ice_masks, ctx.freeze_rank, take, rng)
-    table, alt_table = _class_tables(sc, take, rng)
+    table, alt_table = day_tables(sc, lay, take, rng)
     sky = make_sky(rng, take, sc.climate, lay.grid.coarsen(2).shape, len(sp.BANDS))
     # Misregistration: whole-scene sub-pixel shift; worse before the 2021 geometric refinement.
     sigma_px = 0.3 if baseline < "03.00" else 0.1
@@ -161,7 +162,7 @@ def _begin(ctx: Context, take: Datatake) -> _Take:
         wavelengths=np.array([b.wavelength_nm for b in sp.BANDS], "f4"),
     )  # fmt: skip
     for bi, band in enumerate(sp.BANDS):
-        ground_fine = ((1 - g.share) * table[g.cls, bi] + g.share * alt_table[g.cls, bi]) * g.mult
+        ground_fine = ((1 - g.share) * table[g.row, bi] + g.share * alt_table[g.row, bi]) * g.mult
         if band.resolution == 10:
             state.refl10[bi] = _observe(state, block_mean(ground_fine, 2), bi, state.sky10, shift10)
         elif band.resolution == 20:
@@ -173,24 +174,6 @@ def _begin(ctx: Context, take: Datatake) -> _Take:
     # SCL needs visible bands at 20 m: average the observed 10 m bands.
     state.vis20 = {b: block_mean(state.refl10[B[b]], 2) for b in ("blue", "green", "red")}
     return state
-
-
-def _class_tables(
-    sc: Scenario, take: Datatake, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reflectance of each class and band on the day of `take` (phenology, turbidity and a
-    day-to-day variation), for both end-members."""
-    alt_table, _, _ = sp.alternate_tables()
-    doy = take.date.timetuple().tm_yday
-    table = sp.class_table(sp.greenness(doy + rng.normal(0, 4), sc.climate.phenology))
-    turbidity = float(rng.lognormal(0, 0.18))  # sediment load of the estuary varies by day
-    table[WATER] *= turbidity
-    alt_table[WATER] *= turbidity
-    # Day-to-day variation of each class (moisture, sun angle), on both end-members.
-    day_factor = (1 + rng.normal(0, 0.03, size=(table.shape[0], 1))).astype("f4")
-    table *= day_factor
-    alt_table *= day_factor
-    return table, alt_table
 
 
 def _observe(

@@ -17,9 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nampo.scenario.model import CLASS_CODES, LandCover
+from nampo.scenario.model import CLASS_CODES, LandCover, WaterType
 
 __all__ = [
+    "WATER_TYPES",
+    "VEGETATION_GROUPS",
+    "ROW_WATER",
+    "ROW_VEGETATION",
+    "N_ROWS",
+    "PARCEL",
+    "PARCEL_SHARE",
+    "water_tables",
     "Band",
     "BANDS",
     "BAND_INDEX",
@@ -75,14 +83,49 @@ BANDS: tuple[Band, ...] = (
 )
 BAND_INDEX = {b.key: i for i, b in enumerate(BANDS)}
 
+# Water by type: (main spectrum, alternate end-member), surface reflectance as Sen2Cor's
+# L2A gives it. Sen2Cor's aerosol correction is made for land: over water it leaves
+# 0.01-0.02 in every band from the red edge to the SWIR, where water itself absorbs all
+# light (Aberystwyth's coastal sea, L2A, 27 May 2021: B05-B8A 0.034, B11 0.023, B12 0.022);
+# Level-1C water over the Virginia shelf (2016-01-12) reads B11 0.007, B12 0.005 at the top
+# of the atmosphere, so real water SWIR spans 0.005-0.03 with the processing. The values
+# sit inside both where they can and between them in the SWIR.
+# fmt: off
+_WATER: dict[WaterType, tuple[list[float], list[float]]] = {
+    # Turbid estuary (suspended sediment tens to hundreds of g/m3): brightest in green and
+    # red, some signal left in the NIR. Garonne and Loire (OSCD, L1C, 2015-2017) read at
+    # the top of the atmosphere blue 0.10-0.13, green 0.10-0.12, red 0.08-0.11, NIR
+    # 0.03-0.05, B11 0.008-0.014; less the path reflectance of a clear day (about 0.05,
+    # 0.03, 0.015, 0.007, 0.002) that is blue 0.05-0.08, green 0.07-0.09, red 0.07-0.09.
+    WaterType.turbid_estuary: (
+        [0.048, 0.055, 0.078, 0.070, 0.058, 0.033, 0.028, 0.026, 0.024, 0.014, 0.012, 0.009],
+        [0.066, 0.075, 0.108, 0.104, 0.086, 0.048, 0.041, 0.038, 0.035, 0.020, 0.015, 0.011],
+    ),
+    # Coastal sea (Aberystwyth's Cardigan Bay): blue and green alike, red half of that.
+    WaterType.coastal: (
+        [0.062, 0.064, 0.066, 0.034, 0.033, 0.030, 0.029, 0.029, 0.029, 0.016, 0.016, 0.015],
+        [0.056, 0.056, 0.074, 0.044, 0.040, 0.033, 0.032, 0.033, 0.032, 0.018, 0.017, 0.016],
+    ),
+    # Clear open sea: blue, dark from the red on (Sen2Cor's residual in the NIR and SWIR
+    # smaller over dark, homogeneous water far from land). No real reference at hand.
+    WaterType.open_sea: (
+        [0.055, 0.050, 0.036, 0.015, 0.012, 0.009, 0.008, 0.008, 0.007, 0.004, 0.008, 0.007],
+        [0.052, 0.048, 0.044, 0.022, 0.016, 0.011, 0.010, 0.009, 0.008, 0.005, 0.009, 0.008],
+    ),
+}
+# fmt: on
+WATER_TYPES: tuple[WaterType, ...] = tuple(WaterType)
+
 # Reflectance per class, in the order of BANDS:
 #        B01    B02    B03    B04    B05    B06    B07    B08    B8A    B09    B11    B12
 # fmt: off
 _LIBRARY: dict[LandCover, list[float]] = {
-    # Turbid estuary water (suspended sediment): brightest in green/red, near zero in SWIR.
-    LandCover.water:      [0.075, 0.070, 0.082, 0.062, 0.048, 0.034, 0.030, 0.028, 0.026, 0.015, 0.006, 0.004],
-    # Vegetation at its summer peak (the phenology below mixes it with the dormant state).
-    LandCover.vegetation: [0.030, 0.034, 0.072, 0.038, 0.105, 0.305, 0.375, 0.395, 0.405, 0.385, 0.210, 0.100],
+    # Water: the turbid estuary of _WATER (the default water type; others there).
+    LandCover.water:      [0.048, 0.055, 0.078, 0.070, 0.058, 0.033, 0.028, 0.026, 0.024, 0.014, 0.012, 0.009],
+    # Vegetation at its summer peak (the phenology below mixes it with the dormant state):
+    # a closed canopy of grass or crops, NDVI 0.88 (Aberystwyth's pasture, late May 2021,
+    # L2A: NIR 0.49, red 0.042, NDVI 0.83 median; the share of soil below lowers it).
+    LandCover.vegetation: [0.028, 0.032, 0.068, 0.030, 0.112, 0.340, 0.435, 0.465, 0.475, 0.450, 0.205, 0.096],
     # Moist silty soil / drained mud flats.
     LandCover.bare:       [0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235],
     # Concrete and asphalt yards (aged, dusty).
@@ -107,6 +150,35 @@ _LIBRARY: dict[LandCover, list[float]] = {
 # Dormant vegetation (winter stubble, dry grass, leafless trees): NDVI about 0.25.
 _VEGETATION_DORMANT = [0.058, 0.068, 0.092, 0.112, 0.138, 0.165, 0.180, 0.192, 0.198, 0.195, 0.270, 0.200]
 
+# Fields differ from one another: crops and their calendars, grass cut or grazed. The
+# vegetation of a scene is drawn in VEGETATION_GROUPS groups of fields, each with its own
+# dates of green-up and senescence and its own peak (see ``group_greenness``).
+VEGETATION_GROUPS = 6
+
+# Rows of the renderer's spectral tables: one per class code, then one per water type,
+# then one per group of fields.
+ROW_WATER = max(CLASS_CODES.values()) + 1
+ROW_VEGETATION = ROW_WATER + len(WaterType)
+N_ROWS = ROW_VEGETATION + VEGETATION_GROUPS
+
+# Between parcels (fields, roofs, yards, stretches of water): standard deviation of a
+# brightness factor shared by all pixels of a parcel. Real 50 m blocks of one class vary
+# by 15-25 % (Aberystwyth, L2A: pasture NIR 0.165, red 0.255; sea red 0.15, NIR 0.17);
+# the pixel texture below adds about half of that.
+PARCEL: dict[LandCover, float] = {
+    LandCover.water: 0.14,
+    LandCover.vegetation: 0.20,
+    LandCover.bare: 0.10,
+    LandCover.paved: 0.08,
+    LandCover.pier: 0.05,
+    LandCover.roof: 0.15,
+    LandCover.containers: 0.08,
+}
+PARCEL_SHARE = 0.8
+"""Spread of a parcel's share of its class's alternate end-member, in units of the
+class's pixel spread (``_ALTERNATE``): fields of one crop differ in cover between them
+as much as within (Aberystwyth's pasture: NDVI of 50 m blocks sd 0.048)."""
+
 # Within-class spectral variety: each class mixes, pixel by pixel, with an alternate
 # end-member (sparse canopy showing soil, moist dark soil, asphalt among concrete, painted
 # roofs, more turbid water...) by a share drawn from a smooth static field. A single
@@ -115,8 +187,8 @@ _VEGETATION_DORMANT = [0.058, 0.068, 0.092, 0.112, 0.138, 0.165, 0.180, 0.192, 0
 # quartiles). (base share, spread of the share) per class:
 # fmt: off
 _ALTERNATE: dict[LandCover, tuple[list[float], float, float]] = {
-    LandCover.water:      ([0.100, 0.095, 0.115, 0.095, 0.072, 0.050, 0.044, 0.040, 0.037, 0.021, 0.008, 0.005], 0.3, 0.12),
-    LandCover.vegetation: ([0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235], 0.12, 0.11),
+    LandCover.water:      (_WATER[WaterType.turbid_estuary][1], 0.3, 0.12),
+    LandCover.vegetation: ([0.075, 0.090, 0.120, 0.150, 0.170, 0.185, 0.195, 0.205, 0.210, 0.210, 0.285, 0.235], 0.07, 0.08),
     LandCover.bare:       ([0.050, 0.060, 0.080, 0.098, 0.110, 0.120, 0.127, 0.133, 0.136, 0.136, 0.150, 0.115], 0.3, 0.25),
     LandCover.paved:      ([0.060, 0.066, 0.072, 0.078, 0.082, 0.085, 0.088, 0.091, 0.093, 0.094, 0.105, 0.098], 0.3, 0.2),
     LandCover.pier:       ([0.105, 0.120, 0.140, 0.155, 0.165, 0.170, 0.176, 0.182, 0.185, 0.186, 0.205, 0.190], 0.2, 0.15),
@@ -158,11 +230,22 @@ def class_table(vegetation_green: float) -> np.ndarray:
     table = np.zeros((N_CLASSES, len(BANDS)), "f4")
     for cover, values in _LIBRARY.items():
         table[cover.code] = values
-    g = float(np.clip(vegetation_green, 0, 1))
-    table[LandCover.vegetation.code] = g * np.array(_LIBRARY[LandCover.vegetation]) + (
-        1 - g
-    ) * np.array(_VEGETATION_DORMANT)
+    table[LandCover.vegetation.code] = vegetation_spectrum(vegetation_green)
     return table
+
+
+def water_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(main, alternate) spectra ``(n water types, n_bands)`` in the order of WATER_TYPES."""
+    main = np.array([_WATER[w][0] for w in WATER_TYPES], "f4")
+    alt = np.array([_WATER[w][1] for w in WATER_TYPES], "f4")
+    return main, alt
+
+
+def vegetation_spectrum(vegetation_green: float) -> np.ndarray:
+    """Vegetation reflectance in each band at a phenological state in [0, 1]."""
+    g = float(np.clip(vegetation_green, 0, 1))
+    peak = np.array(_LIBRARY[LandCover.vegetation], "f4")
+    return (g * peak + (1 - g) * np.array(_VEGETATION_DORMANT, "f4")).astype("f4")
 
 
 def alternate_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

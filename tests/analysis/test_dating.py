@@ -275,3 +275,48 @@ def test_a_class_flip_without_spectral_change_is_not_a_change():
     assert run([BARE] * 6 + [BUILT] * 6, bands)["type"] == 0
     bands[:, 6:] += 0.04  # brighter by 0.05 in every band: 0.12 in six bands
     assert run([BARE] * 6 + [BUILT] * 6, bands)["type"] == CONSTRUCTION
+
+
+def test_a_first_spring_seen_bare_is_not_a_change():
+    """A series that starts in autumn: the fields read bare all winter and in their first
+    growing month (a late green-up, or sown in May), then green. One bare month of the
+    growing season is no state of it (rule 4)."""
+    # Oct .. Apr, May, Jun-Sep, a cloudy winter, Feb-Mar
+    classes = [BARE] * 7 + [BARE] + [VEGETATION] * 4 + [0] * 4 + [BARE] * 2
+    assert run(classes, start="2016-10-01")["type"] == 0
+    # bare through three growing months, then green for good (a cloudy winter between):
+    # a plot left to grass is a change
+    classes = [BARE] * 10 + [VEGETATION] * 2 + [0] * 7 + [VEGETATION] * 5
+    out = run(classes, start="2016-10-01")
+    assert (out["class_before"], out["class_after"]) == (BARE, VEGETATION)
+
+
+def hazy_tile(changed: int, misread: int, months: int = 12, haze: float = 0.06):
+    """A 10 x 10 tile of water; its last two months hazy (every band + `haze`). The first
+    `changed` pixels become built in those months (a real change), the next `misread`
+    are read as built though they are still water (the haze)."""
+    lc = np.full((months, 10, 10), WATER, "uint8")
+    bands = np.empty((6, months, 10, 10), "float32")
+    bands[:] = np.array(SPECTRA[WATER], "float32")[:, None, None, None]
+    rng = np.random.default_rng(0)
+    bands += rng.normal(0, 0.0015, bands.shape).astype("float32")  # a monthly composite
+    flat_lc, flat_b = lc.reshape(months, 100), bands.reshape(6, months, 100)
+    flat_lc[-2:, :changed] = BUILT
+    flat_b[:, -2:, :changed] = np.array(SPECTRA[BUILT], "float32")[:, None, None]
+    flat_lc[-2:, changed : changed + misread] = BUILT
+    flat_b[:, -2:] += haze
+    # the hazy months are October and November: open water (not in `ice_months`)
+    moy = pd.date_range("2015-12-01", periods=months, freq="MS").month.values
+    return lc, bands, moy
+
+
+def test_a_hazy_month_is_not_change_but_a_change_under_it_is():
+    """Rules 7 and 8 measure on months brought to the level of the pixels whose class did
+    not change: two hazy months at the end of a series (every band + 0.06, a few water
+    pixels misread as built) make no change; water really turned into a quay under the
+    same haze still does."""
+    lc, bands, moy = hazy_tile(changed=10, misread=10)
+    out = detect(lc, bands, moy)
+    kind = out["type"].reshape(100)
+    assert (kind[:10] == TYPE_CODES["reclamation"]).all()
+    assert (kind[10:] == 0).all()

@@ -37,7 +37,7 @@ def land_events(scenario) -> Counter:
     return Counter(e.type for e in scenario.events if e.type not in ACTIVITY_EVENTS)
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [*SCENARIOS, "sound-port"])
 def test_the_scenario_differs_from_nampo(name):
     nampo, sc = load_scenario(NAMPO), load_scenario(known_site(name).scenario)
     assert sc.grid.crs != nampo.grid.crs  # another UTM zone, another latitude
@@ -136,3 +136,21 @@ def test_scores_meet_the_targets(processed, capsys):
     assert overall["median_timing_error_days"] <= TARGETS["timing_days"], result
     assert overall["median_area_error_pct"] <= TARGETS["area_pct"], result
     assert result["subpixel_claims"] == [], result
+
+
+def test_the_sound_port_is_rotated_on_clear_water():
+    """Issue 18's port of another kind: its shore and buildings at an angle to the pixel
+    grid, its sea of the clear open-sea type."""
+    from nampo.scenario.model import WaterType
+
+    sc = load_scenario(known_site("sound-port").scenario)
+    assert sc.landcover.water == WaterType.open_sea
+    grid = sc.site_grid
+    from shapely.geometry import Polygon
+
+    for ev in sc.events:
+        if ev.polygons and ev.type not in ACTIVITY_EVENTS:
+            rect = grid.from_lonlat(Polygon(ev.polygons[0])).minimum_rotated_rectangle
+            (x0, y0), (x1, y1) = list(rect.exterior.coords)[:2]
+            angle = np.degrees(np.arctan2(y1 - y0, x1 - x0)) % 90
+            assert 20 < angle < 70, (ev.id, angle)

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -91,6 +92,14 @@ def test_shipped_scenarios_are_valid():
         ),
         (lambda d: d["events"][1].update(via="ice"), r"`via` cannot be ice"),
         (lambda d: d["climate"].update(cloud_height_m=[2000, 500]), r"climate\.cloud_height_m"),
+        (
+            lambda d: d["landcover"]["areas"][1].update(water="coastal"),
+            r"landcover\.areas\[1\]: .*`water` is only for areas of class water",
+        ),
+        (
+            lambda d: d["landcover"]["areas"][0].update(water="lake"),
+            r"landcover\.areas\[0\]\.water: Input should be",
+        ),
         (
             lambda d: d["events"][12].update(berths=[7]),
             r"events\[12\] \(oil_ships_before_2018\)\.berths: 7 is not a berth of 'oil_terminal'",
@@ -197,3 +206,18 @@ def test_acquisitions_follow_the_constellation():
     june = [t.sun_elevation for t in takes if t.date.month == 6]
     dec = [t.sun_elevation for t in takes if t.date.month == 12]
     assert min(june) > 65 and max(dec) < 32
+
+
+def test_water_types_are_painted_per_area():
+    """Each water area's own type over the landcover's default, in the order drawn."""
+    from nampo.scenario.layout import build_layout
+    from nampo.scenario.spectra import WATER_TYPES
+
+    data = yaml.safe_load(MINI.read_text())
+    data["landcover"]["water"] = "open_sea"
+    data["landcover"]["areas"][0]["water"] = "coastal"  # the river, south of the quay
+    layout = build_layout(parse_scenario(data, base=MINI.parent))
+    water = layout.base == 1
+    kinds = {WATER_TYPES[i] for i in np.unique(layout.water_type[water])}
+    assert {k.value for k in kinds} == {"coastal", "open_sea"}  # the river and the pond
+    assert WATER_TYPES[layout.water_type[-1, 0]].value == "coastal"  # the river's corner

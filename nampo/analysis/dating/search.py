@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from nampo.analysis.dating.normalise import normalised
 from nampo.analysis.dating.params import (
     CHANGE_CLASSES,
     CONSTRUCTION,
@@ -61,6 +62,10 @@ def detect(
     cls = change_classes(landcover, bands[0], params).reshape(t, p)
     flat = np.asarray(bands, dtype="float32").reshape(len(bands), t, p)
     out = _latest_class_change(cls, np.asarray(month_of_year), params)
+    # Steps and sizes are measured on months brought to a common level, that of the
+    # pixels whose class did not change: a hazy month is brighter everywhere, which is
+    # not change (rules 7 and 8; normalise.py).
+    flat = normalised(cls, flat, out["type"] == 0)
     _brightness_breaks(cls, flat, out, params)
     _magnitude(cls, flat, out, params.state_months)
     large = (out["magnitude"] >= params.min_magnitude) | (
@@ -153,6 +158,11 @@ def _class_breaks(
                 na = np.where(involved, clear[hi] - clear[j], na)
             ok &= (n_a >= 1) & (n_a >= params.purity * nb)
             ok &= (n_b >= 1) & (n_b >= params.purity * na)
+            # vegetation passes through its stages within the growing season (bare in
+            # spring, green in summer, harvested): a state of a change that involves it is
+            # judged on as many months of that season as any state needs, not on one
+            veg = (a == VEGETATION) | (b == VEGETATION)
+            ok &= ~veg | ((nb >= params.min_before) & (na >= params.min_after))
             if not ok.any():
                 continue
             transition = valid[j] - valid[i + 1]

@@ -14,6 +14,7 @@ from nampo.scenario.model.cover import (
     LandCover,
     LandcoverSpec,
     Mixture,
+    WaterType,
 )
 from nampo.scenario.model.events import (
     ACTIVITY_EVENTS,
@@ -60,6 +61,7 @@ __all__ = [
     "Progress",
     "Scenario",
     "Ships",
+    "WaterType",
     "area_shape",
     "load_scenario",
     "parse_scenario",

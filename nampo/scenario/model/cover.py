@@ -19,6 +19,7 @@ __all__ = [
     "LandCover",
     "LandcoverSpec",
     "Mixture",
+    "WaterType",
 ]
 
 
@@ -47,6 +48,17 @@ CLASS_CODES: dict[LandCover, int] = {c: i + 1 for i, c in enumerate(LandCover)}
 
 # Classes a scenario may paint on the ground; ice and ships only appear through events.
 GROUND_CLASSES = [c for c in LandCover if c not in (LandCover.ice, LandCover.ship)]
+
+
+class WaterType(StrEnum):
+    """What kind of water an area is: it decides the water's spectrum in every band."""
+
+    turbid_estuary = "turbid_estuary"
+    """Sediment-laden river mouth (Taedong, Han, Elbe, Loire): bright in green and red."""
+    coastal = "coastal"
+    """Coastal sea a few km from shore: moderately clear, some sediment and algae."""
+    open_sea = "open_sea"
+    """Clear sea off a rocky or sandy coast: blue, near black from the red on."""
 
 
 class Mixture(Model):
@@ -82,12 +94,17 @@ class Area(Model):
     circle: tuple[float, float, float] | None = Field(
         default=None, description="[lon, lat, diameter_m] for round objects (tanks)."
     )
+    water: WaterType | None = Field(
+        default=None, description="Kind of water of a `water` area (default: landcover.water)."
+    )
     note: str = ""
 
     @model_validator(mode="after")
     def _one_shape(self) -> Area:
         if (self.polygon is None) == (self.circle is None):
             raise ValueError("give exactly one of `polygon` or `circle`")
+        if self.water is not None and self.cover != LandCover.water:
+            raise ValueError("`water` is only for areas of class water")
         return self
 
     @field_validator("cover")
@@ -107,6 +124,10 @@ class Area(Model):
 
 class LandcoverSpec(Model):
     default: LandCover = LandCover.vegetation
+    water: WaterType = Field(
+        default=WaterType.turbid_estuary,
+        description="Kind of water wherever an area does not say (also water no area drew).",
+    )
     areas: list[Area] = Field(default_factory=list)
 
 
