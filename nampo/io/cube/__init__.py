@@ -24,7 +24,7 @@ from nampo.grid import Grid
 from nampo.io.cube.items import loader_item
 from nampo.io.cube.layout import CUBE_DIMS, FILL, string_coord, wrap
 from nampo.io.cube.odc import load_odc
-from nampo.io.cube.preflight import CheckLevel, check_assets, overlaps
+from nampo.io.cube.preflight import CheckLevel, check_assets, is_remote, overlaps
 from nampo.io.cube.stackstac_reader import OPEN_FILES, READ_ERRORS_AS_NODATA, load_stackstac
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
@@ -34,6 +34,7 @@ __all__ = [
     "FILL",
     "OPEN_FILES",
     "READ_ERRORS_AS_NODATA",
+    "READ_THREADS",
     "CheckLevel",
     "Loader",
     "check_assets",
@@ -45,6 +46,13 @@ __all__ = [
 ]
 
 Loader = Literal["stackstac", "odc"]
+
+READ_THREADS = 16
+"""Threads that read one cube's remote assets at once in :func:`read_cube` (files on
+local disk are read in the calling thread). A read over HTTP spends nearly all its time
+waiting for the server (20-80 ms a request in the cloud, a few ms of decoding): with
+this many reads in flight, the waits of a unit's ~50-100 requests overlap instead of
+adding up. GDAL releases the GIL while it waits and decodes (docs/cube.md)."""
 
 
 def load_cube(
@@ -107,12 +115,15 @@ def read_cube(
     loader: Loader = "stackstac",
     gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
     check: CheckLevel = "header",
+    read_threads: int | None = None,
 ) -> xr.DataArray:
-    """The cube of :func:`load_cube`, read into memory here (in the calling thread).
+    """The cube of :func:`load_cube`, read into memory here (in the calling thread, or,
+    for remote assets, on `read_threads` threads).
 
     For a task that needs a whole small cube at once (one site tile): every asset is
-    opened and read once, by one Dask task per band, instead of being opened first by the
-    pre-flight and again by the loader, and read by one task per scene and band. The
+    opened and read once, by one Dask task per band (local files) or per scene and band
+    (remote files, read `read_threads` at a time so that their waits overlap), instead
+    of being opened first by the pre-flight and again by the loader. The
     pre-flight of :func:`check_assets` runs only when that read fails: the scenes it
     finds unreadable are then left out and reported, and the others read again, with
     the errors of :data:`READ_ERRORS_AS_NODATA` as nodata, exactly as :func:`load_cube`
@@ -120,7 +131,9 @@ def read_cube(
     ``load_cube(...).compute()`` (a read that succeeds has nothing for the pre-flight to
     find: a missing, truncated, multi-band or unreferenced file fails the read too).
 
-    Parameters are those of :func:`load_cube`; the result is numpy-backed.
+    Parameters are those of :func:`load_cube`, and `read_threads`: how many assets are
+    read at once (None: 1 when every asset is a local file, else :data:`READ_THREADS`).
+    The result is numpy-backed.
 
     Examples
     --------
@@ -129,14 +142,25 @@ def read_cube(
     (<class 'numpy.ndarray'>, {})
     """
     bands, on_grid = _prepare(scenes, grid, bands, loader, grid.height, check)
-    chunks = (max(1, len(on_grid)), max(grid.height, grid.width))
+    threads = read_threads if read_threads is not None else _read_threads(on_grid, bands)
+    if threads < 1:
+        raise CubeError(f"read_threads must be >= 1, not {threads}")
+    # One chunk per asset when several threads read, else one per band (fewer tasks).
+    chunks = (1 if threads > 1 else max(1, len(on_grid)), max(grid.height, grid.width))
+
+    def compute(cube: xr.DataArray) -> xr.DataArray:
+        if threads == 1:
+            return cube.compute(scheduler="synchronous")
+        return cube.compute(scheduler="threads", num_workers=threads)
+
     if check != "off":
         # Only the item-level part of the pre-flight (no I/O): assets missing from items.
         missing = check_assets(on_grid, grid, bands, gdal=gdal, level="off")
         readable = [s for s in on_grid if s.id not in missing]
         try:
-            cube = _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
-            cube = cube.compute(scheduler="synchronous")
+            cube = compute(
+                _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
+            )
         except Exception:  # noqa: BLE001 - any failure: the pre-flight tells which scene
             pass
         else:
@@ -145,8 +169,14 @@ def read_cube(
     skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
     _warn_skipped(skipped, len(on_grid))
     usable = [s for s in on_grid if s.id not in skipped]
-    cube = _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True)
-    return cube.compute(scheduler="synchronous")
+    return compute(_cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True))
+
+
+def _read_threads(scenes: Sequence[NormalisedItem], bands: Sequence[str]) -> int:
+    """1 when every asset is a local file (reading is decoding: the worker's one core is
+    busy already), else :data:`READ_THREADS` (reading is mostly waiting)."""
+    hrefs = (s.bands[b].href for s in scenes for b in bands if b in s.bands)
+    return READ_THREADS if any(is_remote(h) for h in hrefs) else 1
 
 
 def _prepare(

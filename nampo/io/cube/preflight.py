@@ -18,7 +18,7 @@ from nampo.grid import Grid
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
 
-__all__ = ["CheckLevel", "check_assets", "overlaps"]
+__all__ = ["CheckLevel", "check_assets", "is_remote", "overlaps"]
 
 CheckLevel = Literal["off", "header", "read"]
 
@@ -104,6 +104,15 @@ def _grid_window(src, grid: Grid) -> Window | None:
     if col1 <= col0 or row1 <= row0:
         return None
     return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def is_remote(href: str) -> bool:
+    """Whether `href` is read over a network (``http(s)://``, ``s3://``, ``/vsicurl/``...),
+    not from a local file."""
+    return urlparse(href).scheme not in ("", "file") or href.startswith(_NETWORK_VSI)
+
+
+_NETWORK_VSI = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
 
 
 def _local_size(href: str) -> int | None:
