@@ -181,9 +181,10 @@ class AssetServer:
         with self._lock:
             self._served.clear()
 
-    def _record(self, served: Served) -> None:
+    def _record(self, served: Served) -> int:
         with self._lock:
             self._served.append(served)
+            return len(self._served) - 1
 
     def _draw(self) -> str:
         """``ok``, ``error`` or ``drop`` for the next request, from the faults' seed."""
@@ -307,6 +308,9 @@ class AssetServer:
         length: int,
         path: str,
     ) -> None:
+        # Recorded before the answer goes out, so that a client that has its answer
+        # sees it counted; corrected below if the client hangs up halfway.
+        index = self._record(Served(request.command, path, status, len(body)))
         sent = 0
         try:
             request.send_response(status)
@@ -323,8 +327,10 @@ class AssetServer:
                     break
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up
-        finally:
-            self._record(Served(request.command, path, status, sent))
+        if sent != len(body):
+            with self._lock:
+                if index < len(self._served):
+                    self._served[index] = Served(request.command, path, status, sent)
 
 
 def _reset_connection(request: BaseHTTPRequestHandler) -> None:
