@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import dask.array as da
@@ -116,6 +116,7 @@ def read_cube(
     gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
     check: CheckLevel = "header",
     read_threads: int | None = None,
+    sign: Callable[[NormalisedItem], NormalisedItem] | None = None,
 ) -> xr.DataArray:
     """The cube of :func:`load_cube`, read into memory here (in the calling thread, or,
     for remote assets, on `read_threads` threads).
@@ -130,9 +131,21 @@ def read_cube(
     does. Same values, coordinates, attrs and skipped scenes as
     ``load_cube(...).compute()`` (a read that succeeds has nothing for the pre-flight to
     find: a missing, truncated, multi-band or unreferenced file fails the read too).
+    Remote assets are read through in that pre-flight (level ``header`` reads their
+    windows too): a transfer that keeps failing after GDAL's retries leaves its scene
+    out, named, rather than turning into nodata.
 
-    Parameters are those of :func:`load_cube`, and `read_threads`: how many assets are
-    read at once (None: 1 when every asset is a local file, else :data:`READ_THREADS`).
+    Parameters are those of :func:`load_cube`, and
+
+    read_threads
+        How many assets are read at once (None: 1 when every asset is a local file, else
+        :data:`READ_THREADS`).
+    sign
+        The catalog's signing hook (``CatalogProfile.sign_scene``: Planetary Computer's
+        hrefs carry a token that expires), called here, right before the read; when the
+        read is refused with HTTP 403 (a token that expired meanwhile), the scenes are
+        signed again and the read tried once more.
+
     The result is numpy-backed.
 
     Examples
@@ -141,7 +154,8 @@ def read_cube(
     >>> type(cube.data), skipped_scenes(cube)                            # doctest: +SKIP
     (<class 'numpy.ndarray'>, {})
     """
-    bands, on_grid = _prepare(scenes, grid, bands, loader, grid.height, check)
+    bands, unsigned = _prepare(scenes, grid, bands, loader, grid.height, check)
+    on_grid = [sign(s) for s in unsigned] if sign is not None else unsigned
     threads = read_threads if read_threads is not None else _read_threads(on_grid, bands)
     if threads < 1:
         raise CubeError(f"read_threads must be >= 1, not {threads}")
@@ -156,20 +170,34 @@ def read_cube(
     if check != "off":
         # Only the item-level part of the pre-flight (no I/O): assets missing from items.
         missing = check_assets(on_grid, grid, bands, gdal=gdal, level="off")
-        readable = [s for s in on_grid if s.id not in missing]
-        try:
-            cube = compute(
-                _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
-            )
-        except Exception:  # noqa: BLE001 - any failure: the pre-flight tells which scene
-            pass
-        else:
-            _warn_skipped(missing, len(on_grid))
-            return cube
-    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+        for attempt in (1, 2):
+            readable = [s for s in on_grid if s.id not in missing]
+            try:
+                cube = compute(
+                    _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
+                )
+            except Exception as exc:  # noqa: BLE001 - any failure: the pre-flight tells which
+                if sign is not None and attempt == 1 and _refused(exc):
+                    on_grid = [sign(s) for s in unsigned]  # a token expired: sign again, once
+                    continue
+                break
+            else:
+                _warn_skipped(missing, len(on_grid))
+                return cube
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check, read_remote=True)
     _warn_skipped(skipped, len(on_grid))
     usable = [s for s in on_grid if s.id not in skipped]
     return compute(_cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True))
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a read failed on HTTP 403 (an expired or missing signature)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "HTTP response code: 403" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _read_threads(scenes: Sequence[NormalisedItem], bands: Sequence[str]) -> int:

@@ -30,6 +30,9 @@ class Faults:
     """Share of requests whose connection is reset without an answer."""
     seed: int = 0
     """Seed of the draws that pick the failing requests (a run can be repeated)."""
+    failing: tuple[str, ...] = ()
+    """Paths (``/items/<id>/B04.tif``) answered 503 on every request: assets that keep
+    failing, whatever the retries."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "latency_ms", float(self.latency_ms))
@@ -47,7 +50,11 @@ class Faults:
                 f"{self.error_share + self.drop_share}"
             )
 
+        for path in self.failing:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"failing paths must start with '/', not {path!r}")
+
     @property
     def clean(self) -> bool:
         """Whether no request fails on purpose (latency and bandwidth may still apply)."""
-        return self.error_share == 0 and self.drop_share == 0
+        return self.error_share == 0 and self.drop_share == 0 and not self.failing

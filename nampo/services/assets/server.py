@@ -126,7 +126,7 @@ class AssetServer:
         self._server.daemon_threads = True
         # A client that hangs up mid-answer (GDAL aborts a transfer it has enough of) is
         # normal traffic, not an error to print.
-        self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._server.request_queue_size = 64
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -193,7 +193,7 @@ class AssetServer:
             if faults is not self._draws_for:  # new faults: their own seed from now on
                 self._draws = random.Random(faults.seed)
                 self._draws_for = faults
-            if faults.clean:
+            if faults.error_share == 0 and faults.drop_share == 0:
                 return "ok"
             x = self._draws.random()
         if x < faults.error_share:
@@ -225,7 +225,7 @@ class AssetServer:
         method = request.command
         parts = urlsplit(request.path)
         path = unquote(parts.path)
-        outcome = self._draw()
+        outcome = "error" if path in faults.failing else self._draw()
         if outcome == "drop":
             self._record(Served(method, path, 0, 0))
             _reset_connection(request)
