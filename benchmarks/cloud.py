@@ -58,7 +58,7 @@ from nampo.services import pgstac
 from nampo.services.assets import AssetServer, Faults
 from nampo.services.assets.archive import write_served_archive
 from nampo.settings import Settings
-from nampo.sites import Site, Tile
+from nampo.sites import Site
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline import Sampler  # noqa: E402 (the benchmarks share their sampler)

@@ -4,8 +4,11 @@ plain HTTP clients and by GDAL itself."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -171,3 +174,63 @@ def test_an_archive_is_served_with_http_hrefs(mini_archive, tmp_path: Path):
     assert served_items([other], root, server.url_of)[0]["assets"]["a"]["href"] == (
         "/elsewhere/B04.tif"
     )
+
+
+@pytest.mark.services
+def test_stac_up_serves_the_assets_and_stac_down_stops_them(mini_archive, monkeypatch, capsys):
+    """``nampo stac up --serve-assets``: the catalog's items point at the stand-in, whose
+    files read as the local ones; ``nampo stac down`` stops it with the API."""
+    from shapely.geometry import box
+
+    from nampo.cli import main
+    from nampo.io import catalog
+    from nampo.services import pgstac
+    from nampo.services.assets import background
+
+    # A home of its own: the session's STAC API must keep its local hrefs.
+    home = Path(tempfile.mkdtemp(prefix="nampo-test-assets-home-"))
+    monkeypatch.setenv("NAMPO_HOME", str(home))
+    state = home / "stac"
+    try:
+        code = main(
+            ["stac", "up", "--archive", str(mini_archive.path), "--serve-assets",
+             "--latency-ms", "2"]
+        )  # fmt: skip
+        assert code == 0
+        (served,) = background.running(state)
+        assert served.url.startswith("http://127.0.0.1:")
+        assert f"served at {served.url}" in capsys.readouterr().out
+        assert main(["stac", "status"]) == 0
+        assert served.url in capsys.readouterr().out
+
+        url = pgstac.read_endpoint(state).url
+        scenes = catalog.search_scenes(
+            "local",
+            url,
+            box(125.3, 38.6, 125.5, 38.8),
+            dt.date(2022, 1, 1),
+            dt.date(2022, 1, 31),
+            None,
+        )
+        assert scenes and all(
+            b.href.startswith(served.url) for s in scenes for b in s.bands.values()
+        )
+        href = scenes[0].bands["red"].href
+        local_path = mini_archive.path / href.removeprefix(served.url + "/")
+        with rasterio.open(href) as remote, rasterio.open(local_path) as local:
+            assert np.array_equal(remote.read(1), local.read(1))
+    finally:
+        assert main(["stac", "down"]) == 0
+        shutil.rmtree(home, ignore_errors=True)
+    assert background.running(state) == [] and not background._alive(served.pid)
+
+
+def test_fault_options_need_serve_assets(monkeypatch, tmp_path, capsys):
+    from nampo.cli import main
+
+    monkeypatch.setenv("NAMPO_HOME", str(tmp_path))
+    assert main(["stac", "up", "--latency-ms", "40"]) != 0
+    assert "need --serve-assets" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["stac", "up", "--serve-assets", "--error-share", "1.5"])
+    assert "expected a share in [0, 1)" in capsys.readouterr().err

@@ -32,6 +32,9 @@ __all__ = ["AssetServer", "Served", "Traffic"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _SEND_CHUNK = 64 * 1024
+_SLOW_DOWN = (
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ class AssetServer:
             return
         if outcome == "error":
             # S3's answer under load; no Retry-After, as S3 sends none.
-            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            body = _SLOW_DOWN
             self._send(request, 503, body if with_body else b"", {}, len(body), path)
             return
         refused = self._refused(path, parse_qs(parts.query))
@@ -337,9 +340,7 @@ def _reset_connection(request: BaseHTTPRequestHandler) -> None:
     """Close the connection with a TCP reset and no answer (a dropped connection)."""
     request.close_connection = True
     try:
-        request.connection.setsockopt(
-            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-        )
+        request.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         request.connection.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
@@ -360,4 +361,3 @@ def _handler_for(server: AssetServer) -> type[BaseHTTPRequestHandler]:
             server._answer(self, with_body=False)
 
     return Handler
-
