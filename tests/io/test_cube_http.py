@@ -164,3 +164,33 @@ def test_an_expired_signature_is_signed_again_once(mini_archive, items, site):
         assert cube.sizes["time"] == 0
         assert all("403" in reason for reason in skipped_scenes(cube).values())
     reader_mod.OPEN_FILES.clear()
+
+
+@pytest.mark.parametrize(
+    ("href", "remote"),
+    [
+        ("https://sentinel-cogs.s3.us-west-2.amazonaws.com/x/B04.tif", True),
+        ("s3://sentinel-cogs/x/B04.tif", True),
+        ("/vsicurl/https://example.org/B04.tif", True),
+        ("/vsis3/bucket/B04.tif", True),
+        ("/data/items/x/B04.tif", False),
+        ("file:///data/items/x/B04.tif", False),
+        ("/vsimem/B04.tif", False),
+    ],
+)
+def test_remote_hrefs_are_told_from_local_files(href, remote):
+    from nampo.io.cube import preflight
+
+    assert preflight.is_remote(href) is remote
+
+
+def test_read_threads_must_be_positive(items, site):
+    from nampo.errors import CubeError
+
+    with pytest.raises(CubeError, match="read_threads must be >= 1, not 0"):
+        read(local(items), site.tile_grid(site.tiles[0]), read_threads=0)
+
+
+def test_local_files_read_on_threads_give_the_same_cube(items, site):
+    grid = site.tile_grid(site.tiles[0])
+    assert_same_cube(read(local(items), grid, read_threads=4), read(local(items), grid))
