@@ -194,3 +194,21 @@ def test_read_threads_must_be_positive(items, site):
 def test_local_files_read_on_threads_give_the_same_cube(items, site):
     grid = site.tile_grid(site.tiles[0])
     assert_same_cube(read(local(items), grid, read_threads=4), read(local(items), grid))
+
+
+def test_read_ahead_serves_the_next_tiles_from_the_block_cache(mini_archive, items, site, server):
+    """With the site's grid as `prefetch`, each file's blocks under the site are read when
+    it is opened: the site's other tiles then make no request at all, and read the same
+    values as from disk."""
+    scenes = remote(items, mini_archive.path, server.url_of)
+    first, *others = site.tiles
+    read(scenes, site.tile_grid(first), prefetch=site.grid)
+    opened = server.traffic()
+    assert opened.heads == opened.files  # each file opened once
+    assert opened.gets <= 3 * opened.files  # header, then the site's blocks (1-2 ranges)
+    server.reset()
+    for tile in others:
+        grid = site.tile_grid(tile)
+        got = read(scenes, grid, prefetch=site.grid)
+        assert_same_cube(got, read(local(items), grid))
+    assert server.traffic().requests == 0

@@ -10,6 +10,7 @@ left out and reported (:func:`skipped_scenes`). Design and measurements: docs/cu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "FILL",
     "OPEN_FILES",
     "READ_ERRORS_AS_NODATA",
+    "PREFETCH_MB",
     "READ_THREADS",
     "CheckLevel",
     "Loader",
@@ -46,6 +48,12 @@ __all__ = [
 ]
 
 Loader = Literal["stackstac", "odc"]
+
+PREFETCH_MB = 256
+"""At most this many MB of decoded blocks are read ahead for one cube (:func:`read_cube`'s
+`prefetch`; GDAL's block cache is raised to hold them): a month unit's scenes over a site
+like Nampo (~100 MB), not a baseline's year (~600 MB), whose files would push each
+other's blocks out before the next tile reads them."""
 
 READ_THREADS = 16
 """Threads that read one cube's remote assets at once in :func:`read_cube` (files on
@@ -117,6 +125,7 @@ def read_cube(
     check: CheckLevel = "header",
     read_threads: int | None = None,
     sign: Callable[[NormalisedItem], NormalisedItem] | None = None,
+    prefetch: Grid | None = None,
 ) -> xr.DataArray:
     """The cube of :func:`load_cube`, read into memory here (in the calling thread, or,
     for remote assets, on `read_threads` threads).
@@ -145,6 +154,12 @@ def read_cube(
         hrefs carry a token that expires), called here, right before the read; when the
         read is refused with HTTP 403 (a token that expired meanwhile), the scenes are
         signed again and the read tried once more.
+    prefetch
+        A larger grid holding `grid` (the site's, when `grid` is one of its tiles): when
+        the assets are remote and the blocks of all of them under `prefetch` fit in
+        :data:`PREFETCH_MB`, each file's blocks under it are read when the file is opened
+        (the worker keeps it open for the site's other tiles, whose windows then come
+        from GDAL's block cache instead of a request each). stackstac loader only.
 
     The result is numpy-backed.
 
@@ -162,6 +177,8 @@ def read_cube(
     # One chunk per asset when several threads read, else one per band (fewer tasks).
     chunks = (1 if threads > 1 else max(1, len(on_grid)), max(grid.height, grid.width))
 
+    ahead, gdal = _read_ahead(prefetch, on_grid, grid, bands, loader, threads, gdal)
+
     def compute(cube: xr.DataArray) -> xr.DataArray:
         if threads == 1:
             return cube.compute(scheduler="synchronous")
@@ -174,7 +191,10 @@ def read_cube(
             readable = [s for s in on_grid if s.id not in missing]
             try:
                 cube = compute(
-                    _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
+                    _cube(
+                        readable, grid, bands, loader, chunks, gdal, missing,
+                        tolerant=False, prefetch=ahead,
+                    )  # fmt: skip
                 )
             except Exception as exc:  # noqa: BLE001 - any failure: the pre-flight tells which
                 if sign is not None and attempt == 1 and _refused(exc):
@@ -187,7 +207,39 @@ def read_cube(
     skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check, read_remote=True)
     _warn_skipped(skipped, len(on_grid))
     usable = [s for s in on_grid if s.id not in skipped]
-    return compute(_cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True))
+    return compute(
+        _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True, prefetch=ahead)
+    )
+
+
+def _read_ahead(
+    prefetch: Grid | None,
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    loader: str,
+    threads: int,
+    gdal: GdalSettings,
+) -> tuple[tuple[float, float, float, float] | None, GdalSettings]:
+    """The bounds to read ahead (None: read window by window) and the GDAL settings with
+    a block cache that holds what is read ahead."""
+    if prefetch is None or loader != "stackstac" or threads == 1 or prefetch == grid:
+        return None, gdal
+    px = prefetch.width * prefetch.height
+    decoded = 0.0
+    for scene in scenes:
+        for name in bands:
+            band = scene.bands.get(name)
+            if band is None:
+                continue
+            # A file pixel of k x k grid pixels holds 1/k^2 of them; blocks at the edges
+            # and the file's data type (at most 2 bytes here) are rounded up by 1.5.
+            k = abs(band.transform[0]) / prefetch.resolution if band.transform else 1.0
+            decoded += 1.5 * 2 * px / max(k, 1.0) ** 2
+    if decoded > PREFETCH_MB * 2**20:
+        return None, gdal  # more than the cache holds: each tile's windows, as they come
+    cache = max(gdal.cache_max_mb, PREFETCH_MB + 64)
+    return prefetch.bounds, dataclasses.replace(gdal, cache_max_mb=cache)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -256,6 +308,7 @@ def _cube(
     skipped: Mapping[str, str],
     *,
     tolerant: bool,
+    prefetch: tuple[float, float, float, float] | None = None,
 ) -> xr.DataArray:
     """The lazy cube of `scenes`, chunked (`chunks[0]` scenes, 1 band, `chunks[1]` px
     square). `tolerant`: the read errors of :data:`READ_ERRORS_AS_NODATA` (stackstac) or
@@ -268,7 +321,7 @@ def _cube(
             chunks=(1, 1, chunk_px, chunk_px),
         )
     elif loader == "stackstac":
-        data = load_stackstac(scenes, grid, bands, chunks, gdal, tolerant)
+        data = load_stackstac(scenes, grid, bands, chunks, gdal, tolerant, prefetch)
     else:
         data = load_odc(scenes, grid, bands, chunks, gdal, tolerant)
     return wrap(data, scenes, grid, bands, loader=loader, skipped=skipped)
