@@ -251,7 +251,11 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds (fastest kept)")
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["before", "windows", "faults"], help="leave a row out"
+        "--skip",
+        action="append",
+        default=[],
+        choices=["before", "windows", "faults"],
+        help="leave a row out",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)
@@ -315,9 +319,7 @@ def _bench(args, archive, site: Site, month: dt.date, endpoint, server, home: Pa
         )
     if "before" not in args.skip:
         plan.append(
-            Setting(
-                "http 40 ms, 1 thread, no read-ahead", True, Faults(latency_ms=40), 1, False
-            )
+            Setting("http 40 ms, 1 thread, no read-ahead", True, Faults(latency_ms=40), 1, False)
         )
     for n in (int(v) for v in args.threads.split(",") if v.strip()):
         plan.append(Setting(f"http 40 ms, {n} read threads", True, Faults(latency_ms=40), n))
