@@ -29,6 +29,7 @@ import importlib.util
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -204,7 +205,7 @@ def _build(
     end = dt.datetime.combine(scenario.period.end, dt.time(23, 59, 59), tzinfo=dt.UTC)
     collection = build_collection(grid.bbox_lonlat(), start, end)
     (tmp / "collection.json").write_text(json.dumps(collection, indent=1))
-    shutil.copyfile(source, tmp / "scenario.yaml")
+    _copy_scenario(Path(source), tmp)
 
     truth = tmp / "truth"
     truth.mkdir(exist_ok=True)
@@ -248,6 +249,17 @@ def _build(
         "collection": collection["id"],
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _copy_scenario(source: Path, folder: Path) -> None:
+    """The scenario file as given, beside the archive's data; the site definition it
+    refers to is copied too (``site.yaml``), so the archive stays readable on its own."""
+    text = source.read_text()
+    ref = re.search(r"^site:[ \t]*([^\s#]+)", text, flags=re.MULTILINE)
+    if ref is not None:
+        shutil.copyfile(source.parent / ref.group(1), folder / "site.yaml")
+        text = text[: ref.start(1)] + "site.yaml" + text[ref.end(1) :]
+    (folder / "scenario.yaml").write_text(text)
 
 
 def _write_csv(path: Path, rows: list[dict], fields: list[str] | None = None) -> None:
