@@ -63,18 +63,6 @@ class Traffic:
     files: int
     """Distinct files asked for."""
 
-    def __sub__(self, other: Traffic) -> Traffic:
-        statuses = Counter(self.statuses)
-        statuses.subtract(other.statuses)
-        return Traffic(
-            self.requests - other.requests,
-            self.gets - other.gets,
-            self.heads - other.heads,
-            self.bytes - other.bytes,
-            {k: v for k, v in statuses.items() if v},
-            self.files,
-        )
-
 
 class AssetServer:
     """Files under `root` at ``http://127.0.0.1:PORT/<path relative to root>``.
