@@ -78,7 +78,12 @@ def read_bands(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader:
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
     # one-tile cube cost more than the steps themselves.
-    raw = read_cube(scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader)
+    # Remote assets: each file's blocks under the whole site are read when the worker
+    # opens it, for this tile and the site's next tiles (docs/cube.md, "Reading from the
+    # cloud").
+    raw = read_cube(
+        scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader, prefetch=site.grid
+    )
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
     refl = to_reflectance(raw, scenes, mask_classes=brightmask.MASKED_EXCEPT_CLOUD)

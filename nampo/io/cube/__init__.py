@@ -10,9 +10,10 @@ left out and reported (:func:`skipped_scenes`). Design and measurements: docs/cu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import dask.array as da
@@ -24,7 +25,7 @@ from nampo.grid import Grid
 from nampo.io.cube.items import loader_item
 from nampo.io.cube.layout import CUBE_DIMS, FILL, string_coord, wrap
 from nampo.io.cube.odc import load_odc
-from nampo.io.cube.preflight import CheckLevel, check_assets, overlaps
+from nampo.io.cube.preflight import CheckLevel, check_assets, is_remote, overlaps
 from nampo.io.cube.stackstac_reader import OPEN_FILES, READ_ERRORS_AS_NODATA, load_stackstac
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
@@ -34,6 +35,8 @@ __all__ = [
     "FILL",
     "OPEN_FILES",
     "READ_ERRORS_AS_NODATA",
+    "PREFETCH_MB",
+    "READ_THREADS",
     "CheckLevel",
     "Loader",
     "check_assets",
@@ -45,6 +48,19 @@ __all__ = [
 ]
 
 Loader = Literal["stackstac", "odc"]
+
+PREFETCH_MB = 256
+"""At most this many MB of decoded blocks are read ahead for one cube (:func:`read_cube`'s
+`prefetch`; GDAL's block cache is raised to hold them): a month unit's scenes over a site
+like Nampo (~100 MB), not a baseline's year (~600 MB), whose files would push each
+other's blocks out before the next tile reads them."""
+
+READ_THREADS = 16
+"""Threads that read one cube's remote assets at once in :func:`read_cube` (files on
+local disk are read in the calling thread). A read over HTTP spends nearly all its time
+waiting for the server (20-80 ms a request in the cloud, a few ms of decoding): with
+this many reads in flight, the waits of a unit's ~50-100 requests overlap instead of
+adding up. GDAL releases the GIL while it waits and decodes (docs/cube.md)."""
 
 
 def load_cube(
@@ -107,20 +123,45 @@ def read_cube(
     loader: Loader = "stackstac",
     gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
     check: CheckLevel = "header",
+    read_threads: int | None = None,
+    sign: Callable[[NormalisedItem], NormalisedItem] | None = None,
+    prefetch: Grid | None = None,
 ) -> xr.DataArray:
-    """The cube of :func:`load_cube`, read into memory here (in the calling thread).
+    """The cube of :func:`load_cube`, read into memory here (in the calling thread, or,
+    for remote assets, on `read_threads` threads).
 
     For a task that needs a whole small cube at once (one site tile): every asset is
-    opened and read once, by one Dask task per band, instead of being opened first by the
-    pre-flight and again by the loader, and read by one task per scene and band. The
+    opened and read once, by one Dask task per band (local files) or per scene and band
+    (remote files, read `read_threads` at a time so that their waits overlap), instead
+    of being opened first by the pre-flight and again by the loader. The
     pre-flight of :func:`check_assets` runs only when that read fails: the scenes it
     finds unreadable are then left out and reported, and the others read again, with
     the errors of :data:`READ_ERRORS_AS_NODATA` as nodata, exactly as :func:`load_cube`
     does. Same values, coordinates, attrs and skipped scenes as
     ``load_cube(...).compute()`` (a read that succeeds has nothing for the pre-flight to
     find: a missing, truncated, multi-band or unreferenced file fails the read too).
+    Remote assets are read through in that pre-flight (level ``header`` reads their
+    windows too): a transfer that keeps failing after GDAL's retries leaves its scene
+    out, named, rather than turning into nodata.
 
-    Parameters are those of :func:`load_cube`; the result is numpy-backed.
+    Parameters are those of :func:`load_cube`, and
+
+    read_threads
+        How many assets are read at once (None: 1 when every asset is a local file, else
+        :data:`READ_THREADS`).
+    sign
+        The catalog's signing hook (``CatalogProfile.sign_scene``: Planetary Computer's
+        hrefs carry a token that expires), called here, right before the read; when the
+        read is refused with HTTP 403 (a token that expired meanwhile), the scenes are
+        signed again and the read tried once more.
+    prefetch
+        A larger grid holding `grid` (the site's, when `grid` is one of its tiles): when
+        the assets are remote and the blocks of all of them under `prefetch` fit in
+        :data:`PREFETCH_MB`, each file's blocks under it are read when the file is opened
+        (the worker keeps it open for the site's other tiles, whose windows then come
+        from GDAL's block cache instead of a request each). stackstac loader only.
+
+    The result is numpy-backed.
 
     Examples
     --------
@@ -128,25 +169,94 @@ def read_cube(
     >>> type(cube.data), skipped_scenes(cube)                            # doctest: +SKIP
     (<class 'numpy.ndarray'>, {})
     """
-    bands, on_grid = _prepare(scenes, grid, bands, loader, grid.height, check)
-    chunks = (max(1, len(on_grid)), max(grid.height, grid.width))
+    bands, unsigned = _prepare(scenes, grid, bands, loader, grid.height, check)
+    on_grid = [sign(s) for s in unsigned] if sign is not None else unsigned
+    threads = read_threads if read_threads is not None else _read_threads(on_grid, bands)
+    if threads < 1:
+        raise CubeError(f"read_threads must be >= 1, not {threads}")
+    # One chunk per asset when several threads read, else one per band (fewer tasks).
+    chunks = (1 if threads > 1 else max(1, len(on_grid)), max(grid.height, grid.width))
+
+    ahead, gdal = _read_ahead(prefetch, on_grid, grid, bands, loader, threads, gdal)
+
+    def compute(cube: xr.DataArray) -> xr.DataArray:
+        if threads == 1:
+            return cube.compute(scheduler="synchronous")
+        return cube.compute(scheduler="threads", num_workers=threads)
+
     if check != "off":
         # Only the item-level part of the pre-flight (no I/O): assets missing from items.
         missing = check_assets(on_grid, grid, bands, gdal=gdal, level="off")
-        readable = [s for s in on_grid if s.id not in missing]
-        try:
-            cube = _cube(readable, grid, bands, loader, chunks, gdal, missing, tolerant=False)
-            cube = cube.compute(scheduler="synchronous")
-        except Exception:  # noqa: BLE001 - any failure: the pre-flight tells which scene
-            pass
-        else:
-            _warn_skipped(missing, len(on_grid))
-            return cube
-    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check)
+        for attempt in (1, 2):
+            readable = [s for s in on_grid if s.id not in missing]
+            try:
+                cube = compute(
+                    _cube(
+                        readable, grid, bands, loader, chunks, gdal, missing,
+                        tolerant=False, prefetch=ahead,
+                    )  # fmt: skip
+                )
+            except Exception as exc:  # noqa: BLE001 - any failure: the pre-flight tells which
+                if sign is not None and attempt == 1 and _refused(exc):
+                    on_grid = [sign(s) for s in unsigned]  # a token expired: sign again, once
+                    continue
+                break
+            else:
+                _warn_skipped(missing, len(on_grid))
+                return cube
+    skipped = check_assets(on_grid, grid, bands, gdal=gdal, level=check, read_remote=True)
     _warn_skipped(skipped, len(on_grid))
     usable = [s for s in on_grid if s.id not in skipped]
-    cube = _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True)
-    return cube.compute(scheduler="synchronous")
+    return compute(
+        _cube(usable, grid, bands, loader, chunks, gdal, skipped, tolerant=True, prefetch=ahead)
+    )
+
+
+def _read_ahead(
+    prefetch: Grid | None,
+    scenes: Sequence[NormalisedItem],
+    grid: Grid,
+    bands: Sequence[str],
+    loader: str,
+    threads: int,
+    gdal: GdalSettings,
+) -> tuple[tuple[float, float, float, float] | None, GdalSettings]:
+    """The bounds to read ahead (None: read window by window) and the GDAL settings with
+    a block cache that holds what is read ahead."""
+    if prefetch is None or loader != "stackstac" or threads == 1 or prefetch == grid:
+        return None, gdal
+    px = prefetch.width * prefetch.height
+    decoded = 0.0
+    for scene in scenes:
+        for name in bands:
+            band = scene.bands.get(name)
+            if band is None:
+                continue
+            # A file pixel of k x k grid pixels holds 1/k^2 of them; blocks at the edges
+            # and the file's data type (at most 2 bytes here) are rounded up by 1.5.
+            k = abs(band.transform[0]) / prefetch.resolution if band.transform else 1.0
+            decoded += 1.5 * 2 * px / max(k, 1.0) ** 2
+    if decoded > PREFETCH_MB * 2**20:
+        return None, gdal  # more than the cache holds: each tile's windows, as they come
+    cache = max(gdal.cache_max_mb, PREFETCH_MB + 64)
+    return prefetch.bounds, dataclasses.replace(gdal, cache_max_mb=cache)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a read failed on HTTP 403 (an expired or missing signature)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "HTTP response code: 403" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _read_threads(scenes: Sequence[NormalisedItem], bands: Sequence[str]) -> int:
+    """1 when every asset is a local file (reading is decoding: the worker's one core is
+    busy already), else :data:`READ_THREADS` (reading is mostly waiting)."""
+    hrefs = (s.bands[b].href for s in scenes for b in bands if b in s.bands)
+    return READ_THREADS if any(is_remote(h) for h in hrefs) else 1
 
 
 def _prepare(
@@ -198,6 +308,7 @@ def _cube(
     skipped: Mapping[str, str],
     *,
     tolerant: bool,
+    prefetch: tuple[float, float, float, float] | None = None,
 ) -> xr.DataArray:
     """The lazy cube of `scenes`, chunked (`chunks[0]` scenes, 1 band, `chunks[1]` px
     square). `tolerant`: the read errors of :data:`READ_ERRORS_AS_NODATA` (stackstac) or
@@ -210,7 +321,7 @@ def _cube(
             chunks=(1, 1, chunk_px, chunk_px),
         )
     elif loader == "stackstac":
-        data = load_stackstac(scenes, grid, bands, chunks, gdal, tolerant)
+        data = load_stackstac(scenes, grid, bands, chunks, gdal, tolerant, prefetch)
     else:
         data = load_odc(scenes, grid, bands, chunks, gdal, tolerant)
     return wrap(data, scenes, grid, bands, loader=loader, skipped=skipped)

@@ -18,7 +18,7 @@ from nampo.grid import Grid
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
 
-__all__ = ["CheckLevel", "check_assets", "overlaps"]
+__all__ = ["CheckLevel", "check_assets", "is_remote", "overlaps"]
 
 CheckLevel = Literal["off", "header", "read"]
 
@@ -31,6 +31,7 @@ def check_assets(
     gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
     level: CheckLevel = "header",
     max_workers: int = 8,
+    read_remote: bool = False,
 ) -> dict[str, str]:
     """Scenes whose assets for `bands` cannot be read: ``{scene id: reason}``.
 
@@ -45,6 +46,10 @@ def check_assets(
         of reading the data twice). ``off``: only check that the assets exist in the item.
     max_workers
         Threads opening files (the work is waiting on I/O).
+    read_remote
+        At level ``header``, also read the grid's window of remote assets (over HTTP a
+        block that cannot be fetched after GDAL's retries is a transfer that keeps
+        failing: its scene is left out and named instead of read as nodata).
 
     Examples
     --------
@@ -61,11 +66,18 @@ def check_assets(
         jobs.extend((scene.id, b, scene.bands[b].href) for b in bands)
     if level != "off" and jobs:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            reasons = pool.map(lambda job: _check_asset(job[2], grid, gdal, level), jobs)
+            reasons = pool.map(
+                lambda job: _check_asset(job[2], grid, gdal, _level(job[2], level, read_remote)),
+                jobs,
+            )
             for (scene_id, band, _), reason in zip(jobs, reasons, strict=True):
                 if reason:
                     problems.setdefault(scene_id, []).append(f"{band}: {reason}")
     return {scene_id: "; ".join(reasons) for scene_id, reasons in problems.items()}
+
+
+def _level(href: str, level: CheckLevel, read_remote: bool) -> CheckLevel:
+    return "read" if level == "header" and read_remote and is_remote(href) else level
 
 
 def _check_asset(href: str, grid: Grid, gdal: GdalSettings, level: CheckLevel) -> str | None:
@@ -104,6 +116,15 @@ def _grid_window(src, grid: Grid) -> Window | None:
     if col1 <= col0 or row1 <= row0:
         return None
     return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def is_remote(href: str) -> bool:
+    """Whether `href` is read over a network (``http(s)://``, ``s3://``, ``/vsicurl/``...),
+    not from a local file."""
+    return urlparse(href).scheme not in ("", "file") or href.startswith(_NETWORK_VSI)
+
+
+_NETWORK_VSI = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
 
 
 def _local_size(href: str) -> int | None:

@@ -7,6 +7,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 
 import dask.array as da
 import numpy as np
@@ -14,7 +15,7 @@ import rasterio
 import stackstac
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 from stackstac.raster_spec import RasterSpec
 from stackstac.rio_env import LayeredEnv
 from stackstac.rio_reader import AutoParallelRioReader
@@ -32,6 +33,8 @@ __all__ = [
     "OpenFiles",
     "load_stackstac",
 ]
+
+Bounds = tuple[float, float, float, float]
 
 READ_ERRORS_AS_NODATA: tuple[Exception, ...] = (
     # The object disappeared between search and read (reprocessed or withdrawn scene).
@@ -70,8 +73,20 @@ class AlignedReader(AutoParallelRioReader):
     (``errors_as_nodata``), nodata masking and fill value.
     """
 
+    def __init__(self, *, prefetch: Bounds | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.prefetch = prefetch
+        """Bounds (in the grid's CRS) whose blocks are read at once when the file is
+        opened, so that the next windows of the file come from GDAL's block cache."""
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "prefetch": self.prefetch}
+
+    def __setstate__(self, state) -> None:
+        AlignedReader.__init__(self, **state)
+
     def _open(self):
-        file = OPEN_FILES.get(self.url, self.gdal_env)
+        file = OPEN_FILES.get(self.url, self.gdal_env, self.prefetch, self.spec.epsg)
         layout = None if file is None else _lattice_layout(file, self.spec, self.dtype)
         if layout is None:
             return super()._open()
@@ -114,7 +129,16 @@ class OpenFiles:
         self._files: OrderedDict[tuple, _OpenFile] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, url: str, env: LayeredEnv) -> _OpenFile | None:
+    def get(
+        self,
+        url: str,
+        env: LayeredEnv,
+        prefetch: Bounds | None = None,
+        epsg: int | None = None,
+    ) -> _OpenFile | None:
+        """The open file of `url` (opened now if it is not open). `prefetch`: bounds in
+        EPSG `epsg` whose blocks are read into GDAL's block cache when the file is opened
+        (one request for what the later windows of a site's tiles need)."""
         key = _file_key(url)
         if key is None:
             return None
@@ -138,6 +162,8 @@ class OpenFiles:
             while len(self._files) > self.size:
                 _, old = self._files.popitem(last=False)
                 old.close()
+        if prefetch is not None and epsg is not None and file.epsg == epsg:
+            _read_ahead(file, prefetch, env)
         return file
 
     def clear(self) -> None:
@@ -145,6 +171,24 @@ class OpenFiles:
             for file in self._files.values():
                 file.close()
             self._files.clear()
+
+
+def _read_ahead(file: _OpenFile, bounds: Bounds, env: LayeredEnv) -> None:
+    """Read the blocks of `file` under `bounds` (its CRS) into GDAL's block cache: GDAL
+    fetches them in as few requests as their byte ranges allow, where window by window
+    each tile's read is a request of its own. A failure here is left to the window reads
+    to report."""
+    window = from_bounds(*bounds, transform=file.transform)
+    col0, row0 = max(0, int(np.floor(window.col_off))), max(0, int(np.floor(window.row_off)))
+    col1 = min(file.width, int(np.ceil(window.col_off + window.width)))
+    row1 = min(file.height, int(np.ceil(window.row_off + window.height)))
+    if col1 <= col0 or row1 <= row0:
+        return
+    try:
+        with file.lock, env.read:
+            file.ds.read(1, window=Window(col0, row0, col1 - col0, row1 - row0))
+    except Exception:  # noqa: BLE001, S110 - the window reads report their own failures
+        pass
 
 
 def _file_key(url: str) -> tuple | None:
@@ -231,9 +275,11 @@ def load_stackstac(
     chunks: tuple[int, int],
     gdal: GdalSettings,
     tolerant: bool,
+    prefetch: Bounds | None = None,
 ) -> da.Array:
     """The ``(time, band, y, x)`` Dask array of `scenes` read by stackstac onto `grid`:
-    one step per scene and every band, in the order given (see :func:`nampo.io.cube.load_cube`)."""
+    one step per scene and every band, in the order given (see :func:`nampo.io.cube.load_cube`).
+    `prefetch`: bounds (grid CRS) each file's blocks are read for when it is opened."""
     time_chunk, chunk_px = chunks
     items = [loader_item(s, bands) for s in scenes]
     stack = stackstac.stack(
@@ -255,7 +301,7 @@ def load_stackstac(
         band_coords=False,
         gdal_env=_stackstac_env(gdal),
         errors_as_nodata=READ_ERRORS_AS_NODATA if tolerant else (),
-        reader=AlignedReader,
+        reader=AlignedReader if prefetch is None else partial(AlignedReader, prefetch=prefetch),
     )
     check_xy(stack, grid, "stackstac")
     # stackstac drops items (and bands) with no asset overlapping the bounds: put them

@@ -1,0 +1,214 @@
+"""Cubes read over HTTP from the cloud stand-in (nampo.services.assets): the same values
+as from local disk, with a bounded number of requests, through 503s and dropped
+connections; an asset that keeps failing is a skipped scene; an expired signature is
+signed again once."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nampo.errors import CubeWarning
+from nampo.io.cube import read_cube, skipped_scenes
+from nampo.io.cube import stackstac_reader as reader_mod
+from nampo.io.gdal import GdalSettings
+from nampo.io.scenes import NormalisedItem, normalise
+from nampo.services.assets import AssetServer, Faults
+from nampo.services.assets.archive import served_items
+from nampo.sites import Site
+
+BANDS = ["blue", "red", "nir", "swir16", "scl"]
+FLAKY = Faults(error_share=0.10, drop_share=0.03, seed=11)
+
+
+@pytest.fixture(scope="module")
+def site(mini_archive) -> Site:
+    return Site.from_scenario(mini_archive.scenario, tile_px=64, baseline_months=3)
+
+
+@pytest.fixture(scope="module")
+def items(mini_archive) -> list[dict]:
+    lines = (mini_archive.path / "items.ndjson").read_text().splitlines()
+    every = [json.loads(x) for x in lines]
+    return [i for i in every if i["properties"]["datetime"].startswith("2022-01")]
+
+
+@pytest.fixture
+def server(mini_archive) -> Iterator[AssetServer]:
+    # A server (a new port, so new URLs) per test: GDAL caches what it fetched by URL.
+    reader_mod.OPEN_FILES.clear()
+    with AssetServer(mini_archive.path) as server:
+        yield server
+    reader_mod.OPEN_FILES.clear()
+
+
+GDAL = GdalSettings(http_retry_delay=0.01)
+"""GDAL's retry delay (1 s, doubled) shortened: the tests wait for nothing."""
+
+
+def read(scenes, grid, bands=BANDS, **kwargs):
+    return read_cube(scenes, grid, bands, gdal=GDAL, **kwargs)
+
+
+def local(items) -> list[NormalisedItem]:
+    return [normalise(i) for i in items]
+
+
+def remote(items, root: Path, url_of: Callable[[Path], str]) -> list[NormalisedItem]:
+    return [normalise(i) for i in served_items(items, root, url_of)]
+
+
+def with_hrefs(scene: NormalisedItem, change: Callable[[str], str]) -> NormalisedItem:
+    stac = copy.deepcopy(scene.stac)
+    for asset in stac["assets"].values():
+        asset["href"] = change(asset["href"])
+    return normalise(stac)
+
+
+def assert_same_cube(a, b) -> None:
+    assert list(a.id.values) == list(b.id.values)
+    assert a.dtype == b.dtype and np.array_equal(a.values, b.values)
+    assert a.attrs == b.attrs
+
+
+def test_a_cube_over_http_is_the_cube_from_disk(mini_archive, items, site, server):
+    scenes = remote(items, mini_archive.path, server.url_of)
+    tile_a, tile_b = site.tiles[:2]
+    for tile in (tile_a, tile_b):
+        grid = site.tile_grid(tile)
+        assert_same_cube(read(scenes, grid), read(local(items), grid))
+    traffic = server.traffic()
+    files = traffic.files
+    assert files <= len(items) * len(BANDS)
+    # Each file opened once for both tiles (kept across units): one HEAD each; every other
+    # request a header or block read.
+    assert traffic.heads == files
+    assert traffic.statuses == {200: files, 206: traffic.gets}
+
+    server.reset()
+    read(scenes, site.tile_grid(tile_a))  # a unit read again: no open, no HEAD
+    assert server.traffic().heads == 0
+
+
+def test_503s_and_dropped_connections_do_not_change_the_cube(mini_archive, items, site, server):
+    server.faults = FLAKY
+    scenes = remote(items, mini_archive.path, server.url_of)
+    grid = site.tile_grid(site.tiles[0])
+    cube = read(scenes, grid)
+    statuses = server.traffic().statuses
+    assert statuses.get(503, 0) > 0 and statuses.get(0, 0) > 0  # faults did happen
+    assert skipped_scenes(cube) == {}
+    assert_same_cube(cube, read(local(items), grid))
+
+
+def test_an_asset_that_keeps_failing_is_a_skipped_scene(mini_archive, items, site, server):
+    grid = site.tile_grid(site.tiles[0])
+    sound = read(local(items), grid)
+    victim = str(sound.id.values[0])
+    href = next(i for i in items if i["id"] == victim)["assets"]["red"]["href"]
+    path = "/" + Path(href).relative_to(mini_archive.path).as_posix()
+    scenes = remote(items, mini_archive.path, server.url_of)
+    read(scenes, grid, ["blue"])  # its files open and headers read: blocks fail later
+
+    server.faults = Faults(failing=(path,))
+    with pytest.warns(CubeWarning, match=victim):
+        cube = read(scenes, grid)
+    assert list(skipped_scenes(cube)) == [victim]
+    assert "red: cannot read" in skipped_scenes(cube)[victim]
+    assert "503" in skipped_scenes(cube)[victim]
+    rest = sound.where(sound.id != victim, drop=True).astype(sound.dtype)
+    assert np.array_equal(cube.values, rest.values)
+    assert list(cube.id.values) == list(rest.id.values)
+
+
+def test_an_expired_signature_is_signed_again_once(mini_archive, items, site):
+    root = mini_archive.path
+    grid = site.tile_grid(site.tiles[0])
+    reader_mod.OPEN_FILES.clear()
+    with AssetServer(root, signed=True) as server:
+        plain = remote(items, root, lambda p: server.url_of(p).split("?")[0])
+        calls: list[str] = []
+
+        def sign(scene: NormalisedItem) -> NormalisedItem:
+            # The first token handed out has expired by the time it is used (as a cached
+            # Planetary Computer token can during a long read); the next ones are fresh.
+            lifetime = -1.0 if len(calls) < len(plain) else 2700.0
+            calls.append(scene.id)
+            return with_hrefs(scene, lambda href: server.sign(href, lifetime))
+
+        cube = read(plain, grid, sign=sign)
+        assert server.traffic().statuses.get(403, 0) > 0
+        assert set(Counter(calls).values()) == {2}  # signed, then signed again once
+        assert skipped_scenes(cube) == {}
+        assert_same_cube(cube, read(local(items), grid))
+
+        # Tokens that are always expired: signed again once, then every scene is skipped
+        # and named, not read as nodata.
+        calls.clear()
+        reader_mod.OPEN_FILES.clear()
+
+        def stale(scene: NormalisedItem) -> NormalisedItem:
+            calls.append(scene.id)
+            return with_hrefs(scene, lambda href: server.sign(href, -1.0))
+
+        grid_b = site.tile_grid(site.tiles[1])
+        with pytest.warns(CubeWarning):
+            cube = read(plain, grid_b, sign=stale)
+        assert set(Counter(calls).values()) == {2}
+        assert cube.sizes["time"] == 0
+        assert all("403" in reason for reason in skipped_scenes(cube).values())
+    reader_mod.OPEN_FILES.clear()
+
+
+@pytest.mark.parametrize(
+    ("href", "remote"),
+    [
+        ("https://sentinel-cogs.s3.us-west-2.amazonaws.com/x/B04.tif", True),
+        ("s3://sentinel-cogs/x/B04.tif", True),
+        ("/vsicurl/https://example.org/B04.tif", True),
+        ("/vsis3/bucket/B04.tif", True),
+        ("/data/items/x/B04.tif", False),
+        ("file:///data/items/x/B04.tif", False),
+        ("/vsimem/B04.tif", False),
+    ],
+)
+def test_remote_hrefs_are_told_from_local_files(href, remote):
+    from nampo.io.cube import preflight
+
+    assert preflight.is_remote(href) is remote
+
+
+def test_read_threads_must_be_positive(items, site):
+    from nampo.errors import CubeError
+
+    with pytest.raises(CubeError, match="read_threads must be >= 1, not 0"):
+        read(local(items), site.tile_grid(site.tiles[0]), read_threads=0)
+
+
+def test_local_files_read_on_threads_give_the_same_cube(items, site):
+    grid = site.tile_grid(site.tiles[0])
+    assert_same_cube(read(local(items), grid, read_threads=4), read(local(items), grid))
+
+
+def test_read_ahead_serves_the_next_tiles_from_the_block_cache(mini_archive, items, site, server):
+    """With the site's grid as `prefetch`, each file's blocks under the site are read when
+    it is opened: the site's other tiles then make no request at all, and read the same
+    values as from disk."""
+    scenes = remote(items, mini_archive.path, server.url_of)
+    first, *others = site.tiles
+    read(scenes, site.tile_grid(first), prefetch=site.grid)
+    opened = server.traffic()
+    assert opened.heads == opened.files  # each file opened once
+    assert opened.gets <= 3 * opened.files  # header, then the site's blocks (1-2 ranges)
+    server.reset()
+    for tile in others:
+        grid = site.tile_grid(tile)
+        got = read(scenes, grid, prefetch=site.grid)
+        assert_same_cube(got, read(local(items), grid))
+    assert server.traffic().requests == 0
