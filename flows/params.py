@@ -11,7 +11,7 @@ from pydantic import Field
 
 from nampo.run.units import parse_month
 
-SiteName = Literal["nampo", "harbour-mini", "river-port", "tropical-port"]
+SiteName = Literal["nampo", "harbour-mini", "pier-mini", "river-port", "tropical-port"]
 """Keys of :data:`nampo.scenario.known_sites.KNOWN_SITES` (a test keeps them equal)."""
 
 CatalogName = Literal["local", "earth-search", "planetary-computer"]

@@ -59,6 +59,8 @@ KNOWN_SITES: dict[str, KnownSite] = {
     # a 6-month baseline that holds a green season. A North Sea estuary (brackish, tidal)
     # does not freeze; on the equator nothing freezes and the vegetation is evergreen.
     "river-port": KnownSite(SCENARIOS / "tests" / "river-port.yaml", 120, 6, ice_months=()),
+    # Ships moored close together (issue 18): 2 x 2 tiles of 64 px, a 3-month baseline.
+    "pier-mini": KnownSite(SCENARIOS / "tests" / "pier-mini.yaml", 64, 3),
     "tropical-port": KnownSite(
         SCENARIOS / "tests" / "tropical-port.yaml",
         120,
