@@ -1,19 +1,19 @@
 """Benchmark: issue 5's change scores on every test scenario, side by side, in one run.
 
-The change method (nampo/analysis/dating/) must not be tuned to one scenario: this prints recall,
-precision, median timing error and median area error (events of at least 2,000 m2), per
-event type and overall, for each scenario, next to issue 5's targets; then each
-scenario's activity (vessel MAE per facility per clear scene, ice MAE) next to issue 18's. Each scenario is
-processed end to end as a user would: its archive rendered (cached), served by the local
-STAC API (PostgreSQL + pgstac on loopback, started here and stopped at the end), every
-(tile, month) unit computed into a store, events dated from the store and scored against
-the archive's truth files.
+The change method (nampo/analysis/dating/) must not be tuned to one scenario: this prints
+recall, precision, median timing error and median area error (events of at least 2,000
+m2), per event type and overall, for each scenario, next to issue 5's targets; then each
+scenario's activity (vessel MAE per facility per clear scene, ice MAE) next to issue
+18's. Each scenario is processed end to end as a user would: its archive rendered
+(cached), served by the local STAC API (PostgreSQL + pgstac on loopback, started here and
+stopped at the end), every (tile, month) unit computed into a store, events dated from the
+store and scored against the archive's truth files.
 
 Nampo is optional (its full run takes about 20 minutes on 2 cores): `--nampo-store` scores
 an existing Nampo store (e.g. ~/.nampo/stores/nampo.zarr, only read) against a Nampo
 archive's truth. Run:
 
-    uv run python benchmarks/scores.py [--scenarios river-port tropical-port harbour-mini]
+    uv run python benchmarks/scores.py [--scenarios river-port tropical-port harbour-mini pier-mini]
         [--seeds 1 2 3] [--archives DIR] [--stores DIR] [--detail]
         [--nampo-store ~/.nampo/stores/nampo.zarr [--nampo-archive DIR]]
 
@@ -152,8 +152,7 @@ def activity_table(scores: dict[str, ActivityScore]) -> str:
     lines = [
         f"activity; '!': misses issue 18's target (vessel MAE <= {vt} per facility per "
         f"clear scene, ice MAE <= {it})",
-        f"{'scenario':16s} {'facility':12s} {'scenes':>6s} {'truth':>6s} {'found':>6s} "
-        f"{'MAE':>6s}",
+        f"{'scenario':16s} {'facility':12s} {'scenes':>6s} {'truth':>6s} {'found':>6s} {'MAE':>6s}",
     ]
     for name, a in scores.items():
         for r in a.vessel_rows():
