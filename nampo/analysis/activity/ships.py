@@ -60,7 +60,11 @@ def _cuts(prof: np.ndarray, dip: float, min_part: float, max_part: float) -> lis
         ratio = prof[i] / peak if peak > 0 else np.inf
         if ratio < best_ratio:
             best, best_ratio = i, ratio
-    if best < 0 or (best_ratio >= dip and length <= max_part):
+    # The ships' length where they are at least half as bright as at their brightest (a
+    # blurred hull's ends are half bright): pixels partly on a hull reach beyond it.
+    lit = np.flatnonzero(prof >= 0.5 * np.nanmax(prof))
+    lit_length = (lit[-1] - lit[0]) * STEP_M if lit.size else 0.0
+    if best < 0 or (best_ratio >= dip and lit_length <= max_part):
         return []
     left = _cuts(prof[: best + 1], dip, min_part, max_part)
     right = _cuts(prof[best:], dip, min_part, max_part)
