@@ -118,9 +118,10 @@ from nampo.run.plan import CatalogSpec, find_scenes, validate_period
 from nampo.run.results import UnitResult
 from nampo.run.units import months, parse_month
 from nampo.scenario.archive import build_archive
-from nampo.scenario.known_sites import KNOWN_SITES, known_site, load_site
+from nampo.scenario.known_sites import KNOWN_SITES, known_site, load_site, register_builtin
 from nampo.services import pgstac
 from nampo.settings import Settings
+from nampo.sites.registry import Registry
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -693,6 +694,8 @@ def _bench(args, settings: Settings, period, home: Path) -> None:
         os.environ.update(prefect_server.prefect_env(home / "prefect", server.api_url))
         os.environ["NAMPO_HOME"] = str(home)
         os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "WARNING"
+        # the backfill flow takes its site from the registry
+        register_builtin(Registry.from_settings(Settings()), site_name)
         t0 = time.perf_counter()
         cluster = stack.enter_context(
             local_cluster(WORKERS, silence_logs=logging.ERROR, local_directory=str(home / "dask"))

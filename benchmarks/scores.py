@@ -82,6 +82,8 @@ def variants(name: str, seeds: list[int], folder: Path) -> list[tuple[str, Path]
     for seed in seeds:
         data = yaml.safe_load(path.read_text())
         data["seed"] = seed
+        if isinstance(data.get("site"), str):  # the site it simulates, wherever the copy is
+            data["site"] = str((path.parent / data["site"]).resolve())
         copy = folder / f"{name}-seed{seed}.yaml"
         copy.write_text(yaml.safe_dump(data, sort_keys=False))
         out.append((f"{name}@{seed}", copy))

@@ -14,28 +14,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.params import CatalogName, CloudLimit, LoaderName, Month, SiteName, Workers, month
+from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
 from nampo.io.store import Store, StoreLocation
-from nampo.run.plan import CatalogSpec, plan_run, validate_period
+from nampo.run.plan import plan_run, validate_period
 from nampo.run.results import RunReport, finish_run
-from nampo.scenario.known_sites import load_site
-from nampo.services import pgstac
 from nampo.settings import Settings
 
-__all__ = ["backfill", "catalog_spec", "default_store", "summarise"]
-
-
-def default_store(settings: Settings, site: str) -> str:
-    return str(settings.home / "stores" / f"{site}.zarr")
-
-
-def catalog_spec(
-    settings: Settings, catalog: str, catalog_url: str | None, max_cloud: float | None
-) -> CatalogSpec:
-    """The catalog to search; the local profile's URL is the running local STAC API's."""
-    if catalog == "local" and not catalog_url:
-        catalog_url = pgstac.read_endpoint(settings.stac_dir).url
-    return CatalogSpec(catalog, catalog_url, max_cloud, settings.catalog_timeout)
+__all__ = ["backfill", "summarise"]
 
 
 @flow(name="nampo-backfill", log_prints=True)
@@ -43,7 +29,7 @@ def backfill(
     first_month: Month,
     last_month: Month,
     site: SiteName = "nampo",
-    catalog: CatalogName = "local",
+    catalog: CatalogName | None = None,
     catalog_url: str | None = None,
     store: str | None = None,
     max_cloud: CloudLimit = None,
@@ -57,10 +43,10 @@ def backfill(
     Args:
         first_month: first month of the period (YYYY-MM).
         last_month: last month of the period (YYYY-MM).
-        site: the site to process.
-        catalog: STAC catalog profile; "local" is the local STAC API.
+        site: a registered site (`nampo site list`).
+        catalog: STAC catalog profile; "local" is the local STAC API (default: the site's).
         catalog_url: STAC API URL (default: the profile's, or the running local API).
-        store: Zarr store URL: a path, file:// or s3:// (default: NAMPO_HOME/stores/<site>.zarr).
+        store: Zarr store URL: a path, file:// or s3:// (default: NAMPO_STORES/<site>.zarr).
         max_cloud: skip scenes cloudier than this (eo:cloud_cover, percent).
         force: recompute units that are already complete.
         cluster: address of a Dask scheduler (tcp://host:8786); empty: a local cluster.
@@ -68,16 +54,16 @@ def backfill(
         loader: cube loader (stackstac by default; odc-stac for comparison).
     """
     settings = Settings()
-    the_site = load_site(site)
+    definition = registered(settings, site)  # an unknown site fails here, before any unit
     first, last = month(first_month), month(last_month)
     validate_period(first, last)  # before the catalog is asked anything
-    location = StoreLocation.from_settings(store or default_store(settings, site), settings)
+    location = StoreLocation.from_settings(store or settings.store_url(site), settings)
     plan = plan_run(
-        the_site,
+        definition.to_site(),
         first,
         last,
         store=Store(location),
-        spec=catalog_spec(settings, catalog, catalog_url, max_cloud),
+        spec=catalog_for(settings, definition, catalog, catalog_url, max_cloud),
         loader=loader,
         force=force,
     )

@@ -1,7 +1,7 @@
 """``nampo-flows``: the Prefect side of nampo on one machine.
 
 ``nampo-flows serve``   start a Prefect server on 127.0.0.1 (its database under
-                        NAMPO_HOME/prefect), register the backfill and monitoring
+                        NAMPO_HOME/prefect), register the backfill, report and monitoring
                         deployments and serve them until Ctrl-C; open the printed URL,
                         pick the backfill deployment, "Run" → "Custom run".
 ``nampo-flows demo``    the main job on the built-in default: render the Nampo archive,
@@ -24,8 +24,9 @@ import time
 
 from flows import prefect_server
 from nampo.cli import run_command
-from nampo.scenario.known_sites import KNOWN_SITES, known_site
+from nampo.scenario.known_sites import KNOWN_SITES, known_site, register_builtin
 from nampo.settings import Settings
+from nampo.sites.registry import Registry
 
 __all__ = ["UI_PORT", "demo", "main", "serve"]
 
@@ -58,7 +59,15 @@ def serve(args, settings: Settings) -> int:
         _use_server(settings, server)
         print(f"Prefect server: {server.url} (UI), API {server.api_url}")
         print(f"  database and logs: {home}")
-        print("  deployments: nampo-backfill/backfill (on demand), nampo-monitor/monitor (daily)")
+        print(
+            "  deployments: nampo-backfill/backfill, nampo-report/report and "
+            "nampo-monitor/monitor (on demand), nampo-monitor-sites/monitor-sites (daily)"
+        )
+        registry = Registry.from_settings(settings)
+        print(
+            f"  sites in {registry.url}: {', '.join(registry.names()) or 'none'} "
+            "(`nampo site add`, then restart this to see a new one in the forms)"
+        )
         print("  Ctrl-C stops the deployments and the server", flush=True)
         child = subprocess.Popen([sys.executable, "-m", "flows.deployments"], env=os.environ.copy())
         try:
@@ -86,6 +95,9 @@ def demo(args, settings: Settings) -> int:
     archive = build_archive(scenario, settings.archives_dir, workers=settings.render_workers)
     m = archive.manifest()
     print(f"    {archive.path} ({'built' if archive.built else 'cached'}: {m['items']} items)")
+    registry = Registry.from_settings(settings)
+    added = register_builtin(registry, site)  # the flows take sites from the registry
+    print(f"    site {site!r} {'registered' if added else 'already registered'} in {registry.url}")
     print("2/6 local STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS)", flush=True)
     was_running = pgstac.status(settings.stac_dir).running
     endpoint = pgstac.start(settings.stac_dir)

@@ -14,7 +14,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 
-from flows.backfill import catalog_spec, default_store, summarise
+from flows.backfill import summarise
 from flows.params import (
     CatalogName,
     CloudLimit,
@@ -25,13 +25,13 @@ from flows.params import (
     Workers,
     month,
 )
+from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
 from nampo.io.store import Store, StoreLocation
 from nampo.run.monitor import find_stale, window
 from nampo.run.plan import find_scenes, plan_run, validate_period
 from nampo.run.results import finish_run
 from nampo.run.units import months
-from nampo.scenario.known_sites import load_site
 from nampo.settings import Settings
 
 __all__ = ["monitor"]
@@ -42,7 +42,7 @@ def monitor(
     site: SiteName = "nampo",
     through_month: Month | None = None,
     lookback_months: LookbackMonths = 2,
-    catalog: CatalogName = "local",
+    catalog: CatalogName | None = None,
     catalog_url: str | None = None,
     store: str | None = None,
     max_cloud: CloudLimit = None,
@@ -53,12 +53,12 @@ def monitor(
     """Bring `site`'s store up to date with the catalog for its recent months.
 
     Args:
-        site: the site to watch.
+        site: a registered site (`nampo site list`).
         through_month: last month to look at (YYYY-MM); empty: the current month (UTC).
         lookback_months: how many months, ending with `through_month`, to check.
-        catalog: STAC catalog profile; "local" is the local STAC API.
+        catalog: STAC catalog profile; "local" is the local STAC API (default: the site's).
         catalog_url: STAC API URL (default: the profile's, or the running local API).
-        store: Zarr store URL (default: NAMPO_HOME/stores/<site>.zarr).
+        store: Zarr store URL (default: NAMPO_STORES/<site>.zarr).
         max_cloud: skip scenes cloudier than this (eo:cloud_cover, percent).
         cluster: address of a Dask scheduler; empty: a local cluster.
         workers: worker processes of the local cluster (ignored with `cluster`).
@@ -66,13 +66,14 @@ def monitor(
     """
     log = get_run_logger()
     settings = Settings()
-    the_site = load_site(site)
+    definition = registered(settings, site)  # an unknown site fails here, before any unit
+    the_site = definition.to_site()
     through = month(through_month) if through_month else dt.datetime.now(dt.UTC).date()
     first, last = window(through, lookback_months)
     validate_period(first, last)
-    location = StoreLocation.from_settings(store or default_store(settings, site), settings)
+    location = StoreLocation.from_settings(store or settings.store_url(site), settings)
     the_store = Store(location)
-    spec = catalog_spec(settings, catalog, catalog_url, max_cloud)
+    spec = catalog_for(settings, definition, catalog, catalog_url, max_cloud)
     scenes = find_scenes(the_site, first, last, spec)
     stale = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
     plan = plan_run(
@@ -106,4 +107,8 @@ def monitor(
         recomputed=sorted(stale.recompute) if stale else [],
         seen=seen,
     )
-    return summarise(report, location.url)
+    summary = summarise(report, location.url)
+    # new: scenes of months the store had complete but had not seen; all, for a new store
+    summary["new_scenes"] = sum(len(v) for v in stale.new_scenes.values()) if stale else len(scenes)
+    summary["scenes"] = len(scenes)
+    return summary

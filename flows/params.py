@@ -11,8 +11,17 @@ from pydantic import Field
 
 from nampo.run.units import parse_month
 
-SiteName = Literal["nampo", "harbour-mini", "pier-mini", "river-port", "tropical-port"]
-"""Keys of :data:`nampo.scenario.known_sites.KNOWN_SITES` (a test keeps them equal)."""
+SiteName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        max_length=64,
+        description="a site of the registry (`nampo site list`)",
+        examples=["nampo"],
+    ),
+]
+"""A registered site's name. Sites are data: the name is checked against the registry when
+a run starts; the deployments' forms offer the registered names (flows.sites)."""
 
 CatalogName = Literal["local", "earth-search", "planetary-computer"]
 """Keys of :data:`nampo.io.catalog.PROFILES` (a test keeps them equal)."""
@@ -35,6 +44,10 @@ CloudLimit = Annotated[
 
 Workers = Annotated[
     int, Field(ge=1, le=64, description="worker processes of the local Dask cluster")
+]
+
+SiteLimit = Annotated[
+    int, Field(ge=1, le=16, description="sites monitored at once (each a child flow run)")
 ]
 
 LookbackMonths = Annotated[

@@ -2,8 +2,7 @@
 what an analyst looks at first to the Prefect UI: the events table and a link to the
 report (artifacts ``events`` and ``report``; the backfill publishes the ``units`` table).
 
-Run by ``nampo-flows demo`` after its backfill; not served as a deployment yet (the
-served set is checked by tests/flows/test_flows.py).
+Run by ``nampo-flows demo`` after its backfill, and served as the ``report`` deployment.
 """
 
 from __future__ import annotations
@@ -13,11 +12,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
-from flows.backfill import default_store
 from flows.params import SiteName
+from flows.sites import registered
+from nampo.analysis.dating import ChangeParams
 from nampo.io.store import Store, StoreLocation
 from nampo.report import Report, build_report
-from nampo.scenario.known_sites import change_params, load_site, scenario_archive, truth_score
+from nampo.scenario.known_sites import scenario_archive, truth_score
 from nampo.settings import Settings
 
 
@@ -30,20 +30,22 @@ def report(site: SiteName = "nampo", store: str | None = None, out: str | None =
     """Write the report of `site`'s store and publish its events and a link to it.
 
     Args:
-        site: the site.
-        store: Zarr store URL (default: NAMPO_HOME/stores/<site>.zarr).
+        site: a registered site (`nampo site list`).
+        store: Zarr store URL (default: NAMPO_STORES/<site>.zarr).
         out: report folder (default: NAMPO_HOME/reports/<site>); replaced when it exists.
 
     Returns the path of the report's index.html.
     """
     settings = Settings()
-    location = StoreLocation.from_settings(store or default_store(settings, site), settings)
+    the_site = registered(settings, site).to_site()  # an unknown site fails here
+    location = StoreLocation.from_settings(store or settings.store_url(site), settings)
+    # A built-in site's report is scored when its scenario's archive (with truth) is here.
     score = truth_score(scenario_archive(site, settings.archives_dir))
     result = build_report(
         Store(location),
         Path(out or default_report(settings, site)),
-        load_site(site),
-        change=change_params(site),
+        the_site,
+        change=ChangeParams.for_site(the_site),
         score=score,
     )
     publish(result, site)

@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     """Region of the S3 service, when it needs one (AWS outside us-east-1)."""
 
+    sites: str | None = None
+    """Registry of watched sites: a folder or an object-store prefix beside the stores
+    (``s3://bucket/sites/``); default: NAMPO_HOME/sites."""
+
+    stores: str | None = None
+    """Where sites' stores are made by default (``<stores>/<site>.zarr``): a folder or an
+    object-store prefix (``s3://bucket/stores``); default: NAMPO_HOME/stores."""
+
+    @property
+    def sites_url(self) -> str:
+        return self.sites or str(self.home / "sites")
+
+    def store_url(self, site: str) -> str:
+        """The default store of the site called `site`."""
+        root = self.stores or str(self.home / "stores")
+        return f"{root.rstrip('/')}/{site}.zarr"
+
     @property
     def archives_dir(self) -> Path:
         return self.home / "archives"

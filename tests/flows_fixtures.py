@@ -23,12 +23,44 @@ import httpx
 import pytest
 
 from flows import prefect_server
+from nampo.cli import main as nampo_cli
 from nampo.run.units import Unit, months, unit_from_id
 from nampo.services import pgstac
 
 REPO = Path(__file__).resolve().parent.parent
 HELD_BACK_MONTH = "2021-11"
 """Items of this month are loaded only by the monitoring test (new scenes arriving)."""
+DEPLOYMENTS = {"backfill", "report", "monitor", "monitor-sites"}
+"""The deployments ``python -m flows.deployments`` serves."""
+
+OUTLINE_SITE = "mini-quay"
+"""A site added from GeoJSON files, as an analyst adds one: the quay and the land north
+of it in the test harbour (whose archive the session's STAC API holds)."""
+UNREACHABLE_SITE = "mini-down"
+"""The same place, its catalog a port on loopback where nothing listens."""
+
+
+def _square(w: float, s: float, e: float, n: float) -> dict:
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+OUTLINE = {
+    "type": "Feature",
+    "properties": {},
+    "geometry": _square(125.4068, 38.7186, 125.4185, 38.7256),
+}
+FACILITIES = {
+    "type": "FeatureCollection",
+    "features": [
+        {"type": "Feature",
+         "properties": {"name": "quay", "title": "Quay and yard", "kind": "quay"},
+         "geometry": _square(125.4070, 38.7188, 125.4183, 38.7222)},
+        {"type": "Feature", "properties": {"kind": "berth", "facility": "quay"},
+         "geometry": _square(125.40748, 38.71985, 125.41149, 38.72026)},
+        {"type": "Feature", "properties": {"name": "north", "kind": "other"},
+         "geometry": _square(125.4070, 38.7227, 125.4183, 38.7254)},
+    ],
+}  # fmt: skip
 
 
 def item_month(item: dict) -> str:
@@ -43,6 +75,41 @@ def flows_home() -> Iterator[Path]:
         yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def flows_sites(flows_home: Path) -> list[str]:
+    """The registry of the flows' NAMPO_HOME: the built-in test harbour, a site added from
+    an outline and a facilities GeoJSON with `nampo site add`, the same place with an
+    unreachable catalog, and a site the tests remove. Made before the deployments are
+    registered (their forms offer these)."""
+    import json
+
+    from nampo.scenario.known_sites import register_builtin
+    from nampo.sites.registry import Registry
+
+    registry = Registry(flows_home / "sites")
+    register_builtin(registry, "harbour-mini")
+    (flows_home / "outline.geojson").write_text(json.dumps(OUTLINE))
+    (flows_home / "facilities.geojson").write_text(json.dumps(FACILITIES))
+    dead = f"http://127.0.0.1:{prefect_server.free_port()}"  # nothing listens there
+    common = ["--outline", str(flows_home / "outline.geojson"), "--baseline", "2021-07..2021-09",
+              "--tile-px", "64", "--catalog", "local"]  # fmt: skip
+    for name, extra in [
+        (OUTLINE_SITE, ["--facilities", str(flows_home / "facilities.geojson")]),
+        (UNREACHABLE_SITE, []),
+        ("doomed", []),
+    ]:
+        args = ["site", "add", name, *common, *extra, "--title", name]
+        with environment({"NAMPO_HOME": str(flows_home)}):
+            assert nampo_cli(args) == 0
+    # the unreachable catalog: the entry names a STAC API URL of its own
+    doc = registry.get(UNREACHABLE_SITE).to_document()
+    doc["catalog"]["url"] = dead
+    from nampo.sites import parse_definition
+
+    registry.add(parse_definition(doc), replace=True)
+    return registry.names()
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +170,7 @@ def cluster(prefect_env) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, str]]:
+def served(prefect, prefect_env, flows_stac, flows_sites, flows_home) -> Iterator[dict[str, str]]:
     """``python -m flows.deployments`` running; returns deployment name -> id."""
     log = open(flows_home / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -115,7 +182,7 @@ def served(prefect, prefect_env, flows_stac, flows_home) -> Iterator[dict[str, s
         start_new_session=True,
     )
     try:
-        ids = wait_for_deployments(prefect.api_url, {"backfill", "monitor"}, proc)
+        ids = wait_for_deployments(prefect.api_url, DEPLOYMENTS, proc)
         yield ids
     finally:
         proc.terminate()

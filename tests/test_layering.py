@@ -13,7 +13,7 @@ import pytest
 
 NAMPO = Path(__file__).resolve().parents[1] / "nampo"
 
-PRODUCTION_PACKAGES = ("io", "products", "run", "analysis", "report")
+PRODUCTION_PACKAGES = ("io", "products", "run", "analysis", "report", "sites")
 """Packages of production code, under nampo/."""
 NOT_PRODUCTION_TOP = {"cli"}
 """Top-level modules (or packages) of nampo/ that are clients, not production code."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nampo.cli import events, imports, process, report, scenario, score, stac
+from nampo.cli import events, imports, process, report, scenario, score, site, stac
 from nampo.errors import NampoError
 from nampo.settings import Settings
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``nampo`` parser: one sub-command (or group of them) per module of this package."""
     parser = argparse.ArgumentParser(prog="nampo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    site.add_commands(sub)
     scenario.add_commands(sub)
     stac.add_commands(sub)
     process.add_command(sub)

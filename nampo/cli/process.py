@@ -23,6 +23,12 @@ def add_command(sub) -> None:
         default=DEFAULT_SCENARIO,
         help="the site, taken from a scenario file (default: Nampo)",
     )
+    proc.add_argument(
+        "--site",
+        metavar="NAME",
+        help="a site of the registry (`nampo site list`), instead of a scenario; its catalog "
+        "profile and collection are the default",
+    )
     proc.add_argument("--first", required=True, metavar="YYYY-MM", help="first month")
     proc.add_argument("--last", required=True, metavar="YYYY-MM", help="last month")
     proc.add_argument(
@@ -33,8 +39,9 @@ def add_command(sub) -> None:
     )
     proc.add_argument(
         "--catalog",
-        default="local",
-        help="catalog profile: local, earth-search, planetary-computer",
+        default=None,
+        help="catalog profile: local, earth-search, planetary-computer (default: the "
+        "--site's, else local)",
     )
     proc.add_argument("--url", help="STAC API URL (default: the profile's, or the local API)")
     proc.add_argument("--max-cloud", type=float, default=None, metavar="PERCENT")
@@ -86,14 +93,24 @@ def _process(args, settings: Settings) -> int:
     except ValueError as exc:
         raise NampoError(str(exc)) from None
     validate_period(first, last)  # before the catalog or its local API is asked anything
-    if args.outline is not None:
+    catalog, collection, url = args.catalog or "local", args.collection, args.url
+    if args.site is not None and args.outline is not None:
+        raise NampoError("--site and --outline both name the site: give one")
+    if args.site is not None:
+        from nampo.sites.registry import Registry
+
+        definition = Registry.from_settings(settings).get(args.site)
+        site = definition.to_site()
+        catalog = args.catalog or definition.catalog.profile
+        collection = args.collection or definition.catalog.collection
+        url = args.url or (definition.catalog.url if not args.catalog else None)
+    elif args.outline is not None:
         site = _outline_site(args.outline, args.baseline, args.tile_px)
     else:
         site = Site.from_scenario(load_scenario(args.scenario), tile_px=args.tile_px)
-    url = args.url
-    if args.catalog == "local" and url is None:
+    if catalog == "local" and url is None:
         url = pgstac.read_endpoint(settings.stac_dir).url
-    spec = CatalogSpec(args.catalog, url, args.max_cloud, settings.catalog_timeout, args.collection)
+    spec = CatalogSpec(catalog, url, args.max_cloud, settings.catalog_timeout, collection)
     store = Store(StoreLocation.from_settings(args.store, settings))
     # period, catalog and store are checked (and the store created) before any cluster starts
     plan = plan_run(site, first, last, store=store, spec=spec, loader=args.loader, force=args.force)

@@ -1,11 +1,10 @@
-"""The sites nampo knows by name, so that flows and commands take a name (a dropdown in the
-Prefect UI) instead of a file.
+"""The built-in sites and the scenarios that simulate them.
 
-Each is described by a scenario file (its grid, facilities and period) plus what a scenario
-does not say: the tile size of its store and the length of its baseline. A site's store
-keeps these, so they are properties of the site, never of a run. The site's seasons (when
-its water may freeze, when its vegetation is green) are its climate, which change dating
-needs (``docs/change.md``, rule 4).
+The built-in sites are registry entries like any other (``sites/<name>.yaml`` in the
+repository: Nampo and the test ports); each scenario under ``scenarios/`` names the site
+it simulates (``site:``). This module joins the two for the clients that need a scenario
+behind a site: the main job, the suite and the benchmarks. Production code never imports
+it: flows and commands find sites in the registry (:mod:`nampo.sites.registry`).
 """
 
 from __future__ import annotations
@@ -14,61 +13,71 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from nampo.analysis.dating import ChangeParams
 from nampo.errors import NampoError
-from nampo.sites import Site
+from nampo.sites import Site, SiteDefinition
+from nampo.sites.registry import Registry, load_definition
 
 if TYPE_CHECKING:
     from nampo.io.store import Store
     from nampo.report.data import Scorer
 
 __all__ = [
+    "BUILTIN_SITES",
     "KNOWN_SITES",
     "SCENARIOS",
     "KnownSite",
     "change_params",
     "known_site",
     "load_site",
+    "register_builtin",
     "scenario_archive",
     "site_for",
     "truth_score",
 ]
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+REPOSITORY = Path(__file__).resolve().parents[2]
+SCENARIOS = REPOSITORY / "scenarios"
+BUILTIN_SITES = REPOSITORY / "sites"
+"""The built-in sites' definitions: a folder registry of its own."""
 
 
 @dataclass(frozen=True)
 class KnownSite:
+    """A built-in site and the scenario that simulates it."""
+
     scenario: Path
-    tile_px: int
-    baseline_months: int
-    ice_months: tuple[int, ...] = (12, 1, 2, 3)
-    """Months in which the site's water may freeze (none where it never freezes)."""
-    growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)
-    """Months in which its vegetation is reliably green (every month where it is evergreen)."""
+    definition: SiteDefinition
+
+    @property
+    def tile_px(self) -> int:
+        return self.definition.tile_px
+
+    @property
+    def baseline_months(self) -> int:
+        first, last = self.definition.baseline.months()
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+
+    def site(self) -> Site:
+        return self.definition.to_site()
 
     def change_params(self) -> ChangeParams:
-        return ChangeParams(ice_months=self.ice_months, growing_months=self.growing_months)
+        return ChangeParams.for_site(self.site())
 
 
-KNOWN_SITES: dict[str, KnownSite] = {
-    "nampo": KnownSite(SCENARIOS / "nampo.yaml", tile_px=256, baseline_months=12),
-    # The small test harbour: 2 x 2 tiles of 64 px, a 3-month baseline (fast end-to-end runs).
-    "harbour-mini": KnownSite(SCENARIOS / "tests" / "harbour-mini.yaml", 64, 3),
-    # Two further test ports (issue 5), 2.4 x 1.8 km over 18 months: 2 x 2 tiles of 120 px,
-    # a 6-month baseline that holds a green season. A North Sea estuary (brackish, tidal)
-    # does not freeze; on the equator nothing freezes and the vegetation is evergreen.
-    "river-port": KnownSite(SCENARIOS / "tests" / "river-port.yaml", 120, 6, ice_months=()),
-    # Ships moored close together (issue 18): 2 x 2 tiles of 64 px, a 3-month baseline.
-    "pier-mini": KnownSite(SCENARIOS / "tests" / "pier-mini.yaml", 64, 3),
-    "tropical-port": KnownSite(
-        SCENARIOS / "tests" / "tropical-port.yaml",
-        120,
-        6,
-        ice_months=(),
-        growing_months=tuple(range(1, 13)),
-    ),
-}
+def _known_sites() -> dict[str, KnownSite]:
+    out = {}
+    for path in sorted(SCENARIOS.rglob("*.yaml")):
+        ref = (yaml.safe_load(path.read_text()) or {}).get("site")
+        if isinstance(ref, str):
+            definition = load_definition(path.parent / ref)
+            out[definition.name] = KnownSite(path, definition)
+    return out
+
+
+KNOWN_SITES: dict[str, KnownSite] = _known_sites()
 
 
 def known_site(name: str) -> KnownSite:
@@ -79,21 +88,26 @@ def known_site(name: str) -> KnownSite:
 
 
 def change_params(name: str) -> ChangeParams:
-    """Change dating's parameters for the site called `name`: its seasons (the defaults,
-    Nampo's, for a site nampo does not know)."""
+    """Change dating's parameters for the built-in site `name` (the defaults otherwise)."""
     return KNOWN_SITES[name].change_params() if name in KNOWN_SITES else ChangeParams()
 
 
 def load_site(name: str) -> Site:
-    """The site called `name`, with its grid, tiles, baseline and facilities."""
-    from nampo.scenario.model import load_scenario
+    """The built-in site called `name`, with its grid, tiles, baseline and facilities."""
+    return known_site(name).site()
 
-    k = known_site(name)
-    return Site.from_scenario(load_scenario(k.scenario), k.tile_px, k.baseline_months)
+
+def register_builtin(registry: Registry, name: str) -> bool:
+    """Add the built-in site `name` to `registry` unless it holds one by that name already
+    (then the registry's entry is kept: an operator may have edited it). True if added."""
+    if name in registry:
+        return False
+    registry.add(known_site(name).definition)
+    return True
 
 
 def site_for(store: Store, scenario: Path | None = None) -> Site:
-    """The store's site with its facilities: from a scenario file, else from the known
+    """The store's site with its facilities: from a scenario file, else from the built-in
     site of the store's name when its grid is the store's, else without facilities."""
     from nampo.scenario.model import load_scenario
 
@@ -112,7 +126,7 @@ def site_for(store: Store, scenario: Path | None = None) -> Site:
 
 
 def scenario_archive(site_name: str, archives: Path) -> Path | None:
-    """The cached archive of a known site's scenario, when it has been rendered."""
+    """The cached archive of a built-in site's scenario, when it has been rendered."""
     from nampo.scenario.archive import archive_dir
     from nampo.scenario.model import load_scenario
 

@@ -18,16 +18,18 @@ import numpy as np
 import pytest
 
 from flows import prefect_server
-from flows.params import CatalogName, SiteName
+from flows.params import CatalogName
 from nampo.io import catalog
 from nampo.io.store import Store
 from nampo.products.variables import ALL
 from nampo.run.execute import process
 from nampo.run.plan import CatalogSpec
 from nampo.run.units import Unit
-from nampo.scenario.known_sites import KNOWN_SITES, load_site
+from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
+from nampo.sites.registry import Registry
 from tests.flows_fixtures import (
+    DEPLOYMENTS,
     HELD_BACK_MONTH,
     REPO,
     cancel,
@@ -76,9 +78,14 @@ def reference(flows_stac, flows_home) -> Store:
     return store
 
 
-def test_parameter_choices_match_the_library():
-    assert set(SiteName.__args__) == set(KNOWN_SITES)
+def test_parameter_choices_match_the_library(prefect, served, flows_home):
     assert set(CatalogName.__args__) == set(catalog.PROFILES)
+    # the forms' site dropdowns: the sites registered when the deployments were
+    registered = Registry(flows_home / "sites").names()
+    assert {"harbour-mini", "mini-quay"} <= set(registered)
+    for name in ("backfill", "report", "monitor"):
+        d = httpx.get(f"{prefect.api_url}/deployments/{served[name]}").json()
+        assert d["parameter_openapi_schema"]["properties"]["site"]["enum"] == registered
 
 
 def backfill_params(store, cluster_address, **extra) -> dict:
@@ -339,7 +346,7 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
     assert_same(arrays(store, *period), arrays(clean, *period))
 
 
-def test_prefect_yaml_registers_both_deployments_on_a_work_pool():
+def test_prefect_yaml_registers_the_deployments_on_a_work_pool():
     """infra/prefect.yaml as an operator deploys it, onto a server of its own (the same
     deployment names on this module's server would replace the served ones)."""
     home = Path(tempfile.mkdtemp(prefix="nampo-deploy-"))
@@ -361,10 +368,10 @@ def test_prefect_yaml_registers_both_deployments_on_a_work_pool():
     finally:
         shutil.rmtree(home, ignore_errors=True)
     by_name = {d["name"]: d for d in found}
-    assert by_name.keys() == {"backfill", "monitor"}
+    assert by_name.keys() == DEPLOYMENTS
     assert {d["work_pool_name"] for d in found} == {"nampo"}
-    assert by_name["backfill"]["schedules"] == []
-    [schedule] = by_name["monitor"]["schedules"]
+    assert by_name["backfill"]["schedules"] == by_name["monitor"]["schedules"] == []
+    [schedule] = by_name["monitor-sites"]["schedules"]
     assert schedule["schedule"]["cron"] == "0 6 * * *" and schedule["active"]
     # The forms are those of the served deployments: the same typed parameters.
     schema = by_name["backfill"]["parameter_openapi_schema"]
@@ -372,8 +379,8 @@ def test_prefect_yaml_registers_both_deployments_on_a_work_pool():
     assert schema["properties"]["first_month"]["pattern"]
 
 
-def test_nampo_flows_serve_starts_a_server_and_both_deployments():
-    """The one local command: a Prefect server on loopback, the two deployments served;
+def test_nampo_flows_serve_starts_a_server_and_the_deployments():
+    """The one local command: a Prefect server on loopback, the deployments served;
     Ctrl-C stops both."""
     home = Path(tempfile.mkdtemp(prefix="nampo-serve-"))
     port = prefect_server.free_port()
@@ -386,7 +393,7 @@ def test_nampo_flows_serve_starts_a_server_and_both_deployments():
     api = f"http://127.0.0.1:{port}/api"
     try:
         ids = wait_for_deployments_at(api, proc)
-        assert ids.keys() == {"backfill", "monitor"}
+        assert ids.keys() == DEPLOYMENTS
         ui = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=30)
         assert ui.status_code == 200 and "<html" in ui.text.lower()
     finally:
@@ -406,7 +413,7 @@ def wait_for_deployments_at(api: str, proc, timeout: float = 120) -> dict[str, s
             found = httpx.post(f"{api}/deployments/filter", json={}, timeout=5).json()
         except httpx.HTTPError:
             found = []
-        if len(found) == 2:
+        if len(found) == len(DEPLOYMENTS):
             return {d["name"]: d["id"] for d in found}
         time.sleep(0.5)
     raise TimeoutError("deployments not served")

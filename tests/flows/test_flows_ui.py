@@ -1,7 +1,10 @@
 """The Prefect UI, as a person uses it: headless Chromium (Debian's /usr/bin/chromium, driven
 by Playwright; no browser is downloaded) opens the UI of a real Prefect server on loopback,
-goes to the backfill deployment, fills its custom-run form, submits it, and watches the
-run's page until its state badge says Completed. The store then holds the month's units.
+goes to the backfill deployment, fills its custom-run form (the site: one added from an
+outline and a facilities GeoJSON with `nampo site add`, picked from the dropdown), submits
+it, and watches the run's page until its state badge says Completed. The store then holds
+the month's units on the grid `--outline` derives, and the report deployment makes the
+site's report from it.
 
 It shares the session's Prefect server, STAC API, Dask cluster and serving process with
 test_flows.py (tests/flows_fixtures.py) and writes a store of its own. Every request the
@@ -24,8 +27,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from nampo.io.store import Store
 from nampo.run.units import BaselineUnit, Unit, parse_month
-from nampo.scenario.known_sites import load_site
-from tests.flows_fixtures import run_logs, task_runs, wait_for_run
+from nampo.sites import Site
+from nampo.sites.registry import Registry
+from tests.flows_fixtures import OUTLINE, OUTLINE_SITE, run_logs, start_run, task_runs, wait_for_run
 
 pytestmark = pytest.mark.services
 
@@ -40,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-SITE = "harbour-mini"
+SITE = OUTLINE_SITE
 MONTH = "2021-12"
 RUN_TIMEOUT_MS = 420_000
 """From Submit to Completed: the serving process starts the run, which runs the site's eight
@@ -171,7 +175,8 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
 ):
     page, api = ui.page, prefect.api_url
     store_path = flows_home / "ui.zarr"
-    tiles = [t.id for t in load_site(SITE).tiles]
+    registered = Registry(flows_home / "sites").site(SITE)
+    tiles = [t.id for t in registered.tiles]
     expected = {BaselineUnit(t).id for t in tiles} | {Unit(parse_month(MONTH), t).id for t in tiles}
     try:
         # The UI's front page, then Deployments -> backfill -> Run -> Custom run.
@@ -240,5 +245,19 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
     assert run["parameters"]["first_month"] == run["parameters"]["last_month"] == MONTH
     assert run["parameters"]["store"] == str(store_path)
     assert run["parameters"]["cluster"] == cluster
-    assert Store(store_path).done() == expected
+    store = Store(store_path)
+    assert store.done() == expected
     assert sorted(t["name"] for t in task_runs(api, run_id)) == sorted(expected)
+    # the site's grid is the one `nampo process --outline` derives from the same outline
+    assert store.site.grid == Site.from_outline(SITE, OUTLINE, baseline=registered.baseline).grid
+    assert store.site.name == SITE and store.site.tile_px == 64
+
+    # and its report, from the report deployment
+    out = flows_home / "ui-report"
+    report = wait_for_run(
+        api,
+        start_run(api, served["report"], {"site": SITE, "store": str(store_path), "out": str(out)}),
+    )
+    assert report["state_type"] == "COMPLETED", run_logs(api, report["id"])
+    page = (out / "index.html").read_text()
+    assert registered.title in page and "Quay and yard" in page

@@ -64,10 +64,17 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch):
     assert list(tmp_path.iterdir()) == [], "no archive and no temporary folder is left"
 
 
+def _mini_data() -> dict:
+    """The test harbour's scenario as data, to be written elsewhere: its site by full path."""
+    data = yaml.safe_load(MINI.read_text())
+    data["site"] = str((MINI.parent / data["site"]).resolve())
+    return data
+
+
 def test_cli_build_and_errors(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("NAMPO_HOME", str(tmp_path / "home"))
     broken = tmp_path / "broken.yaml"
-    data = yaml.safe_load(MINI.read_text())
+    data = _mini_data()
     data["events"][0]["polygons"][0][0] = [125.0, 38.0]  # far outside the grid
     broken.write_text(yaml.safe_dump(data))
     assert main(["scenario", "build", str(broken)]) == 2
@@ -89,7 +96,7 @@ def test_cli_build_and_errors(tmp_path: Path, monkeypatch, capsys):
 def test_archive_name_is_the_content_fingerprint(tmp_path: Path):
     sc = load_scenario(MINI)
     a = archive_dir(sc, tmp_path)
-    data = yaml.safe_load(MINI.read_text())
+    data = _mini_data()
     data["seed"] += 1
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(data))

@@ -16,7 +16,10 @@ from tests.conftest import MINI, NAMPO
 
 
 def _nampo_data() -> dict:
-    return yaml.safe_load(NAMPO.read_text())
+    """The Nampo scenario as plain data, its site's definition inlined."""
+    data = yaml.safe_load(NAMPO.read_text())
+    data["site"] = yaml.safe_load((NAMPO.parent / data["site"]).read_text())
+    return data
 
 
 def _error(data: dict) -> str:
@@ -36,9 +39,13 @@ def test_shipped_scenarios_are_valid():
 @pytest.mark.parametrize(
     ("edit", "pattern"),
     [
-        (lambda d: d.pop("grid"), r"^x\.yaml: grid: Field required"),
-        (lambda d: d["grid"].update(crs="EPSG:4326"), r"grid\.crs: .*UTM"),
-        (lambda d: d["grid"].update(origin=[703025, 4293040]), r"grid\.origin: .*multiples of 20"),
+        (lambda d: d["site"].pop("grid"), r"^x\.yaml: site: outline: required"),
+        (lambda d: d["site"]["grid"].update(crs="EPSG:4326"), r"site: grid\.crs: .*UTM"),
+        (
+            lambda d: d["site"]["grid"].update(origin=[703025, 4293040]),
+            r"site: grid\.origin: .*multiples of 20",
+        ),
+        (lambda d: d.update(grid={}), r"grid: a scenario that refers to a site takes these"),
         (lambda d: d["period"].update(end="2015-01-01"), r"period: .*end 2015-01-01 is not after"),
         (
             lambda d: d["events"][0].update(end="2016-01-01"),
@@ -94,6 +101,25 @@ def test_invalid_scenarios_name_the_field(edit, pattern):
     data = _nampo_data()
     edit(data)
     assert re.search(pattern, _error(data)), _error(data)
+
+
+def test_a_scenario_takes_its_site_from_the_definition_it_names(tmp_path: Path):
+    sc = load_scenario(MINI)
+    site = sc.site_definition
+    assert site is not None and site.name == sc.name == "harbour-mini"
+    assert sc.site_grid == site.site_grid()
+    assert [f.name for f in sc.facilities] == [f.name for f in site.facilities]
+    # what the site says beyond what is rendered (its baseline) leaves the archive alone
+    data = yaml.safe_load(MINI.read_text())
+    data["site"] = yaml.safe_load((MINI.parent / data["site"]).read_text())
+    data["site"]["baseline"]["last"] = "2021-12"
+    assert parse_scenario(data).fingerprint() == sc.fingerprint()
+    data["site"]["facilities"][0]["polygon"][0] = [125.4063, 38.7186]
+    assert parse_scenario(data).fingerprint() != sc.fingerprint()
+    missing = tmp_path / "s.yaml"
+    missing.write_text(MINI.read_text())
+    with pytest.raises(ScenarioError, match=r"s\.yaml: site: .*cannot read the site definition"):
+        load_scenario(missing)
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path):

@@ -5,11 +5,15 @@ type."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nampo.products.classes import BARE, BUILT, DARK, ICE, VEGETATION, WATER
 from nampo.products.variables import CLASSES
+
+if TYPE_CHECKING:
+    from nampo.sites import Site
 
 __all__ = [
     "BRIGHT",
@@ -96,6 +100,12 @@ class ChangeParams:
     """Months in which water may freeze: water seen only in them does not count."""
     growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)
     """Months in which vegetation is reliably green."""
+
+    @classmethod
+    def for_site(cls, site: Site) -> ChangeParams:
+        """The defaults with the site's seasons (its climate: ``docs/sites.md``)."""
+        seasons = site.seasons
+        return cls(ice_months=seasons.ice_months, growing_months=seasons.growing_months)
 
 
 def change_type(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -17,11 +17,17 @@ from nampo.scenario.model.base import LonLat, Model
 from nampo.scenario.model.cover import Area, Facility, LandcoverSpec
 from nampo.scenario.model.events import Event, EventType
 from nampo.scenario.model.site import Acquisitions, Climate, GridSpec, Period
+from nampo.sites import SiteDefinition, SiteError, parse_definition
+from nampo.sites.registry import load_definition
 
 __all__ = ["Scenario", "area_shape", "load_scenario", "parse_scenario"]
 
 
 class Scenario(Model):
+    site: SiteDefinition | None = None
+    """The site the scenario simulates (``site: <path of its definition>`` in the file,
+    resolved by :func:`load_scenario`): its name, title, grid and facilities are the
+    scenario's. A scenario without one carries them itself (a self-contained file)."""
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
     description: str = ""
@@ -33,6 +39,50 @@ class Scenario(Model):
     landcover: LandcoverSpec
     facilities: list[Facility] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_site(cls, data):
+        """Take the name, title, grid and facilities from the site the scenario refers to."""
+        if not isinstance(data, dict) or data.get("site") is None:
+            return data
+        site = data["site"]
+        if isinstance(site, str):
+            raise ValueError(
+                f"site: {site!r} is a path; read the scenario with load_scenario, which "
+                "resolves it against the scenario file"
+            )
+        if not isinstance(site, SiteDefinition):
+            try:
+                site = parse_definition(site, "site")
+            except SiteError as exc:  # pydantic reports ValueErrors raised here
+                raise ValueError(str(exc)) from None
+        carried = sorted(k for k in ("name", "title", "grid", "facilities") if k in data)
+        if carried:
+            raise ValueError(
+                f"{', '.join(carried)}: a scenario that refers to a site takes these from it"
+            )
+        grid = site.site_grid()
+        return {
+            **data,
+            "site": site,
+            "name": site.name,
+            "title": site.title or site.name,
+            "description": data.get("description") or site.description,
+            "grid": {
+                "crs": f"EPSG:{grid.epsg}",
+                "origin": (grid.x0, grid.y0),
+                "size": (grid.width, grid.height),
+            },
+            "facilities": [
+                {"name": f.name, "title": f.title, "polygon": f.polygon, "berths": f.berths}
+                for f in site.facilities
+            ],
+        }
+
+    @property
+    def site_definition(self) -> SiteDefinition | None:
+        return self.site
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -120,7 +170,10 @@ class Scenario(Model):
 
     def fingerprint(self) -> str:
         """A stable hash of the scenario's content (not its formatting): the cache key."""
-        blob = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        # The site's own fields (baseline, catalog, kinds) do not change what is rendered:
+        # its name, grid and facilities are copied into the scenario's fields.
+        content = self.model_dump(mode="json", by_alias=True, exclude={"site"})
+        blob = json.dumps(content, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -144,12 +197,19 @@ def _loc(loc: tuple) -> str:
     return out or "scenario"
 
 
-def parse_scenario(data: object, source: str = "scenario") -> Scenario:
-    """Validate a scenario given as plain data (what YAML gives)."""
+def parse_scenario(data: object, source: str = "scenario", base: Path | None = None) -> Scenario:
+    """Validate a scenario given as plain data (what YAML gives); a `site:` path is read
+    relative to `base` (the scenario file's folder)."""
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{source}: expected a mapping at the top level, got {type(data).__name__}"
         )
+    if isinstance(data.get("site"), str) and base is not None:
+        try:
+            site = load_definition(base / data["site"])
+        except SiteError as exc:
+            raise ScenarioError(f"{source}: site: {exc}") from None
+        data = {**data, "site": site}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -184,4 +244,4 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
         ) from None
-    return parse_scenario(data, str(path))
+    return parse_scenario(data, str(path), base=path.parent)

@@ -15,6 +15,7 @@ from shapely.geometry import Polygon, box, shape
 
 from nampo.errors import NampoError
 from nampo.grid import Grid, grid_for_outline
+from nampo.sites.climate import Climate, derived_climate
 
 __all__ = [
     "DEFAULT_TILE_PX",
@@ -70,6 +71,25 @@ class Site:
     berths: tuple[tuple[str, tuple[Polygon, ...]], ...] = field(default=(), compare=False)
     """(facility name, outlines in lon/lat) of the berths where ships moor, per facility
     that has any (vessels are counted there: nampo.analysis.activity)."""
+    kinds: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """(facility name, kind) of each facility whose kind is known (``docs/sites.md``)."""
+    climate: Climate | None = field(default=None, compare=False)
+    """The site's seasons; None: derived from the latitude of the grid's centre."""
+
+    def __post_init__(self) -> None:
+        if self.climate is None:
+            lat = self.grid.footprint_lonlat().centroid.y
+            object.__setattr__(self, "climate", derived_climate(lat))
+
+    @property
+    def seasons(self) -> Climate:
+        """The site's climate (never None after construction)."""
+        assert self.climate is not None
+        return self.climate
+
+    def kind(self, facility: str) -> str:
+        """The kind of a facility (``other`` when the site does not say)."""
+        return dict(self.kinds).get(facility, "other")
 
     @cached_property
     def tiles(self) -> tuple[Tile, ...]:
@@ -116,8 +136,10 @@ class Site:
     def from_scenario(
         cls, scenario, tile_px: int = DEFAULT_TILE_PX, baseline_months: int = 12
     ) -> Site:
-        """The site a scenario describes (same grid, same facilities); its baseline is the
-        scenario's first `baseline_months` months."""
+        """The site a scenario describes (same grid, same facilities and climate); its
+        baseline is the scenario's first `baseline_months` months."""
+        own = getattr(scenario, "site_definition", None)
+        known = own.to_site() if own is not None else None
         facilities = tuple((f.name, f.title, Polygon(f.polygon)) for f in scenario.facilities)
         berths = tuple(
             (f.name, tuple(Polygon(b) for b in f.berths)) for f in scenario.facilities if f.berths
@@ -133,6 +155,8 @@ class Site:
             (first, last),
             facilities,
             berths,
+            kinds=known.kinds if known else (),
+            climate=known.climate if known else None,
         )
 
     @classmethod
