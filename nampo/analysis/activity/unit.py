@@ -182,7 +182,8 @@ def _bright_objects(
     bright = berth & (nir > background + params.ship_nir_contrast)
     bright &= ndsi < params.ship_max_ndsi
     # A hull's bright pixels may leave a gap of a pixel where it crosses the pixel lattice
-    # at a slant: pixels up to two apart are one group (one ship lies in a berth at a time).
+    # at a slant: pixels up to two apart are one group, and ships moored close together
+    # in one group are told apart by its shape (split_ships).
     grouped, _ = ndimage.label(ndimage.binary_dilation(bright, EIGHT), EIGHT)
     labels = np.where(bright, grouped, 0)
     # what the ships' shapes are read from: a quay, pier or cloud beside a ship is not ship
