@@ -8,9 +8,10 @@ the pixel lattice with gaps). What still tells them apart is shape: a ship is a 
 ridge 15-40 m wide and 100-250 m long lying along its berth, so the water between two
 ships is a dip in the brightness profile across the berth (side by side) or along it (bow
 to stern). A pixel on a hull's centre line is at least three quarters hull (a beam of at
-least 15 m covers 10 m wherever it falls), a pixel centred in a gap of 15 m or more at most
-a third (a 10 m pixel reaches 5-7 m into the hulls either side): a dip under half the
-lower of the two peaks beside it is water between two ships.
+least 15 m covers 10 m wherever it falls); a pixel centred in a gap of 15 m or more reaches
+at most 7 m from its centre (a corner, at a slant), so it holds at most a corner of either
+hull, and the blur brings it up to a third at most: a dip under half the lower of the two
+peaks beside it is water between two ships.
 """
 
 from __future__ import annotations
