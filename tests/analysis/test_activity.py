@@ -115,6 +115,12 @@ def test_vessel_series_sums_tiles_filters_size_after_joining_and_skips_cloudy_sc
     s = vessel_series(docs)
     assert s["vessels"].tolist() == [1] and s["berth_px"].tolist() == [100]
     assert s["sizes"].tolist() == [[13]]
+    # fog over the berths (no water's colour in either tile, every pixel lit): unseen
+    for d in docs:
+        d["scenes"][0]["facilities"]["quay"]["berth_water"] = 4
+    assert np.isnan(vessel_series(docs)["vessels"].tolist()[0])
+    docs[0]["scenes"][0]["facilities"]["quay"]["berth_water"] = 6  # 10 over both tiles
+    assert vessel_series(docs)["vessels"].tolist() == [1]
     # the same scene with a third of the berths under a cloud: unknown, not zero
     docs[1]["scenes"][0]["facilities"]["quay"]["berth_clear"] = 5
     s = vessel_series(docs)

@@ -25,6 +25,9 @@ ICE_NDSI, ICE_GREEN = 0.4, 0.2
 """Ice: the rule of :func:`nampo.products.classes.landcover`."""
 WATER_MAX_NIR = 0.1
 """Water is darker than this in the NIR (the rule of :func:`nampo.products.classes.landcover`)."""
+MIN_WATER_PX = 10
+"""Fewest berth pixels of water's (or ice's) colour a scene must show for its vessels to be
+counted (and for the open water's brightness to be read from them)."""
 OPEN_WATER_NIR = 0.03
 """NIR of open turbid water (0.01-0.04 in the Yellow Sea's estuaries), the background of
 a scene whose berths show no open water (frozen)."""
@@ -157,6 +160,9 @@ def unit_activity(
             if f.berths.any():
                 berth = f.berths & far
                 entry["berth_clear"] = int(berth.sum())
+                # of water's or ice's colour: none when haze the mask missed (fog) lies over
+                # the berths, white, lighting them like hulls (vessel_series: unseen)
+                entry["berth_water"] = int((berth & (ndsi[i] >= params.ship_max_ndsi)).sum())
                 entry["objects"] = _bright_objects(
                     berth, nir[i], ndsi[i], params, row0, col0, f.axis
                 )
@@ -178,7 +184,7 @@ def _bright_objects(
     # (high NDSI, like ice) and dark in the NIR (unlike ice). A frozen berth has none: a
     # ship there is darker than the ice around it, but still brighter than water would be.
     water = berth & (ndsi >= params.ship_max_ndsi) & (nir < WATER_MAX_NIR)
-    background = float(np.median(nir[water])) if water.sum() >= 10 else OPEN_WATER_NIR
+    background = float(np.median(nir[water])) if water.sum() >= MIN_WATER_PX else OPEN_WATER_NIR
     bright = berth & (nir > background + params.ship_nir_contrast)
     bright &= ndsi < params.ship_max_ndsi
     # A hull's bright pixels may leave a gap of a pixel where it crosses the pixel lattice
