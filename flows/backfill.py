@@ -13,7 +13,16 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from flows.params import CatalogName, CloudLimit, LoaderName, Month, SiteName, Workers, month
+from flows.params import (
+    CatalogName,
+    CloudLimit,
+    LoaderName,
+    Month,
+    SiteName,
+    StalePolicy,
+    Workers,
+    month,
+)
 from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
 from nampo.io.store import Store, StoreLocation
@@ -37,6 +46,7 @@ def backfill(
     cluster: str | None = None,
     workers: Workers = 2,
     loader: LoaderName = "stackstac",
+    stale: StalePolicy = "recompute",
 ) -> dict:
     """Compute every unit of `site` from `first_month` to `last_month` into its store.
 
@@ -52,6 +62,7 @@ def backfill(
         cluster: address of a Dask scheduler (tcp://host:8786); empty: a local cluster.
         workers: worker processes of the local cluster (ignored with `cluster`).
         loader: cube loader (stackstac by default; odc-stac for comparison).
+        stale: units written by an older product version: recompute, or leave and report.
     """
     settings = Settings()
     definition = registered(settings, site)  # an unknown site fails here, before any unit
@@ -66,13 +77,16 @@ def backfill(
         spec=catalog_for(settings, definition, catalog, catalog_url, max_cloud),
         loader=loader,
         force=force,
+        stale=stale,
     )
     results = run_plan(plan, task_runner(cluster, workers))
     report = finish_run(plan, results, flow="backfill")
-    return summarise(report, location.url)
+    return summarise(report, location.url, plan.stale, plan.stale_policy)
 
 
-def summarise(report: RunReport, store_url: str) -> dict:
+def summarise(
+    report: RunReport, store_url: str, stale: tuple[str, ...] = (), policy: str = "recompute"
+) -> dict:
     """Log and publish (a table artifact) each unit's outcome; fail the flow run when a
     unit failed, after the run's metadata is in the store."""
     log = get_run_logger()
@@ -96,7 +110,16 @@ def summarise(report: RunReport, store_url: str) -> dict:
         "done": report.count("done"),
         "skipped": report.count("skipped"),
         "failed": report.count("failed"),
+        "stale": list(stale),
+        "stale_policy": policy,
     }
+    if stale and policy == "leave":
+        log.warning(
+            "%d units of the period were written by an older product version and are "
+            "left as they are (stale=leave): %s",
+            len(stale),
+            ", ".join(stale[:10]),
+        )
     log.info(
         "run %s: %d units computed, %d already complete, %d failed; store %s",
         report.run_id,

@@ -24,6 +24,7 @@ import time
 
 from flows import prefect_server
 from nampo.cli import run_command
+from nampo.errors import NampoError
 from nampo.scenario.known_sites import KNOWN_SITES, known_site, register_builtin
 from nampo.settings import Settings
 from nampo.sites.registry import Registry
@@ -221,7 +222,37 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
     d.add_argument("--force", action="store_true", help="recompute completed units")
     d.set_defaults(func=demo)
+    a = sub.add_parser(
+        "alerts", help="notify a webhook (or Slack) of new changes (infra/alerts/automation.yaml)"
+    )
+    to = a.add_mutually_exclusive_group(required=True)
+    to.add_argument("--webhook", metavar="URL", help="POST each new change as JSON to URL")
+    to.add_argument("--slack", metavar="URL", help="a Slack incoming-webhook URL")
+    a.set_defaults(func=alerts)
     return parser
+
+
+def alerts(args, settings: Settings) -> int:
+    """Create (or replace) the automation that turns new-change events into notifications,
+    on the Prefect server of PREFECT_API_URL."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise NampoError(
+            "PREFECT_API_URL names no Prefect server: set it (with `nampo-flows serve` "
+            "running: http://127.0.0.1:<port>/api)"
+        )
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
+
+    from flows.alerts import AUTOMATION, create_alerting
+
+    if args.slack:
+        block = SlackWebhook(url=args.slack)
+    else:
+        block = CustomWebhookNotificationBlock(
+            name="nampo", url=args.webhook, json_data={"subject": "{{subject}}", "body": "{{body}}"}
+        )
+    automation = create_alerting(block)
+    print(f"automation {automation} ({AUTOMATION.name}) notifies {args.webhook or 'Slack'}")
+    return 0
 
 
 def _interrupt(signum, frame) -> None:

@@ -5,15 +5,20 @@ Each run looks at the last `lookback_months` months up to the current one (scene
 published days after acquisition and sometimes re-processed), computes the units that are
 missing, recomputes the complete units whose month has new scenes (and the month after
 each, whose change against the previous month depends on it), and records in the store
-what it saw. With nothing new it computes nothing.
+what it saw. With nothing new it computes nothing. Then it dates the site's changes
+again: the events that are new and that the site's alert rule wants are announced as
+Prefect events and a ``new-events`` artifact (flows.alerts); the same run again announces
+nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.alerts import announce
 from flows.backfill import summarise
 from flows.params import (
     CatalogName,
@@ -22,11 +27,14 @@ from flows.params import (
     LookbackMonths,
     Month,
     SiteName,
+    StalePolicy,
     Workers,
     month,
 )
+from flows.report import default_report
 from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
+from nampo.analysis.news import update_events
 from nampo.io.store import Store, StoreLocation
 from nampo.run.monitor import find_stale, window
 from nampo.run.plan import find_scenes, plan_run, validate_period
@@ -49,6 +57,7 @@ def monitor(
     cluster: str | None = None,
     workers: Workers = 2,
     loader: LoaderName = "stackstac",
+    stale: StalePolicy = "recompute",
 ) -> dict:
     """Bring `site`'s store up to date with the catalog for its recent months.
 
@@ -63,6 +72,7 @@ def monitor(
         cluster: address of a Dask scheduler; empty: a local cluster.
         workers: worker processes of the local cluster (ignored with `cluster`).
         loader: cube loader.
+        stale: units written by an older product version: recompute, or leave and report.
     """
     log = get_run_logger()
     settings = Settings()
@@ -75,7 +85,7 @@ def monitor(
     the_store = Store(location)
     spec = catalog_for(settings, definition, catalog, catalog_url, max_cloud)
     scenes = find_scenes(the_site, first, last, spec)
-    stale = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
+    newer = find_stale(the_site, the_store, scenes, first, last) if the_store.exists() else None
     plan = plan_run(
         the_site,
         first,
@@ -83,16 +93,17 @@ def monitor(
         store=the_store,
         spec=spec,
         loader=loader,
-        recompute=stale.recompute if stale else (),
+        stale=stale,
+        recompute=newer.recompute if newer else (),
         scenes=scenes,
     )
-    if stale and stale.new_scenes:
-        log.info("new scenes for complete units: %s", stale.new_scenes)
-    if stale and stale.baseline_stale:
+    if newer and newer.new_scenes:
+        log.info("new scenes for complete units: %s", newer.new_scenes)
+    if newer and newer.baseline_stale:
         log.warning(
             "the baseline period of tiles %s has new scenes: a forced backfill of the "
             "baseline recomputes them (monitoring leaves baselines alone)",
-            ", ".join(stale.baseline_stale),
+            ", ".join(newer.baseline_stale),
         )
     results = run_plan(plan, task_runner(cluster, workers))
     seen = {
@@ -103,12 +114,21 @@ def monitor(
         plan,
         results,
         flow="monitor",
-        new_scenes=stale.new_scenes if stale else {},
-        recomputed=sorted(stale.recompute) if stale else [],
+        new_scenes=newer.new_scenes if newer else {},
+        recomputed=sorted(newer.recompute) if newer else [],
         seen=seen,
     )
-    summary = summarise(report, location.url)
+    summary = summarise(report, location.url, plan.stale, plan.stale_policy)
+    # the site's changes dated again; the new ones announced (flows.alerts)
+    news = update_events(the_store, the_site, plan.run_id)
+    if news.first:
+        log.info("first dating of this store: %d events stored as known", len(news.events))
+    index = Path(default_report(settings, site)) / "index.html"
+    summary["new_events"] = announce(the_site, news, index.as_uri())
+    summary["events"] = len(news.events)
+    if news.history:
+        log.info("events changed; the previous list is kept at %s", news.history)
     # new: scenes of months the store had complete but had not seen; all, for a new store
-    summary["new_scenes"] = sum(len(v) for v in stale.new_scenes.values()) if stale else len(scenes)
+    summary["new_scenes"] = sum(len(v) for v in newer.new_scenes.values()) if newer else len(scenes)
     summary["scenes"] = len(scenes)
     return summary

@@ -147,6 +147,7 @@ def _row(name: str, future, settings: Settings) -> dict:
             "units recomputed": s["done"],
             "units complete": s["skipped"],
             "new scenes": s["new_scenes"],
+            "new events": s.get("new_events", 0),
             "failures": "",
             "store": s["store"],
         }
@@ -156,6 +157,7 @@ def _row(name: str, future, settings: Settings) -> dict:
         "units recomputed": 0,
         "units complete": 0,
         "new scenes": 0,
+        "new events": 0,
         "failures": (state.message or state.name)[:500],
         "store": settings.store_url(name),
     }

@@ -28,6 +28,14 @@ CatalogName = Literal["local", "earth-search", "planetary-computer"]
 
 LoaderName = Literal["stackstac", "odc"]
 
+StalePolicy = Annotated[
+    Literal["recompute", "leave"],
+    Field(
+        description="units of the period written by an older product version: recompute "
+        "them, or leave them and report (`nampo store status`)"
+    ),
+]
+
 Month = Annotated[
     str,
     Field(

@@ -38,6 +38,8 @@ OUTLINE_SITE = "mini-quay"
 of it in the test harbour (whose archive the session's STAC API holds)."""
 UNREACHABLE_SITE = "mini-down"
 """The same place, its catalog a port on loopback where nothing listens."""
+ALERT_SITE = "alert-mini"
+"""The test harbour under another name, whose new changes are announced (its own store)."""
 
 
 def _square(w: float, s: float, e: float, n: float) -> dict:
@@ -90,6 +92,8 @@ def flows_sites(flows_home: Path) -> list[str]:
 
     registry = Registry(flows_home / "sites")
     register_builtin(registry, "harbour-mini")
+    mini = registry.get("harbour-mini")
+    registry.add(mini.model_copy(update={"name": ALERT_SITE, "title": "Alerting harbour"}))
     (flows_home / "outline.geojson").write_text(json.dumps(OUTLINE))
     (flows_home / "facilities.geojson").write_text(json.dumps(FACILITIES))
     dead = f"http://127.0.0.1:{prefect_server.free_port()}"  # nothing listens there

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nampo.cli import events, imports, process, report, scenario, score, site, stac
+from nampo.cli import events, imports, process, report, scenario, score, site, stac, store
 from nampo.errors import NampoError
 from nampo.settings import Settings
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_command(sub)
     score.add_command(sub)
     report.add_command(sub)
+    store.add_commands(sub)
     imports.add_command(sub)
     return parser
 

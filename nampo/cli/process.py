@@ -76,6 +76,12 @@ def add_command(sub) -> None:
     )
     proc.add_argument("--tile-px", type=int, default=256)
     proc.add_argument("--force", action="store_true", help="recompute completed units")
+    proc.add_argument(
+        "--stale",
+        choices=["recompute", "leave"],
+        default="recompute",
+        help="units written by an older product version: recompute (default) or leave",
+    )
     proc.set_defaults(func=_process)
 
 
@@ -113,7 +119,13 @@ def _process(args, settings: Settings) -> int:
     spec = CatalogSpec(catalog, url, args.max_cloud, settings.catalog_timeout, collection)
     store = Store(StoreLocation.from_settings(args.store, settings))
     # period, catalog and store are checked (and the store created) before any cluster starts
-    plan = plan_run(site, first, last, store=store, spec=spec, loader=args.loader, force=args.force)
+    plan = plan_run(
+        site, first, last, store=store, spec=spec, loader=args.loader, force=args.force,
+        stale=args.stale,
+    )  # fmt: skip
+    if plan.stale:
+        what = "recomputed" if args.stale == "recompute" else "left as they are"
+        print(f"{len(plan.stale)} units written by an older product version: {what}")
 
     def progress(r, done: int, total: int) -> None:
         note = f" ({r.error})" if r.error else ""

@@ -21,6 +21,7 @@ from rasterio.features import rasterize
 from nampo.analysis.dating import ChangeParams
 from nampo.analysis.events import Event, site_events
 from nampo.products.variables import CLASSES, LAST_CLEAR_MONTHS
+from nampo.products.version import PRODUCT_VERSION, is_stale
 from nampo.run.units import BaselineUnit, Unit, month_end, months, unit_from_id
 from nampo.sites import Site
 
@@ -344,6 +345,13 @@ def gather(
         data.notes.append(
             f"The store is partly processed: {len(cov.missing)} tiles miss units "
             "(listed under Coverage); what they cover is blank or left out."
+        )
+    stale = sorted(u for u, r in store.records().items() if is_stale(r))
+    if stale:
+        data.notes.append(
+            f"{len(stale)} units of this store were written by an older product version "
+            f"than this one ({PRODUCT_VERSION}): what they show may differ from today's "
+            "product (`nampo store status`; a backfill or monitoring run recomputes them)."
         )
     ds = store.open()
     mon = Months(ds, store.calendar)

@@ -10,7 +10,7 @@ from typing import Any
 from nampo.io.cube import Loader
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
-from nampo.run.plan import CatalogSpec, RunPlan, plan_run
+from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
 from nampo.run.schedule import Chain, Schedule, schedule
 from nampo.run.units import BaselineUnit
@@ -37,6 +37,7 @@ def process(
     force: bool = False,
     retries: int = 2,
     progress: Progress | None = None,
+    stale: StalePolicy = "recompute",
 ) -> RunReport:
     """Compute every (tile, month) unit of a period and write it to the store.
 
@@ -51,8 +52,11 @@ def process(
     force : recompute units that are already complete.
     retries : attempts per task after a failure (on a cluster).
     progress : called with each unit's result, the number finished and the total.
+    stale : units written by an older product version: ``recompute`` or ``leave``.
     """
-    plan = plan_run(site, first, last, store=store, spec=spec, loader=loader, force=force)
+    plan = plan_run(
+        site, first, last, store=store, spec=spec, loader=loader, force=force, stale=stale
+    )
     return execute(plan, client=client, retries=retries, progress=progress)
 
 

@@ -15,6 +15,7 @@ from nampo.io.cube import Loader
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
 from nampo.products.variables import LAST_CLEAR_MONTHS
+from nampo.products.version import is_stale
 from nampo.run.results import UnitResult
 from nampo.run.units import BaselineUnit, Unit, add_months, month_end, months
 from nampo.sites import Site, Tile
@@ -24,7 +25,9 @@ __all__ = [
     "LOADERS",
     "CatalogSpec",
     "PipelineError",
+    "STALE_POLICIES",
     "RunPlan",
+    "StalePolicy",
     "find_scenes",
     "largest_first",
     "new_run_id",
@@ -58,6 +61,10 @@ class CatalogSpec:
     """Collection to search instead of the profile's (e.g. ``sentinel-2-l1c``)."""
 
 
+StalePolicy = typing.Literal["recompute", "leave"]
+STALE_POLICIES: tuple[str, ...] = typing.get_args(StalePolicy)
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """What a run will do: the scenes it found, the units it will compute, and those it
@@ -87,6 +94,10 @@ class RunPlan:
     """Month units that run, in month order, then largest tile first."""
     skipped: tuple[UnitResult, ...]
     """Complete units left alone."""
+    stale: tuple[str, ...] = ()
+    """Units of the run written by an older product version: recomputed (among
+    `baselines` and `months`) or, with the `leave` policy, left alone and reported."""
+    stale_policy: StalePolicy = "recompute"
 
     @property
     def total(self) -> int:
@@ -146,6 +157,7 @@ def plan_run(
     recompute: Collection[str] = (),
     scenes: list[NormalisedItem] | None = None,
     run_id: str | None = None,
+    stale: StalePolicy = "recompute",
 ) -> RunPlan:
     """Check a run's inputs and decide its units; raises before anything is written when
     the period, the catalog or the store make the run impossible, then creates the store
@@ -153,7 +165,11 @@ def plan_run(
 
     `recompute` names complete units (``x00y00/2017-05``) to compute again although the
     run is not forced; `scenes` skips the catalog search (the caller searched already).
+    `stale`: what to do with the run's units written by an older product version
+    (:mod:`nampo.products.version`): ``recompute`` them, or ``leave`` them and report.
     """
+    if stale not in STALE_POLICIES:
+        raise PipelineError(f"unknown stale policy {stale!r}; choose one of {STALE_POLICIES}")
     first, last = first.replace(day=1), last.replace(day=1)
     validate_period(first, last)
     if loader not in LOADERS:  # narrows `loader` to a Loader
@@ -168,8 +184,15 @@ def plan_run(
         )
     store.check_writable()  # before any unit runs, and after the catalog had its say
     store.create(site, CALENDAR)
-    done = set() if force else store.done() - set(recompute)
     tiles = largest_first(site)
+    ours = {BaselineUnit(t.id).id for t in tiles} | {
+        Unit(m, t.id).id for m in months(first, last) for t in tiles
+    }
+    records = store.records()
+    old = sorted(u for u, r in records.items() if u in ours and is_stale(r))
+    done = set() if force else set(records) - set(recompute)
+    if stale == "recompute":
+        done -= set(old)
     baselines = [BaselineUnit(t.id) for t in tiles if BaselineUnit(t.id).id not in done]
     running = {b.tile_id for b in baselines}
     skipped = [
@@ -180,5 +203,6 @@ def plan_run(
     skipped += [UnitResult(u.id, "skipped") for u in month_units if u.id in done]
     return RunPlan(
         site, first, last, run_id or new_run_id(), store.location, spec,
-        loader, force, scenes, tuple(baselines), tuple(todo), tuple(skipped),
+        loader, force, scenes, tuple(baselines), tuple(todo), tuple(skipped), tuple(old),
+        stale,
     )  # fmt: skip

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nampo.errors import NampoError
 from nampo.io.store import Store, StoreLocation
+from nampo.products.version import PRODUCT_VERSION
 from nampo.run.units import AnyUnit, unit_from_id
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ def finish_run(plan: RunPlan, results: Sequence[UnitResult], **extra: Any) -> Ru
             "catalog": plan.spec.profile,
             "units": {r.unit_id: r.status for r in results},
             "skipped_scenes": {k: v for r in results for k, v in r.skipped_scenes.items()},
+            "product_version": PRODUCT_VERSION,
+            # units of the period an older product version wrote: recomputed, or left
+            "stale": {"policy": plan.stale_policy, "units": list(plan.stale)},
             **extra,
         },
     )

@@ -23,6 +23,7 @@ from nampo.io.store import Store, StoreLocation
 from nampo.products import brightmask, classes, composite, indices
 from nampo.products.reflectance import merge_same_day, to_reflectance
 from nampo.products.variables import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
+from nampo.products.version import PRODUCT_VERSION
 from nampo.run.results import UnitResult, done_in_run
 from nampo.run.schedule import Chain
 from nampo.run.units import BaselineUnit, Unit, add_months, month_end
@@ -125,6 +126,7 @@ def _record(run_id: str, used: Sequence[NormalisedItem], skipped: dict) -> dict:
         "scenes": sorted(s.id for s in used if s.id not in skipped),
         "skipped_scenes": skipped,
         "code": CODE_VERSION,
+        "product_version": PRODUCT_VERSION,
     }
 
 

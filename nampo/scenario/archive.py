@@ -8,7 +8,7 @@ Layout (documented in docs/scenario.md, "The archive")::
 
     <archives>/<name>-<fingerprint12>/
         manifest.json            what was built, from what, and its size
-        scenario.yaml            the scenario as given (its site written into it)
+        scenario.yaml            the scenario as given
         collection.json          STAC Collection (Earth Search v1 sentinel-2-l2a shape)
         items.ndjson             one STAC Item per line, time-ordered, absolute hrefs
         items/<item id>/B02.tif  COGs: B01..B12, B8A, SCL, AOT, WVP, TCI
@@ -29,6 +29,7 @@ import importlib.util
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -36,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from nampo.errors import ScenarioError
 from nampo.io.cog import write_cog
@@ -117,19 +117,6 @@ class Archive:
 
     def manifest(self) -> dict:
         return json.loads((self.path / "manifest.json").read_text())
-
-
-def _standalone_copy(source: Path, dest: Path) -> None:
-    """The scenario as given, with the site it refers to (``site: <path>``) written into it:
-    a relative path means nothing once the archive is elsewhere, and ``nampo score
-    --archive`` reads the archive's copy."""
-    data = yaml.safe_load(source.read_text())
-    site = data.get("site") if isinstance(data, dict) else None
-    if not isinstance(site, str):
-        shutil.copyfile(source, dest)
-        return
-    data["site"] = yaml.safe_load((source.parent / site).read_text())
-    dest.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def archive_dir(scenario: Scenario, archives: Path) -> Path:
@@ -218,7 +205,7 @@ def _build(
     end = dt.datetime.combine(scenario.period.end, dt.time(23, 59, 59), tzinfo=dt.UTC)
     collection = build_collection(grid.bbox_lonlat(), start, end)
     (tmp / "collection.json").write_text(json.dumps(collection, indent=1))
-    _standalone_copy(source, tmp / "scenario.yaml")
+    _copy_scenario(Path(source), tmp)
 
     truth = tmp / "truth"
     truth.mkdir(exist_ok=True)
@@ -262,6 +249,17 @@ def _build(
         "collection": collection["id"],
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def _copy_scenario(source: Path, folder: Path) -> None:
+    """The scenario file as given, beside the archive's data; the site definition it
+    refers to is copied too (``site.yaml``), so the archive stays readable on its own."""
+    text = source.read_text()
+    ref = re.search(r"^site:[ \t]*([^\s#]+)", text, flags=re.MULTILINE)
+    if ref is not None:
+        shutil.copyfile(source.parent / ref.group(1), folder / "site.yaml")
+        text = text[: ref.start(1)] + "site.yaml" + text[ref.end(1) :]
+    (folder / "scenario.yaml").write_text(text)
 
 
 def _write_csv(path: Path, rows: list[dict], fields: list[str] | None = None) -> None:

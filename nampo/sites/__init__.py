@@ -11,11 +11,19 @@ from nampo.sites.definition import (
     SiteError,
     parse_definition,
 )
-from nampo.sites.site import DEFAULT_TILE_PX, Site, Tile, outline_geometry, tiles_touching
+from nampo.sites.site import (
+    DEFAULT_TILE_PX,
+    AlertRule,
+    Site,
+    Tile,
+    outline_geometry,
+    tiles_touching,
+)
 
 __all__ = [
     "DEFAULT_TILE_PX",
     "FACILITY_KINDS",
+    "AlertRule",
     "MAX_SITE_PX",
     "Climate",
     "FacilityDef",

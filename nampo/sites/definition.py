@@ -22,7 +22,7 @@ from shapely.geometry import Polygon
 from nampo.errors import NampoError
 from nampo.grid import Grid, grid_for_outline, utm_epsg
 from nampo.sites.climate import Climate, derived_climate
-from nampo.sites.site import DEFAULT_TILE_PX, Site
+from nampo.sites.site import DEFAULT_TILE_PX, AlertRule, Site
 
 __all__ = [
     "FACILITY_KINDS",
@@ -211,6 +211,16 @@ class CatalogDef(_Model):
     )
 
 
+class AlertsDef(_Model):
+    """Which new events are announced (``docs/sites.md``, alerts)."""
+
+    min_area_m2: float = Field(default=2000.0, ge=0)
+    types: list[str] | None = Field(default=None, description="change types (default: all)")
+    facilities: list[str] | None = Field(
+        default=None, description="facilities whose events are announced (default: all)"
+    )
+
+
 class SiteDefinition(_Model):
     """A watched site as a document (``docs/sites.md``)."""
 
@@ -226,6 +236,7 @@ class SiteDefinition(_Model):
     climate: ClimateDef = ClimateDef()
     catalog: CatalogDef = CatalogDef()
     facilities: list[FacilityDef] = Field(default_factory=list)
+    alerts: AlertsDef = AlertsDef()
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteDefinition:
@@ -261,6 +272,9 @@ class SiteDefinition(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"facilities: duplicate names {dupes}")
+        unknown = sorted(set(self.alerts.facilities or ()) - set(names))
+        if unknown:
+            raise ValueError(f"alerts.facilities: unknown facilities {unknown}; known: {names}")
         for i, f in enumerate(self.facilities):
             where = f"facilities[{i}] ({f.name})"
             for part, points in [("polygon", f.polygon)] + [
@@ -318,6 +332,11 @@ class SiteDefinition(_Model):
             berths,
             kinds=tuple((f.name, f.kind) for f in self.facilities),
             climate=self.site_climate(),
+            alerts=AlertRule(
+                self.alerts.min_area_m2,
+                tuple(self.alerts.types) if self.alerts.types is not None else None,
+                tuple(self.alerts.facilities) if self.alerts.facilities is not None else None,
+            ),
         )
 
     def to_document(self) -> dict:

@@ -19,6 +19,7 @@ from nampo.sites.climate import Climate, derived_climate
 
 __all__ = [
     "DEFAULT_TILE_PX",
+    "AlertRule",
     "Site",
     "Tile",
     "outline_geometry",
@@ -52,6 +53,23 @@ class Tile:
 
 
 @dataclass(frozen=True)
+class AlertRule:
+    """Which of a site's new events are announced: large enough, of a listed type, at a
+    listed facility (None: every type, every facility)."""
+
+    min_area_m2: float = 2000.0
+    types: tuple[str, ...] | None = None
+    facilities: tuple[str, ...] | None = None
+
+    def wants(self, event_type: str, area_m2: float, facilities: tuple[str, ...]) -> bool:
+        if area_m2 < self.min_area_m2:
+            return False
+        if self.types is not None and event_type not in self.types:
+            return False
+        return self.facilities is None or bool(set(facilities) & set(self.facilities))
+
+
+@dataclass(frozen=True)
 class Site:
     """A watched site: its grid, tiles, baseline period and facilities."""
 
@@ -75,6 +93,8 @@ class Site:
     """(facility name, kind) of each facility whose kind is known (``docs/sites.md``)."""
     climate: Climate | None = field(default=None, compare=False)
     """The site's seasons; None: derived from the latitude of the grid's centre."""
+    alerts: AlertRule = field(default_factory=AlertRule, compare=False)
+    """Which new events are announced."""
 
     def __post_init__(self) -> None:
         if self.climate is None:

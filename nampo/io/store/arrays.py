@@ -241,8 +241,9 @@ def write(
     zarrs = arrays.get()
     key = records.record_key(unit_id)
     try:
-        # a unit rewritten is not done until its new record exists
-        objects.delete(key)
+        # A unit rewritten keeps its old record until the new one replaces it: a unit is
+        # never without a complete version. A rewrite cut short leaves the old record
+        # (its older product version, its older scenes), so the next run redoes the unit.
 
         def put(name: str) -> None:
             zarrs[name][sel] = np.ascontiguousarray(values[name].values)

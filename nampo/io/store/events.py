@@ -9,10 +9,21 @@ from nampo.errors import StoreError
 from nampo.io.store.layout import RECORDS_DIR
 from nampo.io.store.objects import Objects, explain
 
-__all__ = ["EVENTS_DIR", "EVENT_FILES", "events_file", "events_written_at", "write_events"]
+__all__ = [
+    "EVENTS_DIR",
+    "EVENT_FILES",
+    "HISTORY_DIR",
+    "events_file",
+    "events_history",
+    "events_written_at",
+    "write_events",
+    "write_history",
+]
 
 EVENTS_DIR = f"{RECORDS_DIR}/events"
 """The folder of the site's events."""
+HISTORY_DIR = f"{EVENTS_DIR}/history"
+"""The events as they were before each run that changed them: ``<run id>.geojson``."""
 EVENT_FILES = ("events.parquet", "events.geojson")
 """The site's events, as GeoParquet and GeoJSON, written in this order (the GeoJSON last:
 it is what :func:`events_file` readers wait for)."""
@@ -45,3 +56,27 @@ def events_file(objects: Objects, name: str = "events.geojson") -> bytes | None:
 def events_written_at(objects: Objects) -> float | None:
     """When the stored events were written (POSIX s), None when there are none."""
     return objects.modified(f"{EVENTS_DIR}/events.geojson")
+
+
+def write_history(objects: Objects, run_id: str, geojson: bytes) -> str:
+    """Keep `geojson`, the events before run `run_id` changed them; the URL written."""
+    if not run_id or "/" in run_id:
+        raise StoreError(f"run id {run_id!r} cannot name a history file")
+    key = f"{HISTORY_DIR}/{run_id}.geojson"
+    try:
+        objects.put_many({key: geojson})
+    except Exception as exc:
+        raise StoreError(
+            f"writing the events history to {objects.url} failed: {explain(exc, objects.location)}"
+        ) from exc
+    return f"{objects.url}/{key}"
+
+
+def events_history(objects: Objects) -> dict[str, float | None]:
+    """Run id -> when it was kept (POSIX s), of every kept list of events."""
+    out = {}
+    for key in objects.keys_under(HISTORY_DIR):
+        name = key.rsplit("/", 1)[-1]
+        if name.endswith(".geojson"):
+            out[name[: -len(".geojson")]] = objects.modified(f"{HISTORY_DIR}/{name}")
+    return dict(sorted(out.items(), key=lambda kv: kv[1] or 0))

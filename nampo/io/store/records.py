@@ -109,6 +109,13 @@ def record(objects: Objects, unit_id: str) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def all_records(objects: Objects) -> dict[str, dict[str, Any]]:
+    """The completion record of every complete unit, by unit id (one listing, one read
+    per unit, read concurrently)."""
+    keys = {record_key(uid): uid for uid in done(objects)}
+    return {keys[k]: json.loads(v) for k, v in objects.get_many(sorted(keys)).items()}
+
+
 def last_completed_at(objects: Objects) -> float | None:
     """When the newest completion record was written (POSIX s), None before any."""
     return max(objects.modified_under(UNITS_DIR), default=None)

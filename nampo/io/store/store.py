@@ -179,6 +179,15 @@ class Store:
         Returns the URLs written."""
         return events.write_events(self._objects, files)
 
+    def write_events_history(self, run_id: str, geojson: bytes) -> str:
+        """Keep the events as they were before run `run_id` changed them
+        (``nampo/events/history/<run id>.geojson``); the URL written."""
+        return events.write_history(self._objects, run_id, geojson)
+
+    def events_history(self) -> dict[str, float | None]:
+        """Run id -> when kept, of every kept list of events, oldest first."""
+        return events.events_history(self._objects)
+
     # -- records, runs and events
 
     def done(self) -> set[str]:
@@ -188,6 +197,10 @@ class Store:
     def record(self, unit_id: str) -> dict[str, Any]:
         """The completion record of a unit (StoreError when the unit is not done)."""
         return records.record(self._objects, unit_id)
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """The completion record of every complete unit, by unit id."""
+        return records.all_records(self._objects)
 
     def activity(self) -> list[dict[str, Any]]:
         """The activity documents of every complete month unit (one listing and one read

@@ -1,0 +1,36 @@
+"""The product version: which version of what a unit computes made a unit's chunks.
+
+It changes when what a unit computes changes (a product added, a method that gives other
+values), not at every commit: it is raised by hand with the change, and :data:`HISTORY`
+says what each version brought. Every completion record carries the version that wrote
+it (``product_version``); a unit recorded with an older one is *stale*: complete, but not
+what the product computes today (``nampo store status``; backfill and monitoring
+recompute stale units of their period unless told to leave them; ``docs/store.md``).
+Records written before versions were recorded count as version 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["HISTORY", "PRODUCT_VERSION", "record_version", "is_stale"]
+
+HISTORY: dict[int, str] = {
+    0: "records written before product versions were recorded (nampo 0.1 and earlier)",
+    1: "monthly median composites, indices, land-cover classes and change metrics, the "
+    "tiles' baselines, and facility activity (vessels, ice, coal) per unit",
+}
+
+PRODUCT_VERSION = max(HISTORY)
+"""The version this code writes."""
+
+
+def record_version(record: Mapping[str, Any]) -> int:
+    """The product version of a completion record (0 when it predates versions)."""
+    return int(record.get("product_version", 0))
+
+
+def is_stale(record: Mapping[str, Any]) -> bool:
+    """Whether a completion record was written by an older product version."""
+    return record_version(record) < PRODUCT_VERSION
