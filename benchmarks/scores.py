@@ -1,18 +1,19 @@
 """Benchmark: issue 5's change scores on every test scenario, side by side, in one run.
 
-The change method (nampo/analysis/dating/) must not be tuned to one scenario: this prints recall,
-precision, median timing error and median area error (events of at least 2,000 m2), per
-event type and overall, for each scenario, next to issue 5's targets. Each scenario is
-processed end to end as a user would: its archive rendered (cached), served by the local
-STAC API (PostgreSQL + pgstac on loopback, started here and stopped at the end), every
-(tile, month) unit computed into a store, events dated from the store and scored against
-the archive's truth files.
+The change method (nampo/analysis/dating/) must not be tuned to one scenario: this prints
+recall, precision, median timing error and median area error (events of at least 2,000
+m2), per event type and overall, for each scenario, next to issue 5's targets; then each
+scenario's activity (vessel MAE per facility per clear scene, ice MAE) next to issue
+18's. Each scenario is processed end to end as a user would: its archive rendered
+(cached), served by the local STAC API (PostgreSQL + pgstac on loopback, started here and
+stopped at the end), every (tile, month) unit computed into a store, events dated from the
+store and scored against the archive's truth files.
 
 Nampo is optional (its full run takes about 20 minutes on 2 cores): `--nampo-store` scores
 an existing Nampo store (e.g. ~/.nampo/stores/nampo.zarr, only read) against a Nampo
 archive's truth. Run:
 
-    uv run python benchmarks/scores.py [--scenarios harbour-mini river-port sound-port ...]
+    uv run python benchmarks/scores.py [--scenarios harbour-mini pier-mini sound-port ...]
         [--seeds 1 2 3] [--archives DIR] [--stores DIR] [--detail]
         [--nampo-store ~/.nampo/stores/nampo.zarr [--nampo-archive DIR]]
 
@@ -35,6 +36,7 @@ import yaml
 
 from nampo.analysis.dating import ChangeParams
 from nampo.analysis.events import site_events
+from nampo.evaluation.activity_score import ActivityScore, score_activity
 from nampo.evaluation.score import Score, score
 from nampo.io.store import Store
 from nampo.run import execute
@@ -45,9 +47,11 @@ from nampo.services import pgstac
 from nampo.settings import Settings
 from nampo.sites import Site
 
-SCENARIOS = ["harbour-mini", "river-port", "tropical-port", "sound-port"]
+SCENARIOS = ["harbour-mini", "pier-mini", "river-port", "tropical-port", "sound-port"]
 TARGETS = {"recall": 0.9, "precision": 0.9, "timing": 30.0, "area": 20.0}
 """Issue 5's targets for events of at least 2,000 m2."""
+ACTIVITY_TARGETS = {"vessel_mae": 0.3, "ice_mae": 0.05}
+"""Issue 18's targets: vessel MAE per facility per clear scene, ice MAE."""
 
 
 def process(label: str, site: Site, archive: Archive, stac, stores: Path) -> Store:
@@ -143,6 +147,32 @@ def table(scores: dict[str, Score]) -> str:
     return "\n".join(lines)
 
 
+def activity_table(scores: dict[str, ActivityScore]) -> str:
+    """Vessel MAE per facility per clear scene (clear scenes, truth and found means) and
+    ice MAE, one row per scenario and facility with berths."""
+    vt, it = ACTIVITY_TARGETS["vessel_mae"], ACTIVITY_TARGETS["ice_mae"]
+    lines = [
+        f"activity; '!': misses issue 18's target (vessel MAE <= {vt} per facility per "
+        f"clear scene, ice MAE <= {it})",
+        f"{'scenario':16s} {'facility':12s} {'scenes':>6s} {'truth':>6s} {'found':>6s} {'MAE':>6s}",
+    ]
+    for name, a in scores.items():
+        for r in a.vessel_rows():
+            mae = r["mean_abs_error"]
+            lines.append(
+                f"{name:16s} {r['facility']:12s} {r['scenes']:6d} "
+                f"{'-' if r['truth_mean'] is None else format(r['truth_mean'], '.2f'):>6s} "
+                f"{'-' if r['product_mean'] is None else format(r['product_mean'], '.2f'):>6s} "
+                f"{_fig(mae, '.2f', vt, False):>6s}"
+            )
+        ice = a.ice_mae
+        lines.append(
+            f"{name:16s} {'ice':12s} {len(a.ice):6d} {'':>6s} {'':>6s} "
+            f"{_fig(ice, '.3f', it, False):>6s}"
+        )
+    return "\n".join(lines)
+
+
 def latest_archive(name: str, archives: Path) -> Path:
     found = sorted(archives.glob(f"{name}-*/manifest.json"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -172,6 +202,7 @@ def main() -> None:
     stores.mkdir(parents=True, exist_ok=True)
     state = Path(tempfile.mkdtemp(prefix="nampo-scores-stac-"))
     scores: dict[str, Score] = {}
+    activity: dict[str, ActivityScore] = {}
     try:
         stac = pgstac.start(state)
         for name in args.scenarios:
@@ -196,6 +227,7 @@ def main() -> None:
                 store = process(label, site, archive, stac, stores)
                 t2 = time.perf_counter()
                 scores[label] = scored(site, k.change_params(), store, archive.path)
+                activity[label] = score_activity(store.activity(), archive.path)
                 t3 = time.perf_counter()
                 print(
                     f"{label}: archive {t1 - t0:.0f} s, pipeline {t2 - t1:.0f} s, "
@@ -206,6 +238,9 @@ def main() -> None:
             archive = args.nampo_archive or latest_archive("nampo", settings.archives_dir)
             change = known_site("nampo").change_params()
             scores["nampo"] = scored(load_site("nampo"), change, Store(args.nampo_store), archive)
+            docs = Store(args.nampo_store).activity()
+            if docs:
+                activity["nampo"] = score_activity(docs, archive)
             print(f"nampo: scored {args.nampo_store} against {archive}")
     finally:
         pgstac.stop(state)
@@ -214,6 +249,8 @@ def main() -> None:
             shutil.rmtree(stores, ignore_errors=True)
     print()
     print(table(scores))
+    print()
+    print(activity_table(activity))
     if args.detail:
         for name, s in scores.items():
             print(f"\n== {name}\n{s.format()}")

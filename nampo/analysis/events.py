@@ -317,10 +317,23 @@ _PHRASES = {
     "reclamation": "{size} of new ground (a quay, pier or fill) was built out into the water",
     "drainage": "{size} of water was drained",
     "coal_cover": "coal covered {size} of {before} ground",
+    "coal_removed": "coal was cleared from {size}, down to {after} ground",
     "new_tank": "a new storage tank ({size}) was built",
     "demolition": "{size} of buildings or cover was cleared",
     "unclassified": "{size} changed from {before} to {after}",
 }
+# A surface built before and after that stepped in brightness (change dating's rule 7):
+# what is measured is a brighter or darker built surface at 10 m, not what stands on it.
+# A roof on a paved yard and containers stacked on it both brighten it alike (roofs and
+# containers reflect more than asphalt or worn concrete), so the sentence names both.
+_STEPS = {
+    "construction": "{size} of built ground became brighter, as a new roof or containers "
+    "stacked on a paved yard make it",
+    "unclassified": "{size} of built ground became darker, as a roof taken down, a yard "
+    "emptied of containers or new dark paving make it",
+}
+_GROUND = {"built": "paved or built", "bright": "paved or built"}
+"""How a class reads as the ground under coal (a pad and a roof are both ``built``)."""
 
 
 def _size(area_m2: float) -> str:
@@ -341,8 +354,12 @@ def describe(e: Event, titles: dict[str, str] | None = None) -> str:
 
     titles : facility name -> title (``{name: title for name, title, _ in site.facilities}``).
     """
-    what = _PHRASES.get(e.type, _PHRASES["unclassified"]).format(
-        size=_size(e.area_m2), before=e.class_before, after=e.class_after
+    phrases = _PHRASES
+    if e.class_before == e.class_after and e.class_after in ("built", "bright"):
+        phrases = {**_PHRASES, **_STEPS}
+    after = _GROUND.get(e.class_after, e.class_after) if e.type == "coal_removed" else e.class_after
+    what = phrases.get(e.type, phrases["unclassified"]).format(
+        size=_size(e.area_m2), before=e.class_before, after=after
     )
     where = ""
     if e.facility:

@@ -51,6 +51,7 @@ EXPECTED_TYPE = {
     "storage": "construction",
     "equipment": "construction",
     "coal_cover": "coal_cover",
+    "coal_removed": "coal_removed",
     "new_tank": "new_tank",
     "demolition": "demolition",
 }

@@ -20,6 +20,9 @@ HISTORY: dict[int, str] = {
     0: "records written before product versions were recorded (nampo 0.1 and earlier)",
     1: "monthly median composites, indices, land-cover classes and change metrics, the "
     "tiles' baselines, and facility activity (vessels, ice, coal) per unit",
+    2: "vessels counted one by one (a group of ship-like berth pixels split by its shape "
+    "along and across its berth), berth pixels those that showed water in a clear scene, "
+    "each scene's berth pixels of water's colour stored (issue 18)",
 }
 
 PRODUCT_VERSION = max(HISTORY)

@@ -60,6 +60,8 @@ TYPE_COLOURS = {
     "reclamation": OKABE_ITO["blue"],
     "construction": OKABE_ITO["orange"],
     "coal_cover": OKABE_ITO["black"],
+    # the one Okabe-Ito colour left; coal going is told from coal coming (black) at a glance
+    "coal_removed": OKABE_ITO["green"],
     "new_tank": OKABE_ITO["yellow"],
     "demolition": OKABE_ITO["vermillion"],
     "unclassified": OKABE_ITO["purple"],

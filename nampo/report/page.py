@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from nampo.analysis.events import describe
 from nampo.report.data import ACTIVITY, ReportData
 from nampo.report.maps import TYPE_COLOURS
 
@@ -37,6 +38,12 @@ def _score(score: dict | None) -> dict | None:
     }
 
 
+def _said(data: ReportData) -> dict[str, str]:
+    """Each event as an analyst would say it (:func:`nampo.analysis.events.describe`)."""
+    titles = {name: title for name, title, _ in data.site.facilities}
+    return {e.id: describe(e, titles) for e in data.events}
+
+
 def render(data: ReportData, images: dict, exports: list[tuple[str, str]], folder: Path) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     cov = data.coverage
@@ -51,6 +58,7 @@ def render(data: ReportData, images: dict, exports: list[tuple[str, str]], folde
         chips=images["chips"],
         series=images["series"],
         events=data.events,
+        said=_said(data),
         events_source=data.events_source,
         facilities=data.facilities,
         score=_score(data.score),

@@ -104,7 +104,7 @@ def ground(
                 continue
             length = rng.uniform(*ev.ships.length_m)
             beam = rng.uniform(*ev.ships.beam_m)
-            hull = ship_polygon(berths[bi], length, beam, rng.uniform())
+            hull = ship_polygon(berths[bi], length, beam, rng.uniform(*ev.ships.along))
             if not _floats(hull, cls, lay):
                 continue  # a berth over land (a pier not yet built): no ship that day
             ships.append(hull)

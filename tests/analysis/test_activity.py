@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from shapely.geometry import box
 
 from nampo import cli
 from nampo.analysis.activity import (
@@ -28,7 +29,7 @@ from nampo.analysis.activity.unit import _bright_objects
 from nampo.errors import StoreError
 from nampo.grid import Grid
 from nampo.io.store import Store
-from nampo.products.classes import DARK, WATER
+from nampo.products.classes import BUILT, DARK, WATER
 from nampo.run.units import Unit
 from nampo.sites import Site
 from tests.end_to_end.test_change_truth import TARGETS
@@ -114,6 +115,12 @@ def test_vessel_series_sums_tiles_filters_size_after_joining_and_skips_cloudy_sc
     s = vessel_series(docs)
     assert s["vessels"].tolist() == [1] and s["berth_px"].tolist() == [100]
     assert s["sizes"].tolist() == [[13]]
+    # fog over the berths (no water's colour in either tile, every pixel lit): unseen
+    for d in docs:
+        d["scenes"][0]["facilities"]["quay"]["berth_water"] = 4
+    assert np.isnan(vessel_series(docs)["vessels"].tolist()[0])
+    docs[0]["scenes"][0]["facilities"]["quay"]["berth_water"] = 6  # 10 over both tiles
+    assert vessel_series(docs)["vessels"].tolist() == [1]
     # the same scene with a third of the berths under a cloud: unknown, not zero
     docs[1]["scenes"][0]["facilities"]["quay"]["berth_clear"] = 5
     s = vessel_series(docs)
@@ -160,6 +167,44 @@ def test_unit_activity_counts_a_tiles_pixels_and_coal():
     assert [s["date"] for s in out["scenes"]] == ["2017-05-03", "2017-05-13"]
     assert [s["facilities"]["quay"]["water_clear"] for s in out["scenes"]] == [4096, 2048]
     json.dumps(out, allow_nan=False)  # plain JSON
+
+
+def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
+    """A ship lying in the same place in most scenes reads "built" in the baseline and in
+    the month's median: its pixels stay berth pixels because one scene showed water there;
+    a pier in the berth outline, never water, is left out with the pixels beside it."""
+    grid = Grid(32651, 10, 709160, 4289200, 64, 64)
+    x0, y0 = grid.x0, grid.y0
+    berth = grid.to_lonlat(box(x0 + 100, y0 - 300, x0 + 200, y0 - 100))  # cols 10-19, rows 10-29
+    site = Site("berthtest", "Berth test", grid, 64,
+                facilities=(("pier", "Pier", grid.footprint_lonlat()),),
+                berths=(("pier", (berth,)),))  # fmt: skip
+    tile = site.tile("x00y00")
+    y, x = grid.xy_coords()[::-1]
+    nir = np.full((3, 64, 64), WATER_NIR, "f4")
+    ndsi = np.full((3, 64, 64), WATER_NDSI, "f4")
+    nir[:, 10:30, 10:12], ndsi[:, 10:30, 10:12] = 0.2, -0.1  # a pier, every scene
+    nir[:2, 12:25, 14:17], ndsi[:2, 12:25, 14:17] = SHIP_NIR, SHIP_NDSI  # a ship, 2 of 3
+    green = np.full((3, 64, 64), 0.08, "f4")
+    swir = green * (1 - ndsi) / (1 + ndsi)
+    times = np.array(["2017-05-03T02:18", "2017-05-13T02:18", "2017-05-23T02:18"],
+                     "datetime64[ns]")  # fmt: skip
+    bands = xr.Dataset(
+        {"green": (("time", "y", "x"), green), "nir": (("time", "y", "x"), nir),
+         "swir16": (("time", "y", "x"), swir)},
+        coords={"time": times, "y": y, "x": x},
+    )  # fmt: skip
+    clear = xr.DataArray(np.ones((3, 64, 64), bool), dims=("time", "y", "x"))
+    built = np.full((64, 64), WATER, "u1")
+    built[10:30, 10:12] = BUILT
+    built[12:25, 14:17] = BUILT  # where the ship lies most days
+    lc = xr.DataArray(built, dims=("y", "x"))
+    out = unit_activity(site, tile, dt.date(2017, 5, 1), bands, clear, lc, lc)
+    pier = out["facilities"]["pier"]
+    # the berth's 10 x 20 pixels less its one-pixel edge, the pier and the column beside it
+    assert pier["berth_px"] == 18 * 8 - 18 * 1, pier
+    found = [[o[0] for o in s["facilities"]["pier"]["objects"]] for s in out["scenes"]]
+    assert found == [[39], [39], []]
 
 
 @pytest.fixture

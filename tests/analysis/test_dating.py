@@ -211,6 +211,15 @@ def test_change_types_from_classes():
     assert change_type(np.array([BARE]), np.array([BARE])).tolist() == [0]
 
 
+def test_coal_cleared_is_a_type_of_its_own_whatever_it_leaves():
+    # coal down to its paved pad, to bare ground, to grass: coal_removed; a tank built
+    # on a former coal yard is still a new tank, and coal arriving is still coal_cover
+    before = [DARK, DARK, DARK, DARK, BUILT]
+    after = [BUILT, BARE, VEGETATION, BRIGHT, DARK]
+    names = ["coal_removed", "coal_removed", "coal_removed", "new_tank", "coal_cover"]
+    assert change_type(np.array(before), np.array(after)).tolist() == [TYPE_CODES[n] for n in names]
+
+
 def synthetic_cube(ny=6, nx=8, t=14):
     """A little scene: bare ground with a roof appearing in month 6 over a 2x3 block, a
     pixel that is cloudy every other month, and water freezing in winter on one row."""

@@ -122,3 +122,32 @@ def test_geojson_and_summary(tmp_path):
     assert back[0]["geometry"].equals_exact(events[0].geometry, 1e-9)
     text = summary(events)
     assert "construction" in text and "0.12 ha" in text and "in yard" in text
+
+
+def event(type_, before, after, area=2000.0):
+    from nampo.analysis.events import Event
+
+    day = dt.date(2017, 6, 15)
+    return Event("E001", type_, before, after, int(area / 100), area, dt.date(2017, 5, 15),
+                 dt.date(2017, 7, 15), day, "yard", ("yard",), 0.9, 0.1, None)  # fmt: skip
+
+
+def test_sentences_say_what_was_measured():
+    from nampo.analysis.events import describe
+
+    titles = {"yard": "Coal yard"}
+    said = describe(event("coal_removed", "dark", "built", 12600), titles)
+    assert said.startswith("Coal was cleared from 1.3 ha, down to paved or built ground at "
+                           "the coal yard between May and July 2017"), said  # fmt: skip
+    assert "bare ground" in describe(event("coal_removed", "dark", "bare"))
+    # a brightness step on a surface that stays built: never "from built to built"
+    up = describe(event("construction", "built", "built"))
+    down = describe(event("unclassified", "built", "built"))
+    assert "built to built" not in up + down
+    assert up.startswith("2,000 m² of built ground became brighter") and "containers" in up
+    assert down.startswith("2,000 m² of built ground became darker"), down
+    # a class change keeps its own sentence
+    assert describe(event("construction", "bare", "built")).startswith(
+        "2,000 m² of new buildings went up"
+    )
+    assert "from water to bare" in describe(event("unclassified", "water", "bare"))

@@ -119,6 +119,7 @@ def event_rows(page) -> list[dict]:
 def test_the_report_opens_offline_with_every_image_and_the_store_events(
     opened,
     mini_report,
+    mini_site,
     store_events,
     shots,
 ):
@@ -139,6 +140,12 @@ def test_the_report_opens_offline_with_every_image_and_the_store_events(
         # the link leads to the event's section, whose chips image has loaded
         chip = page.locator(f"section#{e.id} img")
         assert chip.evaluate("i => i.naturalWidth") > 1000
+        # said as an analyst would: at the facility's title, with the confidence
+        said = page.locator(f"section#{e.id} p.said").inner_text()
+        assert said.endswith(f"(confidence {e.confidence:.2f}).") and "built to built" not in said
+        if e.facility:
+            title = dict((n, t) for n, t, _ in mini_site.facilities)[e.facility]
+            assert f"at the {title[:1].lower()}{title[1:]}" in said, said
 
     # sorting: by area, largest first after two clicks
     header = page.locator("#events-table").get_by_role("columnheader", name="area, m²")

@@ -35,6 +35,9 @@ def test_archive_layout(mini_archive):
         for asset in item["assets"].values():
             href = Path(asset["href"])
             assert href.is_absolute() and href.is_file() and root in href.parents
+    # The scenario's copy stands alone: it reads the same wherever the archive is (nampo
+    # score --archive reads it)
+    assert load_scenario(root / "scenario.yaml").fingerprint() == load_scenario(MINI).fingerprint()
     # Time-ordered, ids unique.
     times = [it["properties"]["datetime"] for it in items]
     assert times == sorted(times)

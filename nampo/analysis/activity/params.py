@@ -19,6 +19,17 @@ class ActivityParams:
     """Largest NDSI of a ship-like pixel (steel about 0, open water and ice 0.7-0.9). Not
     lower: the SWIR band is 20 m, so a 15 m-wide hull shares its SWIR pixel with water
     and reads 0.4-0.5."""
+    ship_dip: float = 0.5
+    """A ship-like group is cut where its brightness profile across or along the berth dips
+    under this share of the lower peak beside it: a hull's centre line is at least three
+    quarters hull, a pixel centred in 15 m of water between two ships at most a third
+    (:mod:`.ships`)."""
+    ship_min_length_m: float = 100.0
+    """Shortest ship of the ports watched: a cut along the berth leaves at least half of it
+    either side (the dark hatches of one hull are not two ships)."""
+    ship_max_length_m: float = 250.0
+    """Longest ship of the ports watched: a group longer than this along its berth is cut
+    at its deepest dip even when that dip is shallow (ships bow to stern under 15 m apart)."""
     cloud_buffer_px: int = 10
     """Berth pixels within this many pixels (100 m) of an observation that is not clear
     count as not clear: the thin haze around a cloud, which the mask misses, is bright
@@ -28,6 +39,10 @@ class ActivityParams:
     a cloud's unmasked edge, a buoy or a tug."""
     max_ship_px: int = 150
     """Largest vessel in pixels: more is a slick of haze or a pier under construction."""
+    min_water_px: int = 10
+    """Fewest clear berth pixels of water's (or ice's) colour, over all tiles, a scene must
+    show for a facility's vessels to be counted: without them haze the cloud mask missed
+    (fog) lies over the berths, white, lighting them like hulls; unseen, as under a cloud."""
     min_clear_share: float = 0.9
     """Share of a facility's berth (or water) pixels that must be clear for a scene to
     count: a ship under a cloud is unseen, not absent."""

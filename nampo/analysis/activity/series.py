@@ -73,7 +73,8 @@ def vessel_series(
 
     Columns: ``date``, ``facility``, ``berth_px`` (the facility's berth pixels over all
     tiles), ``clear_share``, ``vessels`` (NaN when less than ``min_clear_share`` of the
-    berths was clear) and ``sizes`` (pixels of each vessel).
+    berths was clear, or fewer than ``min_water_px`` of them showed water: fog) and
+    ``sizes`` (pixels of each vessel).
     """
     rows = []
     for docs_m in _by_month(docs).values():
@@ -91,7 +92,9 @@ def vessel_series(
                 n for n in merge_objects([p["objects"] for p in parts])
                 if params.min_ship_px <= n <= params.max_ship_px
             ]  # fmt: skip
-            ok = berth_px > 0 and share >= params.min_clear_share
+            # documents written before berth_water was stored count as showing water
+            water = sum(p.get("berth_water", params.min_water_px) for p in parts)
+            ok = berth_px > 0 and share >= params.min_clear_share and water >= params.min_water_px
             rows.append(
                 {"date": dt.date.fromisoformat(date), "facility": name, "berth_px": berth_px,
                  "clear_share": round(share, 4), "vessels": len(sizes) if ok else np.nan,

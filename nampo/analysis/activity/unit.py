@@ -14,6 +14,7 @@ from rasterio.features import rasterize
 from scipy import ndimage
 
 from nampo.analysis.activity.params import ActivityParams
+from nampo.analysis.activity.ships import axis_of, berth_axis, split_ships
 from nampo.products.classes import DARK, ICE, WATER
 from nampo.sites import Site, Tile
 
@@ -24,6 +25,9 @@ ICE_NDSI, ICE_GREEN = 0.4, 0.2
 """Ice: the rule of :func:`nampo.products.classes.landcover`."""
 WATER_MAX_NIR = 0.1
 """Water is darker than this in the NIR (the rule of :func:`nampo.products.classes.landcover`)."""
+MIN_WATER_PX = 10
+"""Fewest berth pixels of water's (or ice's) colour a scene must show for its vessels to be
+counted (and for the open water's brightness to be read from them)."""
 OPEN_WATER_NIR = 0.03
 """NIR of open turbid water (0.01-0.04 in the Yellow Sea's estuaries), the background of
 a scene whose berths show no open water (frozen)."""
@@ -40,7 +44,10 @@ class FacilityPixels:
     water: np.ndarray
     """Of those, open water in the baseline."""
     berths: np.ndarray
-    """Pixels inside its berths, one pixel away from their outline (and the shore)."""
+    """Pixels inside its berths (pixel centres)."""
+    axis: np.ndarray
+    """Direction of the long axis of the berth each pixel lies in (radians, x east, y
+    north; NaN outside the berths): the direction ships lie in."""
 
 
 def facility_pixels(site: Site, tile: Tile, base_landcover: np.ndarray) -> list[FacilityPixels]:
@@ -52,11 +59,14 @@ def facility_pixels(site: Site, tile: Tile, base_landcover: np.ndarray) -> list[
     for name, _, outline in site.facilities:
         area = _mask(grid, [outline])
         # Not the baseline's water: where ships lie most days the baseline reads "built".
-        # The outline shrunk by one pixel leaves out the mixed pixels along the quay or
-        # pier (bright every day); the tile's edge is not the berth's.
+        # The mixed pixels along a quay or pier are left out by their colour in the unit.
         berth = ndimage.binary_erosion(_mask(grid, berths.get(name, ())), EIGHT, border_value=1)
+        axis = np.full(grid.shape, np.nan, "f4")
+        for b in berths.get(name, ()):
+            rect = grid.from_lonlat(b).minimum_rotated_rectangle
+            axis[_mask(grid, [b])] = berth_axis(list(rect.exterior.coords))
         if area.any() or berth.any():
-            out.append(FacilityPixels(name, area, area & water, berth))
+            out.append(FacilityPixels(name, area, area & water, berth, axis))
     return out
 
 
@@ -90,12 +100,26 @@ def unit_activity(
     """
     row0, col0 = tile.rows[0], tile.cols[0]
     lc = np.asarray(landcover.values)
-    # Land and structures in a berth outline are not water in the baseline nor this month
-    # (ships moored most days make the baseline read "built", but not a month as well
-    # unless they stay): a quay's edge, a pier's end. Left out of the berth pixels.
-    static = (np.asarray(base_landcover.values) != WATER) & ~np.isin(lc, (WATER, ICE, 0))
-    # and the pixels beside them: the shore's mixed pixels read as water, but are brighter
-    static = ndimage.binary_dilation(static, EIGHT)
+    ok = np.asarray(clear.values)
+    if bands.sizes.get("time", 0):
+        green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndsi = (green - swir) / (green + swir)
+        # Water (or ice) in at least one clear scene of the month: a pixel ships come and go
+        # from. A pixel with a twentieth of quay, pier or hull in it all month never has
+        # water's colour (NDSI at least `ship_max_ndsi`: concrete and steel pull it under).
+        water_once = (ok & (ndsi >= params.ship_max_ndsi)).any(axis=0)
+    else:
+        water_once = np.zeros(lc.shape, bool)
+    # Land and structures in a berth outline: not water in the baseline, nor in any clear
+    # scene of the month (a quay's edge, a pier); the baseline alone would not do: where
+    # ships lie on most days it reads "built". Left out of the berth pixels, and so are
+    # the pixels beside them unless they too showed water: the shore's mixed pixels read
+    # as water in the class map, but are brighter. A ship moored against a pier keeps the
+    # pixels that showed water when it was away.
+    structure = (np.asarray(base_landcover.values) != WATER) & ~water_once
+    structure &= ~np.isin(lc, (WATER, ICE, 0))
+    static = ndimage.binary_dilation(structure, EIGHT) & ~water_once
     facilities = [
         replace(f, berths=f.berths & ~static)
         for f in facility_pixels(site, tile, base_landcover.values)
@@ -122,10 +146,6 @@ def unit_activity(
     }
     if not facilities or bands.sizes.get("time", 0) == 0:
         return doc
-    green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
-    ok = np.asarray(clear.values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndsi = (green - swir) / (green + swir)
     times = pd.DatetimeIndex(bands["time"].values)
     for i, when in enumerate(times):
         seen = ok[i]
@@ -140,35 +160,56 @@ def unit_activity(
             if f.berths.any():
                 berth = f.berths & far
                 entry["berth_clear"] = int(berth.sum())
-                entry["objects"] = _bright_objects(berth, nir[i], ndsi[i], params, row0, col0)
+                # of water's or ice's colour: none when haze the mask missed (fog) lies over
+                # the berths, white, lighting them like hulls (vessel_series: unseen)
+                entry["berth_water"] = int((berth & (ndsi[i] >= params.ship_max_ndsi)).sum())
+                entry["objects"] = _bright_objects(
+                    berth, nir[i], ndsi[i], params, row0, col0, f.axis
+                )
             scene["facilities"][f.name] = entry
         doc["scenes"].append(scene)
     return doc
 
 
-def _bright_objects(berth, nir, ndsi, params: ActivityParams, row0: int, col0: int) -> list:
-    """``[pixels, row0, col0, row1, col1]`` (site grid, inclusive) of each group of
-    ship-like pixels among the clear berth pixels `berth`."""
+def _bright_objects(
+    berth, nir, ndsi, params: ActivityParams, row0: int, col0: int, axis=None
+) -> list:
+    """``[pixels, row0, col0, row1, col1]`` (site grid, inclusive) of each ship among the
+    clear berth pixels `berth`: each group of ship-like pixels, split into the ships it
+    holds by its shape along the berths' `axis` (:func:`.ships.split_ships`; the group's
+    own longer side when not given)."""
     if not berth.any():
         return []
     # Open water at the berths, the background ships stand out from: water by its colour
     # (high NDSI, like ice) and dark in the NIR (unlike ice). A frozen berth has none: a
     # ship there is darker than the ice around it, but still brighter than water would be.
     water = berth & (ndsi >= params.ship_max_ndsi) & (nir < WATER_MAX_NIR)
-    background = float(np.median(nir[water])) if water.sum() >= 10 else OPEN_WATER_NIR
+    background = float(np.median(nir[water])) if water.sum() >= MIN_WATER_PX else OPEN_WATER_NIR
     bright = berth & (nir > background + params.ship_nir_contrast)
     bright &= ndsi < params.ship_max_ndsi
     # A hull's bright pixels may leave a gap of a pixel where it crosses the pixel lattice
-    # at a slant: pixels up to two apart are one group (one ship lies in a berth at a time).
+    # at a slant: pixels up to two apart are one group, and ships moored close together
+    # in one group are told apart by its shape (split_ships).
     grouped, _ = ndimage.label(ndimage.binary_dilation(bright, EIGHT), EIGHT)
     labels = np.where(bright, grouped, 0)
+    # what the ships' shapes are read from: a quay, pier or cloud beside a ship is not ship
+    image = np.where(berth, np.clip(nir - background, 0, None), np.nan)
     out = []
     for k, sl in enumerate(ndimage.find_objects(labels)):
         if sl is None:
             continue
-        size = int((labels[sl] == k + 1).sum())
-        out.append(
-            [size, sl[0].start + row0, sl[1].start + col0, sl[0].stop - 1 + row0,
-             sl[1].stop - 1 + col0]
-        )  # fmt: skip
-    return out
+        rr, cc = np.nonzero(labels[sl] == k + 1)
+        rr, cc = rr + sl[0].start, cc + sl[1].start
+        angles = np.empty(0) if axis is None else axis[rr, cc][~np.isnan(axis[rr, cc])]
+        # the berth's direction; without one, the group's own longer side
+        if angles.size:
+            angle = axis_of(angles)
+        else:
+            angle = 0.0 if np.ptp(cc) >= np.ptp(rr) else np.pi / 2
+        for ship in split_ships(rr, cc, image, angle, params):
+            r, c = rr[ship], cc[ship]
+            out.append(
+                [int(ship.size), int(r.min()) + row0, int(c.min()) + col0,
+                 int(r.max()) + row0, int(c.max()) + col0]
+            )  # fmt: skip
+    return sorted(out, key=lambda o: (o[1], o[2]))

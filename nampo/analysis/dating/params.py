@@ -19,6 +19,7 @@ __all__ = [
     "BRIGHT",
     "CHANGE_CLASSES",
     "COAL_COVER",
+    "COAL_REMOVED",
     "CONSTRUCTION",
     "DEMOLITION",
     "DRAINAGE",
@@ -48,12 +49,16 @@ TYPES = {
     5: "new_tank",
     6: "demolition",
     7: "unclassified",
+    8: "coal_removed",
 }
 """Change types (0: no change). ``reclamation`` covers new piers and land won from water;
-``demolition`` covers clearing of vegetation too."""
+``demolition`` covers clearing of vegetation too; ``coal_removed`` is coal cleared from a
+yard, down to whatever was under it (its codes follow the older types', so stored codes
+keep their meaning)."""
 TYPE_CODES = {name: code for code, name in TYPES.items()}
 """Change type name -> code."""
 DRAINAGE, RECLAMATION, CONSTRUCTION, COAL_COVER, NEW_TANK, DEMOLITION, UNCLASSIFIED = range(1, 8)
+COAL_REMOVED = 8
 
 NO_MONTH = -1
 """``last_before``/``first_after`` of a pixel without change."""
@@ -115,6 +120,9 @@ def change_type(before: np.ndarray, after: np.ndarray) -> np.ndarray:
         ((b == WATER) & np.isin(a, (BUILT, BRIGHT)), RECLAMATION),
         ((b == WATER) & np.isin(a, (BARE, VEGETATION, DARK)), DRAINAGE),
         (land & (a == BRIGHT), NEW_TANK),
+        # Coal gone is its own story (stocks running down), whatever it leaves: the
+        # measurement cannot tell a paved pad from a roof, nor bare ground from a clearing.
+        ((b == DARK) & np.isin(a, (BUILT, BARE, VEGETATION)), COAL_REMOVED),
         (np.isin(b, (BARE, VEGETATION, DARK)) & (a == BUILT), CONSTRUCTION),
         (land & (b != DARK) & (a == DARK), COAL_COVER),
         (np.isin(b, (BUILT, BRIGHT, DARK)) & np.isin(a, (BARE, VEGETATION)), DEMOLITION),

@@ -44,6 +44,8 @@ class EventType(StrEnum):
     construction = "construction"
     new_tank = "new_tank"
     coal_cover = "coal_cover"
+    coal_removed = "coal_removed"
+    """Coal stockpiles cleared from a yard (down to its paved pad unless ``to`` says)."""
     demolition = "demolition"
     storage = "storage"
     equipment = "equipment"
@@ -59,6 +61,7 @@ DEFAULT_TARGET: dict[EventType, LandCover] = {
     EventType.construction: LandCover.roof,
     EventType.new_tank: LandCover.tank,
     EventType.coal_cover: LandCover.coal,
+    EventType.coal_removed: LandCover.paved,
     EventType.demolition: LandCover.bare,
     EventType.storage: LandCover.containers,
     EventType.equipment: LandCover.roof,
@@ -69,6 +72,19 @@ ACTIVITY_EVENTS = (EventType.vessel_visits, EventType.seasonal_ice)
 class Ships(Model):
     length_m: tuple[float, float] = (60.0, 180.0)
     beam_m: tuple[float, float] = (12.0, 30.0)
+    along: tuple[float, float] = Field(
+        default=(0.0, 1.0),
+        description="Range of a ship's position along its berth: 0 at one end, 1 at the "
+        "other, 0.5 centred. Berths end to end with [0.5, 0.5] and ships a little shorter "
+        "than a berth moor bow to stern at a set gap (the berth's length less the ship's).",
+    )
+
+    @field_validator("along")
+    @classmethod
+    def _along(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1] <= 1:
+            raise ValueError(f"must be [low, high] with 0 <= low <= high <= 1, got {list(v)}")
+        return v
 
 
 def _check_mmdd(v: str) -> str:
