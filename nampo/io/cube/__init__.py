@@ -192,8 +192,15 @@ def read_cube(
             try:
                 cube = compute(
                     _cube(
-                        readable, grid, bands, loader, chunks, gdal, missing,
-                        tolerant=False, prefetch=ahead,
+                        readable,
+                        grid,
+                        bands,
+                        loader,
+                        chunks,
+                        gdal,
+                        missing,
+                        tolerant=False,
+                        prefetch=ahead,
                     )  # fmt: skip
                 )
             except Exception as exc:  # noqa: BLE001 - any failure: the pre-flight tells which
