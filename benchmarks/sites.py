@@ -26,18 +26,23 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from flows import prefect_server
-from nampo.run.cluster import local_cluster
-from nampo.run.units import parse_month
-from nampo.scenario.archive import build_archive
-from nampo.scenario.known_sites import known_site
-from nampo.services import pgstac
-from nampo.settings import Settings
-from nampo.sites.registry import Registry
+# Run as a script, this folder comes first on sys.path, where benchmarks/flows.py would
+# hide the `flows` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+
+from flows import prefect_server  # noqa: E402
+from nampo.run.cluster import local_cluster  # noqa: E402
+from nampo.run.units import parse_month  # noqa: E402
+from nampo.scenario.archive import build_archive  # noqa: E402
+from nampo.scenario.known_sites import known_site  # noqa: E402
+from nampo.services import pgstac  # noqa: E402
+from nampo.settings import Settings  # noqa: E402
+from nampo.sites.registry import Registry  # noqa: E402
 
 MONTH = "2021-12"
 TEMPLATE = "harbour-mini"
