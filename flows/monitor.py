@@ -119,15 +119,17 @@ def monitor(
         seen=seen,
     )
     summary = summarise(report, location.url, plan.stale, plan.stale_policy)
-    # the site's changes dated again; the new ones announced (flows.alerts)
-    news = update_events(the_store, the_site, plan.run_id)
-    if news.first:
-        log.info("first dating of this store: %d events stored as known", len(news.events))
-    index = Path(default_report(settings, site)) / "index.html"
-    summary["new_events"] = announce(the_site, news, index.as_uri())
-    summary["events"] = len(news.events)
-    if news.history:
-        log.info("events changed; the previous list is kept at %s", news.history)
+    # The site's changes dated again and the new ones announced (flows.alerts), unless
+    # the run computed nothing: then the store, and so its events, are as they were.
+    summary["new_events"] = 0
+    if summary["done"] or the_store.events_file("events.geojson") is None:
+        news = update_events(the_store, the_site, plan.run_id)
+        if news.first:
+            log.info("first dating of this store: %d events stored as known", len(news.events))
+        index = Path(default_report(settings, site)) / "index.html"
+        summary["new_events"] = announce(the_site, news, index.as_uri())
+        if news.history:
+            log.info("events changed; the previous list is kept at %s", news.history)
     # new: scenes of months the store had complete but had not seen; all, for a new store
     summary["new_scenes"] = sum(len(v) for v in newer.new_scenes.values()) if newer else len(scenes)
     summary["scenes"] = len(scenes)
