@@ -32,7 +32,10 @@ __all__ = [
     "GridDef",
     "SiteDefinition",
     "SiteError",
+    "on_s2_lattice",
     "parse_definition",
+    "ring",
+    "utm_crs",
 ]
 
 LonLat = tuple[float, float]
@@ -77,18 +80,39 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _ring(points: list[LonLat], where: str) -> Polygon:
+def ring(points: list[LonLat], where: str = "polygon") -> Polygon:
+    """A valid polygon of at least 3 [lon, lat] points (ValueError naming `where` if not);
+    the scenario format checks its rings with this too."""
     if len(points) < 3:
         raise ValueError(f"{where} needs at least 3 [lon, lat] points, got {len(points)}")
     for lon, lat in points:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise ValueError(f"{where}: [{lon}, {lat}] is not a [lon, lat] pair in degrees")
+            raise ValueError(f"{where} point [{lon}, {lat}] is not a [lon, lat] pair in degrees")
     poly = Polygon(points)
     if not poly.is_valid:
         from shapely.validation import explain_validity
 
         raise ValueError(f"{where} is not a valid polygon: {explain_validity(poly)}")
     return poly
+
+
+def utm_crs(v: str) -> str:
+    """`v` as ``EPSG:<code>`` when it is a WGS 84 / UTM zone (ValueError otherwise)."""
+    if not v.upper().startswith("EPSG:") or not v[5:].isdigit():
+        raise ValueError(f"must look like 'EPSG:32651', got {v!r}")
+    code = int(v[5:])
+    if not (32601 <= code <= 32660 or 32701 <= code <= 32760):
+        raise ValueError(f"must be a WGS 84 / UTM zone (EPSG:326xx or 327xx), got {v}")
+    return v.upper()
+
+
+def on_s2_lattice(v: tuple[float, float]) -> tuple[float, float]:
+    """A grid origin on the Sentinel-2 pixel lattice (ValueError otherwise): tile origins
+    lie on a 60 m lattice counted from x = 0 and the equator (e.g. 699960 / 4300020), so
+    multiples of 20 m keep a grid's 10 and 20 m pixels on theirs."""
+    if v[0] % 20 or v[1] % 20:
+        raise ValueError(f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}")
+    return v
 
 
 class FacilityDef(_Model):
@@ -106,14 +130,14 @@ class FacilityDef(_Model):
     @field_validator("polygon")
     @classmethod
     def _poly(cls, v):
-        _ring(v, "polygon")
+        ring(v, "polygon")
         return v
 
     @field_validator("berths")
     @classmethod
     def _berths(cls, v):
         for i, b in enumerate(v):
-            _ring(b, f"berths[{i}]")
+            ring(b, f"berths[{i}]")
         return v
 
 
@@ -128,21 +152,12 @@ class GridDef(_Model):
     @field_validator("crs")
     @classmethod
     def _epsg(cls, v: str) -> str:
-        code = v.upper().removeprefix("EPSG:")
-        if not code.isdigit() or not (32601 <= int(code) <= 32660 or 32701 <= int(code) <= 32760):
-            raise ValueError(
-                f"must be a WGS 84 / UTM zone as 'EPSG:326xx' or 'EPSG:327xx', got {v!r}"
-            )
-        return f"EPSG:{code}"
+        return utm_crs(v)
 
     @field_validator("origin")
     @classmethod
     def _aligned(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if v[0] % 20 or v[1] % 20:
-            raise ValueError(
-                f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}"
-            )
-        return v
+        return on_s2_lattice(v)
 
     @field_validator("size")
     @classmethod
@@ -243,7 +258,7 @@ class SiteDefinition(_Model):
         if self.outline is None and self.grid is None:
             raise ValueError("outline: required (a [lon, lat] ring, or give a pinned grid)")
         if self.outline is not None:
-            _ring(self.outline, "outline")
+            ring(self.outline, "outline")
         outline = self.outline_polygon()
         if self.outline is not None:
             lons = [p[0] for p in self.outline]

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from nampo.grid import Grid
 from nampo.scenario.model.base import Model
+from nampo.sites.definition import on_s2_lattice, utm_crs
 
 __all__ = [
     "LAUNCHES",
@@ -31,23 +32,12 @@ class GridSpec(Model):
     @field_validator("crs")
     @classmethod
     def _epsg(cls, v: str) -> str:
-        if not v.upper().startswith("EPSG:") or not v[5:].isdigit():
-            raise ValueError(f"must look like 'EPSG:32651', got {v!r}")
-        code = int(v[5:])
-        if not (32601 <= code <= 32660 or 32701 <= code <= 32760):
-            raise ValueError(f"must be a WGS 84 / UTM zone (EPSG:326xx or 327xx), got {v}")
-        return v.upper()
+        return utm_crs(v)
 
     @field_validator("origin")
     @classmethod
     def _aligned(cls, v: tuple[float, float]) -> tuple[float, float]:
-        # Sentinel-2 tile origins lie on a 60 m lattice counted from x = 0 and the equator
-        # (e.g. 699960 / 4300020): keep the site's 10 and 20 m pixels on those lattices.
-        if v[0] % 20 or v[1] % 20:
-            raise ValueError(
-                f"must be multiples of 20 m (the Sentinel-2 pixel lattice), got {list(v)}"
-            )
-        return v
+        return on_s2_lattice(v)
 
     @field_validator("size")
     @classmethod
