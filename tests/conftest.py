@@ -1,8 +1,9 @@
 """Shared fixtures: rendered scenario archives and the shared reference data.
 
-Archives are rendered once per session into a temporary folder (or into
-``$NAMPO_TEST_ARCHIVES`` when set, which makes re-runs on one machine fast: the archive
-cache is keyed by the scenario's content, so a changed scenario is rebuilt).
+Archives are rendered once per run into a temporary folder shared by every pytest-xdist
+worker (or into ``$NAMPO_TEST_ARCHIVES`` when set, which makes re-runs on one machine
+fast: the archive cache is keyed by the scenario's content, so a changed scenario is
+rebuilt).
 """
 
 from __future__ import annotations
@@ -42,19 +43,34 @@ def shared() -> Path:
     return shared_dir()
 
 
-@pytest.fixture(scope="session")
-def archives_root() -> Iterator[Path]:
-    keep = os.environ.get("NAMPO_TEST_ARCHIVES")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        yield Path(keep)
+_TEMPORARY_ARCHIVES = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One archives folder for the whole run, made by the process that runs pytest (with
+    # pytest-xdist, the controller) before its workers start: they inherit the variable,
+    # so each archive renders once per run whichever worker asks first (build_archive
+    # makes the others wait).
+    if os.environ.get("NAMPO_TEST_ARCHIVES") or hasattr(config, "workerinput"):
         return
     root = Path(tempfile.mkdtemp(prefix="nampo-test-archives-"))
     root.chmod(0o755)  # the postgres user reads nothing here, but keep it traversable
-    try:
-        yield root
-    finally:
+    os.environ["NAMPO_TEST_ARCHIVES"] = str(root)
+    config.stash[_TEMPORARY_ARCHIVES] = root
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(_TEMPORARY_ARCHIVES, None)
+    if root is not None:
         shutil.rmtree(root, ignore_errors=True)
+        os.environ.pop("NAMPO_TEST_ARCHIVES", None)
+
+
+@pytest.fixture(scope="session")
+def archives_root() -> Path:
+    root = Path(os.environ["NAMPO_TEST_ARCHIVES"])
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @pytest.fixture(scope="session")

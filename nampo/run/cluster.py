@@ -4,6 +4,8 @@ memory allocator")."""
 
 from __future__ import annotations
 
+import os
+
 import dask
 
 __all__ = ["WORKER_ENV", "configure_workers", "local_cluster"]
@@ -26,6 +28,12 @@ def configure_workers() -> None:
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     env.update(WORKER_ENV)
     dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+    # A nanny takes these variables from os.environ before its config, and every nanny
+    # writes its own into os.environ before it spawns: once a cluster with Dask's
+    # defaults has run in this process (MALLOC_TRIM_THRESHOLD_=65536), the config alone
+    # would no longer reach the workers. The variables only act on processes started
+    # from now on (glibc reads them at start).
+    os.environ.update(WORKER_ENV)
 
 
 def local_cluster(workers: int, **kwargs):

@@ -22,8 +22,10 @@ Layout (documented in docs/scenario.md, "The archive")::
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -32,6 +34,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,11 +154,46 @@ def build_archive(
         raise ScenarioError(
             f"cannot create archive folder {final.parent}: {exc.strerror}"
         ) from None
+    # One render per archive: a second process asking for the same archive (two demos,
+    # two test workers) waits for the first instead of rendering it again.
+    with _exclusive(final.parent / f".lock-{final.name}"):
+        if (final / "manifest.json").is_file():
+            return Archive(final, scenario, built=False)
+        return _build_once(scenario, Path(scenario_path), final, workers, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a lock file created here and removed on exit).
+
+    A process that waited may get the lock of a file its holder has already removed:
+    it then locks the file that is there now (or a new one), so that two processes never
+    hold the lock of the same path at once."""
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _build_once(
+    scenario: Scenario, scenario_path: Path, final: Path, workers: int, progress
+) -> Archive:
     tmp = final.parent / f".building-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _build(scenario, Path(scenario_path), tmp, final, workers, progress)
+        _build(scenario, scenario_path, tmp, final, workers, progress)
         try:
             tmp.rename(final)
         except OSError:

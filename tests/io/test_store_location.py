@@ -73,7 +73,9 @@ def _fails_fast(store: Store) -> str:
     start = time.monotonic()
     with pytest.raises(StoreError) as info:
         store.check_writable()
-    assert time.monotonic() - start < 3
+    # No retries: botocore's own take 12 s and more; a refused port answers in 0.2 s on a
+    # quiet machine, the bound leaves room for a loaded one.
+    assert time.monotonic() - start < 10
     message = str(info.value)
     assert "\n" not in message and SECRET not in message
     return message

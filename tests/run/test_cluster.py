@@ -11,7 +11,7 @@ from pathlib import Path
 import distributed
 import pytest
 import yaml
-from distributed import Client
+from distributed import Client, LocalCluster
 
 from nampo.run.cluster import WORKER_ENV, local_cluster
 
@@ -78,6 +78,10 @@ def test_dasks_default_worker_environment_faults_every_array_in_and_nampos_does_
 
 @pytest.mark.slow
 def test_the_local_clusters_workers_start_with_nampos_environment():
+    # A cluster with Dask's defaults first: its nanny leaves Dask's malloc variables in
+    # this process's environment, which nampo's cluster must still override.
+    with LocalCluster(n_workers=1, dashboard_address=None) as cluster, Client(cluster):
+        pass
     with local_cluster(1, dashboard_address=None) as cluster, Client(cluster) as client:
         [env] = client.run(_environ).values()
         [faults] = client.run(_page_faults_per_array).values()
