@@ -195,7 +195,7 @@ def test_429_retry_after_is_waited_for_real(es_api) -> None:
     assert len(posts) == 3  # 429, the first page again, the (empty) next page
     assert posts[1].at - posts[0].at >= 1.0
     assert posts[1].body == posts[0].body  # the same search was sent again
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 6  # the 1 s asked for, not a backoff of its own
 
 
 def test_retry_after_as_an_http_date(es_api) -> None:
@@ -230,7 +230,7 @@ def test_a_failing_next_page_is_retried(es_api) -> None:
 
 
 def test_a_stalled_answer_is_retried_after_the_timeout(es_api) -> None:
-    server = es_api({("POST", "/search"): [Reply(stall=3.0)]})
+    server = es_api({("POST", "/search"): [Reply(stall=10.0)]})
     waits: list[float] = []
     started = time.monotonic()
 
@@ -239,7 +239,7 @@ def test_a_stalled_answer_is_retried_after_the_timeout(es_api) -> None:
     assert len(items) == 2
     assert len(server.requests("POST", "/search")) == 3
     assert waits == [0.1]
-    assert time.monotonic() - started < 2  # did not wait for the stalled answer
+    assert time.monotonic() - started < 6  # did not wait for the stalled answer (10 s)
 
 
 def test_persistent_503_fails_on_one_line_naming_url_and_status(es_api) -> None:
@@ -290,7 +290,7 @@ def test_the_budget_bounds_the_whole_request(es_api) -> None:
     with pytest.raises(CatalogError, match="retry budget|no answer within"):
         _search(server, catalog.RetryPolicy(attempts=10, budget=0.6, backoff=0.05), timeout=30)
 
-    assert time.monotonic() - started < 2.0  # not 30 s per attempt
+    assert time.monotonic() - started < 10  # not 30 s per attempt
 
 
 def test_client_errors_are_not_retried(es_api) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -802,9 +801,7 @@ def test_rendering_is_deterministic_and_cached(tmp_path: Path) -> None:
         take = _take_of_item(a.path)[item["id"]]
         assert np.array_equal(read_truth(a.path, take)[0], read_truth(b.path, take)[0])
 
-    started = time.perf_counter()
     again = build_archive(MINI, tmp_path / "a", workers=2)
-    assert time.perf_counter() - started < 2.0
     assert again.built is False and again.path == a.path
 
 
