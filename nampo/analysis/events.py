@@ -19,6 +19,7 @@ from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.ops import unary_union
 
+from nampo.analysis.activity.moored import without_moored_ships
 from nampo.analysis.dating import CHANGE_CLASSES, TYPES, ChangeParams, change_dates, change_map
 from nampo.grid import Grid
 
@@ -250,7 +251,9 @@ def site_events(
     grouping: EventParams = EventParams(),  # noqa: B008 (frozen)
 ) -> tuple[xr.Dataset, list[Event]]:
     """The change map (computed, tile by tile on the current Dask scheduler) and the events
-    of a store over a period (default: every month it has computed).
+    of a store over a period (default: every month it has computed). The months in which
+    ships lay on a berth pixel in most of the scenes read are gaps there (the store's
+    activity; :func:`nampo.analysis.activity.moored.without_moored_ships`).
 
     Examples
     --------
@@ -261,6 +264,9 @@ def site_events(
         f, la = store_period(store)
         first, last = first or f, last or la
     ds = store.open().sel(time=slice(np.datetime64(first, "D"), np.datetime64(last, "D")))
+    # a month in which ships lay on a berth pixel in most of its scenes says nothing about
+    # the ground there (rule 1 of change dating, activity/moored.py)
+    ds = without_moored_ships(ds, store.activity())
     cm = change_map(ds, change).compute()
     return cm, find_events(cm, store.site.grid, facilities, grouping)
 

@@ -329,3 +329,27 @@ def test_a_hazy_month_is_not_change_but_a_change_under_it_is():
     kind = out["type"].reshape(100)
     assert (kind[:10] == TYPE_CODES["reclamation"]).all()
     assert (kind[10:] == 0).all()
+
+
+def test_a_shore_pixel_whose_mix_shifts_is_not_new_water():
+    """Rule 10: a pixel of a quarter water and three quarters quay that becomes half water
+    (the shoreline's mix shifting: registration, tide, the season of the land beside it)
+    crosses the water rule and moves 0.08 in six bands, over `min_magnitude`; it changed a
+    quarter of itself, not half, and is no change. Water over the whole pixel (a quay
+    taken out) and over most of it still are; against the tile's own pure spectra."""
+    months, n = 12, 120
+    water, built = (np.array(SPECTRA[c], "float32") for c in (WATER, BUILT))
+    mix = lambda w: w * water + (1 - w) * built  # noqa: E731
+    lc = np.empty((months, n), "uint8")
+    bands = np.empty((6, months, n), "float32")
+    lc[:, :60], bands[:, :, :60] = WATER, water[:, None, None]  # the harbour
+    lc[:, 60:], bands[:, :, 60:] = BUILT, built[:, None, None]  # the quays
+    for px, (w0, w1) in enumerate([(0.25, 0.5), (0.0, 1.0), (0.2, 0.9)]):
+        lc[:6, px], lc[6:, px] = BUILT, WATER
+        bands[:, :6, px], bands[:, 6:, px] = mix(w0)[:, None], mix(w1)[:, None]
+    bands += np.random.default_rng(0).normal(0, 0.002, bands.shape).astype("float32")
+    moy = pd.date_range("2016-04-01", periods=months, freq="MS").month.values
+    lc, bands = lc.reshape(months, 10, 12), bands.reshape(6, months, 10, 12)
+    out = detect(lc, bands, moy)["type"].reshape(n)
+    assert out[0] == 0 and out[1] > 0 and out[2] > 0 and (out[3:] == 0).all()
+    assert detect(lc, bands, moy, ChangeParams(min_water_fraction=0))["type"].reshape(n)[0] > 0

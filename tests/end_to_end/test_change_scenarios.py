@@ -100,18 +100,9 @@ def scenarios_stac_api(stac_home):
         pgstac.stop(state_dir)
 
 
-TROPICAL_PRECISION = pytest.mark.xfail(
-    reason="issue 18, open: on the merged renderer (real spectra, parcels) and method "
-    "(vessels, coal_removed), tropical-port at its own seed scores precision 0.82 (9/11): "
-    "two shore events, vegetation/built -> water, 2,100-2,600 m2, magnitude 0.07-0.08, "
-    "Nov 2020-Apr 2021, at no facility; across seeds 1-4 precision was 0.78-0.94",
-    strict=False,
-)
-
-
 @pytest.fixture(
     scope="module",
-    params=["river-port", pytest.param("tropical-port", marks=TROPICAL_PRECISION)],
+    params=SCENARIOS,
 )
 def processed(request, archives_root, scenarios_stac_api, tmp_path_factory):
     """(archive, store) of one scenario: every month of its period processed."""

@@ -30,12 +30,19 @@ import numpy as np
 
 from nampo.products.classes import VEGETATION, WATER
 
-__all__ = ["MIN_PIXELS", "month_offsets", "normalised"]
+__all__ = ["MIN_PIXELS", "MIN_SPECTRUM_PIXELS", "class_spectra", "month_offsets", "normalised"]
 
 MIN_PIXELS = 50
 """Clear pixels a median of departures needs: the median of n pixels scatters by about
 1.25 x their spread / sqrt(n), so 50 pixels with a class's spread of about 0.01-0.03 fix a
 month's level to 0.002-0.005, under a tenth of the smallest step dating reports."""
+
+
+MIN_SPECTRUM_PIXELS = 10
+"""Clear pixels a class's spectrum in a month needs (:func:`class_spectra`): it only has
+to place a changed pixel between two classes whose spectra lie 0.2-0.4 apart, so the
+median of 10 pixels (scatter about 1.25 x 0.03 / sqrt(10) = 0.012 per band) is enough:
+it moves the changed share by under 0.1."""
 
 
 def month_offsets(cls: np.ndarray, bands: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -80,6 +87,32 @@ def normalised(cls: np.ndarray, bands: np.ndarray, reference: np.ndarray) -> np.
     """`bands` (band, time, pixel) less each month's scene-wide departure for the pixel's
     kind, measured on the `reference` pixels (:func:`month_offsets`)."""
     return (bands - month_offsets(cls, bands, reference)).astype("float32")
+
+
+def class_spectra(
+    cls: np.ndarray, bands: np.ndarray, reference: np.ndarray, codes
+) -> dict[int, np.ndarray]:
+    """(band, time) spectrum of each class of `codes` in each month: the median over the
+    `reference` pixels whose most frequent class it is, in the months they read as it;
+    NaN in months with fewer than :data:`MIN_SPECTRUM_PIXELS` of them. A class with
+    fewer such pixels in every month is left out.
+
+    Parameters are as :func:`month_offsets`'s (`bands` already normalised or not).
+    """
+    kind = _most_frequent_class(cls)
+    out = {}
+    for c in codes:
+        columns = np.flatnonzero(reference & (kind == c))
+        if columns.size < MIN_SPECTRUM_PIXELS:
+            continue
+        x = np.where((cls[:, columns] == c)[None], bands[:, :, columns], np.nan)
+        enough = (np.isfinite(x).sum(axis=2) >= MIN_SPECTRUM_PIXELS).all(axis=0)  # (time,)
+        if not enough.any():
+            continue
+        spectrum = np.full(x.shape[:2], np.nan, "float32")
+        spectrum[:, enough] = np.nanmedian(x[:, enough], axis=2)
+        out[int(c)] = spectrum
+    return out
 
 
 def _kind(cls: np.ndarray) -> np.ndarray:

@@ -96,6 +96,11 @@ class ChangeParams:
     """... or move its normalised differences (NDVI, MNDWI, NDBI, red-blue slope) by at
     least this much together: bare soil to a painted roof of the same brightness. 0.1 is
     ten times the month-to-month change of a stable pixel's index medians."""
+    min_water_fraction: float = 0.5
+    """A class change to or from water must have changed at least this share of the pixel
+    (linear unmixing against the tile's pure spectra of the two classes): the truth, and
+    an analyst's map, count a pixel as changed when more than half of it changed; a shore
+    pixel whose mix of land and water shifts by a quarter is not new water."""
     ice_months: tuple[int, ...] = (12, 1, 2, 3)
     """Months in which water may freeze: water seen only in them does not count."""
     growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from nampo.analysis.dating.normalise import normalised
+from nampo.analysis.dating.normalise import class_spectra, normalised
 from nampo.analysis.dating.params import (
     CHANGE_CLASSES,
     CONSTRUCTION,
@@ -71,6 +71,9 @@ def detect(
     large = (out["magnitude"] >= params.min_magnitude) | (
         out["shape_change"] >= params.min_shape_change
     )
+    # a change to or from water must have changed at least half the pixel (rule 10)
+    fraction = _water_fraction(cls, flat, out, params.state_months)
+    large &= ~(fraction < params.min_water_fraction)
     weak = (out["type"] > 0) & ~large
     for key, empty in (("type", 0), ("class_before", 0), ("class_after", 0), ("n_before", 0),
                        ("n_after", 0), ("confidence", 0), ("last_before", NO_MONTH),
@@ -296,6 +299,47 @@ def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int)
         shp[idx] = np.sqrt(np.nansum((shape_a - shape_b) ** 2, axis=0))
     out["magnitude"] = mag
     out["shape_change"] = shp
+
+
+def _water_fraction(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int):
+    """(pixel,) share of each pixel that a class change to or from water changed (NaN for
+    other pixels, and where a class has no reference spectrum), by linear unmixing: the
+    change of its six-band medians projected on the change between the tile's pure
+    spectra of the two classes (those of its unchanged pixels of each class, in the same
+    months: :func:`.normalise.class_spectra`)."""
+    t, p = cls.shape
+    frac = np.full(p, np.nan, "float32")
+    cb, ca = out["class_before"], out["class_after"]
+    idx = np.flatnonzero((out["type"] > 0) & (cb != ca) & ((cb == WATER) | (ca == WATER)))
+    if idx.size == 0:
+        return frac
+    pure = class_spectra(cls, bands, out["type"] == 0, np.unique(np.r_[cb[idx], ca[idx]]))
+    if WATER not in pure or len(pure) < 2:
+        return frac
+    idx = idx[np.isin(cb[idx], list(pure)) & np.isin(ca[idx], list(pure))]
+    time = np.arange(t)[:, None]
+    v = cls[:, idx] > 0
+    lb, fa = out["last_before"][idx], out["first_after"][idx]
+    before = v & (time <= lb) & (time > lb - state_months)
+    after = v & (time >= fa) & (time < fa + state_months)
+    x = bands[:, :, idx]
+    pb = np.stack([pure[int(c)] for c in cb[idx]], axis=-1)  # (band, time, pixel)
+    pa = np.stack([pure[int(c)] for c in ca[idx]], axis=-1)
+    d = _median_over(x, after) - _median_over(x, before)
+    dp = _median_over(pa, after) - _median_over(pb, before)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac[idx] = (d * dp).sum(axis=0) / (dp * dp).sum(axis=0)
+    return frac
+
+
+def _median_over(x: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """(band, pixel) median of `x` (band, time, pixel) over each pixel's `months` (time,
+    pixel), NaN where none of them has a value (without numpy's all-NaN warning, which
+    ``warnings.catch_warnings`` cannot hold back safely in Dask's threads)."""
+    v = np.where(months[None] & np.isfinite(x), x, np.nan)
+    has = np.isfinite(v).any(axis=1)
+    v[:, 0] = np.where(has, v[:, 0], 0.0)
+    return np.where(has, np.nanmedian(v, axis=1), np.nan)
 
 
 def _shape(m: np.ndarray) -> np.ndarray:
