@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nampo.io.cube import Loader
+from nampo.io.cube import Reading
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
+from nampo.run.cluster import fit_to_workers
 from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
 from nampo.run.schedule import Chain, Schedule, schedule
@@ -38,6 +39,7 @@ def process(
     retries: int = 2,
     progress: Progress | None = None,
     stale: StalePolicy = "recompute",
+    reading: Reading | None = None,
 ) -> RunReport:
     """Compute every (tile, month) unit of a period and write it to the store.
 
@@ -53,10 +55,12 @@ def process(
     retries : attempts per task after a failure (on a cluster).
     progress : called with each unit's result, the number finished and the total.
     stale : units written by an older product version: ``recompute`` or ``leave``.
+    reading : the operator's read settings (``Reading.from_settings``; default: nampo's).
     """
     plan = plan_run(
-        site, first, last, store=store, spec=spec, loader=loader, force=force, stale=stale
-    )
+        site, first, last, store=store, spec=spec, loader=loader, force=force, stale=stale,
+        reading=reading,
+    )  # fmt: skip
     return execute(plan, client=client, retries=retries, progress=progress)
 
 
@@ -93,7 +97,7 @@ def _stopped(chain: Chain) -> list[UnitResult]:
 
 def _in_process(plan: RunPlan, tasks: Schedule, report: Callable[[UnitResult], None]) -> None:
     """The schedule's tasks one after another, no retries."""
-    args = (plan.scenes, plan.location, plan.loader, plan.run_id)
+    args = (plan.scenes, plan.location, plan.reading, plan.run_id)
     failed: set[BaselineUnit] = set()
     for base in tasks.baselines:
         try:
@@ -115,12 +119,12 @@ def _chain_task(
     chain: Chain,
     scenes: Sequence[NormalisedItem],
     location: StoreLocation,
-    loader: Loader,
+    reading: Reading,
     run_id: str,
 ) -> list[UnitResult]:
     """A chain as one Dask task: fails naming its failed units once every unit was tried,
     so that Dask retries it (a retry computes only the units not done in this run)."""
-    results = run_chain(site, chain, scenes, location, loader, run_id)
+    results = run_chain(site, chain, scenes, location, reading, run_id)
     raise_failed(chain, results)
     return results
 
@@ -137,11 +141,13 @@ def _on_cluster(
     tile's next chain submitted when the one before it has ended (whatever its outcome)."""
     from distributed import as_completed
 
+    plan = fit_to_workers(plan, client)
+
     # Send the scene list to the workers once; every task of the run shares it. The
     # future is held until the run ends (a released one would be deleted on the workers).
     [scenes] = client.scatter([plan.scenes], broadcast=True, hash=False)
     site, run_id = plan.site, plan.run_id
-    args = (scenes, plan.location, plan.loader, run_id)
+    args = (scenes, plan.location, plan.reading, run_id)
 
     def submit(fn, unit_or_chain, name: str):
         return client.submit(
