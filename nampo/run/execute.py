@@ -7,13 +7,14 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nampo.grid import Grid
 from nampo.io.cube import Reading
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
 from nampo.run.cluster import fit_to_workers
 from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
-from nampo.run.schedule import Chain, Schedule, schedule
+from nampo.run.schedule import Chain, Schedule, schedule, strips
 from nampo.run.units import BaselineUnit
 from nampo.run.work import raise_failed, run_baseline, run_chain
 from nampo.sites import Site
@@ -121,10 +122,12 @@ def _chain_task(
     location: StoreLocation,
     reading: Reading,
     run_id: str,
+    ahead: Grid | None = None,
 ) -> list[UnitResult]:
     """A chain as one Dask task: fails naming its failed units once every unit was tried,
-    so that Dask retries it (a retry computes only the units not done in this run)."""
-    results = run_chain(site, chain, scenes, location, reading, run_id)
+    so that Dask retries it (a retry computes only the units not done in this run).
+    `ahead`: the part of the site whose blocks the worker reads ahead (its strip)."""
+    results = run_chain(site, chain, scenes, location, reading, run_id, ahead=ahead)
     raise_failed(chain, results)
     return results
 
@@ -149,10 +152,21 @@ def _on_cluster(
     site, run_id = plan.site, plan.run_id
     args = (scenes, plan.location, plan.reading, run_id)
 
-    def submit(fn, unit_or_chain, name: str):
+    def submit(fn, unit_or_chain, name: str, *extra, **options):
         return client.submit(
-            fn, site, unit_or_chain, *args, key=f"{name}-{run_id}", retries=retries, pure=False
-        )
+            fn, site, unit_or_chain, *args, *extra, key=f"{name}-{run_id}", retries=retries,
+            pure=False, **options,
+        )  # fmt: skip
+
+    # Each worker computes the chains of one strip of the site's tile rows (preferably:
+    # another worker may take them when it has nothing else), and reads ahead only the
+    # blocks of its strip, not those of the tiles the other workers compute.
+    workers = sorted(client.scheduler_info()["workers"])
+    own = {
+        tile: (strip.grid, worker)
+        for strip, worker in zip(strips(site, len(workers)), workers, strict=False)
+        for tile in strip.tiles
+    }
 
     failed: set[BaselineUnit] = set()
     bases = {submit(run_baseline, b, b.id): b for b in tasks.baselines}
@@ -176,7 +190,14 @@ def _on_cluster(
                 report(r)
             chain = following.get(chain)
         if chain is not None:
-            fut = submit(_chain_task, chain, chain.name)
+            if chain.tile_id in own:
+                ahead, worker = own[chain.tile_id]
+                fut = submit(
+                    _chain_task, chain, chain.name, ahead, workers=[worker],
+                    allow_other_workers=True,
+                )  # fmt: skip
+            else:
+                fut = submit(_chain_task, chain, chain.name)
             running[fut] = chain
             queue.add(fut)
 
