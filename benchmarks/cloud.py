@@ -48,6 +48,7 @@ import rasterio
 import xarray as xr
 from rasterio.windows import from_bounds
 
+from nampo.io.cube import PREFETCH_MB, READ_THREADS, Reading
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store
 from nampo.products.variables import COMPOSITE_BANDS
@@ -84,10 +85,10 @@ class Setting:
     http: bool
     faults: Faults = Faults()
     read_threads: int | None = None
-    """None: nampo's choice (io.cube.READ_THREADS over HTTP); 1: one read at a time."""
+    """None: nampo's default (io.cube.READ_THREADS over HTTP); 1: one read at a time."""
     read_ahead: bool = True
-    """False: no read-ahead of the site's blocks (io.cube.PREFETCH_MB = 0): each unit
-    reads its own windows."""
+    """False: no read-ahead (``Reading(read_ahead_mib=0)``): each unit reads its own
+    windows."""
 
 
 @dataclass
@@ -162,15 +163,6 @@ def _prepare_worker() -> int:
     return os.getpid()
 
 
-def _set_reading(n: int | None, read_ahead: bool) -> None:
-    import nampo.io.cube
-
-    if n is not None:
-        nampo.io.cube.READ_THREADS = n
-    if not read_ahead:
-        nampo.io.cube.PREFETCH_MB = 0
-
-
 def run_row(
     setting: Setting,
     site: Site,
@@ -190,11 +182,16 @@ def run_row(
         Client(cl) as client,
     ):
         client.run(_prepare_worker)
-        client.run(_set_reading, setting.read_threads, setting.read_ahead)
+        reading = Reading(
+            read_threads=setting.read_threads or READ_THREADS,
+            read_ahead_mib=PREFETCH_MB if setting.read_ahead else 0,
+        )
         server.faults = setting.faults
         server.reset()
         with Sampler() as s:
-            report = process(site, *period, store=Store(store_path), spec=spec, client=client)
+            report = process(
+                site, *period, store=Store(store_path), spec=spec, client=client, reading=reading
+            )
         traffic = server.traffic()
         server.faults = Faults()
     row = Row(

@@ -75,7 +75,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from nampo.io.cube import read_cube
+from nampo.io.cube import Reading, read_cube
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store
@@ -326,7 +326,7 @@ def read_unit(site: Site, tile: Tile, scenes: list[NormalisedItem], compose: boo
     `compose`)."""
     if compose:
         # The units' own read-and-composite step (bands only), on the same scenes.
-        read_composite(site, tile, scenes, "stackstac", bands_only=True)
+        read_composite(site, tile, scenes, Reading(), bands_only=True)
         return 0
     return int(read_cube(scenes, site.tile_grid(tile), BANDS).size)
 

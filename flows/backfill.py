@@ -25,6 +25,7 @@ from flows.params import (
 )
 from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
+from nampo.io.cube.reading import Reading
 from nampo.io.store import Store, StoreLocation
 from nampo.run.plan import plan_run, validate_period
 from nampo.run.results import RunReport, finish_run
@@ -78,6 +79,7 @@ def backfill(
         loader=loader,
         force=force,
         stale=stale,
+        reading=Reading.from_settings(settings),
     )
     results = run_plan(plan, task_runner(cluster, workers))
     report = finish_run(plan, results, flow="backfill")

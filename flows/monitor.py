@@ -35,6 +35,7 @@ from flows.report import default_report
 from flows.sites import catalog_for, registered
 from flows.units import run_plan, task_runner
 from nampo.analysis.news import update_events
+from nampo.io.cube.reading import Reading
 from nampo.io.store import Store, StoreLocation
 from nampo.run.monitor import find_stale, window
 from nampo.run.plan import find_scenes, plan_run, validate_period
@@ -96,6 +97,7 @@ def monitor(
         stale=stale,
         recompute=newer.recompute if newer else (),
         scenes=scenes,
+        reading=Reading.from_settings(settings),
     )
     if newer and newer.new_scenes:
         log.info("new scenes for complete units: %s", newer.new_scenes)

@@ -12,9 +12,9 @@ from prefect.cache_policies import NONE
 from prefect.utilities.annotations import allow_failure
 from prefect_dask import DaskTaskRunner
 
-from nampo.io.cube import Loader
+from nampo.io.cube import Reading
 from nampo.run import work
-from nampo.run.cluster import local_cluster
+from nampo.run.cluster import fit_to_workers, local_cluster
 from nampo.run.plan import RunPlan
 from nampo.run.results import UnitResult, after_failure
 from nampo.run.schedule import Chain, schedule
@@ -50,21 +50,21 @@ def _log_result(result: UnitResult) -> None:
 
 @task(name="baseline", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
 def baseline_task(
-    site, unit: BaselineUnit, scenes: Scenes, location, loader: Loader, run_id: str
+    site, unit: BaselineUnit, scenes: Scenes, location, reading: Reading, run_id: str
 ) -> dict:
-    result = work.run_baseline(site, unit, scenes.items, location, loader, run_id)
+    result = work.run_baseline(site, unit, scenes.items, location, reading, run_id)
     _log_result(result)
     return asdict(result)
 
 
 @task(name="months", retries=RETRIES, retry_delay_seconds=2, cache_policy=NONE)
 def months_task(
-    site, chain: Chain, scenes: Scenes, location, loader: Loader, run_id: str
+    site, chain: Chain, scenes: Scenes, location, reading: Reading, run_id: str
 ) -> list[dict]:
     """The chain's months in order; the task run fails at the end, naming the failed units,
     and its retry skips the units this run has done."""
     results = work.run_chain(
-        site, chain, scenes.items, location, loader, run_id, on_result=_log_result
+        site, chain, scenes.items, location, reading, run_id, on_result=_log_result
     )
     work.raise_failed(chain, results)
     return [asdict(r) for r in results]
@@ -87,9 +87,10 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
     tasks = schedule(plan)
     with runner:
         client = runner.client  # the PrefectDaskClient the runner started
+        plan = fit_to_workers(plan, client)  # GDAL's cache and the read-ahead fit the workers
         # The scene list goes to the workers once; every task refers to it.
         [scenes] = client.scatter([Scenes(plan.scenes)], broadcast=True, hash=False)
-        args = (plan.location, plan.loader, plan.run_id)
+        args = (plan.location, plan.reading, plan.run_id)
         futures: list[tuple[Any, tuple[AnyUnit, ...]]] = []  # (future, its units)
         bases = {}
         for base in tasks.baselines:

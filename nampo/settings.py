@@ -7,11 +7,20 @@ it needs) from its caller.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from nampo.errors import NampoError
+
+__all__ = ["Settings", "SettingsError"]
+
+PREFIX = "NAMPO_"
+
+
+class SettingsError(NampoError, ValueError):
+    """A ``NAMPO_*`` variable has a value nampo cannot use (the message names it)."""
 
 
 def _default_home() -> Path:
@@ -21,7 +30,13 @@ def _default_home() -> Path:
 class Settings(BaseSettings):
     """Everything nampo reads from its environment (prefix ``NAMPO_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="NAMPO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
 
     home: Path = Field(default_factory=_default_home)
     """Root folder of local state: rendered archives, the local STAC API's database, stores."""
@@ -53,6 +68,19 @@ class Settings(BaseSettings):
     """Where sites' stores are made by default (``<stores>/<site>.zarr``): a folder or an
     object-store prefix (``s3://bucket/stores``); default: NAMPO_HOME/stores."""
 
+    read_threads: int = Field(default=16, ge=1, le=256)
+    """Remote assets (COGs over HTTP) a worker reads at once for one unit: their round
+    trips (20-80 ms in the cloud) overlap. Local files are read one at a time."""
+
+    read_ahead_mib: int = Field(default=256, ge=0, le=4096)
+    """MiB of decoded blocks a unit may read ahead when it opens a remote file (the blocks
+    of the part of the site its worker computes, kept in GDAL's block cache for the next
+    tiles); 0 turns the read-ahead off (fewer bytes, about twice the requests)."""
+
+    gdal_cache_mib: int = Field(default=64, ge=8, le=4096)
+    """GDAL's block cache per worker process, in MiB, outside the read-ahead (which adds
+    its own budget while a unit reads ahead: at most both together per worker)."""
+
     @property
     def sites_url(self) -> str:
         return self.sites or str(self.home / "sites")
@@ -69,3 +97,13 @@ class Settings(BaseSettings):
     @property
     def stac_dir(self) -> Path:
         return self.home / "stac"
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line per bad variable, named as the operator sets it (``NAMPO_READ_THREADS``)."""
+    lines = []
+    for error in exc.errors():
+        name = PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+        value = error.get("input")
+        lines.append(f"{name}={value!r}: {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)

@@ -86,6 +86,7 @@ def add_command(sub) -> None:
 
 
 def _process(args, settings: Settings) -> int:
+    from nampo.io.cube.reading import Reading
     from nampo.io.store import Store, StoreLocation
     from nampo.run.execute import execute
     from nampo.run.plan import CatalogSpec, plan_run, validate_period
@@ -121,7 +122,7 @@ def _process(args, settings: Settings) -> int:
     # period, catalog and store are checked (and the store created) before any cluster starts
     plan = plan_run(
         site, first, last, store=store, spec=spec, loader=args.loader, force=args.force,
-        stale=args.stale,
+        stale=args.stale, reading=Reading.from_settings(settings),
     )  # fmt: skip
     if plan.stale:
         what = "recomputed" if args.stale == "recompute" else "left as they are"

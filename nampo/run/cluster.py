@@ -4,11 +4,17 @@ memory allocator")."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
+from typing import TYPE_CHECKING
 
 import dask
 
-__all__ = ["WORKER_ENV", "configure_workers", "local_cluster"]
+if TYPE_CHECKING:
+    from nampo.run.plan import RunPlan
+
+__all__ = ["WORKER_ENV", "configure_workers", "fit_to_workers", "local_cluster"]
 
 WORKER_ENV: dict[str, str] = {
     # Arrays up to 32 MiB (glibc's maximum; one band of a baseline tile is ~18 MiB) come
@@ -52,3 +58,21 @@ def local_cluster(workers: int, **kwargs):
         **kwargs,
     }
     return LocalCluster(**options)
+
+
+def fit_to_workers(plan: RunPlan, client) -> RunPlan:
+    """The plan with its reading fitted to the smallest worker's memory limit
+    (``Reading.within``), and a warning naming the settings when it had to shrink."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    smallest = min((x for x in limits if x), default=None)
+    fitted = plan.reading.within(smallest)
+    if fitted != plan.reading and smallest is not None:
+        warnings.warn(
+            f"NAMPO_GDAL_CACHE_MIB + NAMPO_READ_AHEAD_MIB ({plan.reading.gdal.cache_max_mb} + "
+            f"{plan.reading.read_ahead_mib} MiB) exceed a quarter of a worker's memory limit "
+            f"({smallest / 2**20:.0f} MiB): using {fitted.gdal.cache_max_mb} + "
+            f"{fitted.read_ahead_mib} MiB",
+            UserWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(plan, reading=fitted)

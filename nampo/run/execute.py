@@ -7,12 +7,14 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nampo.io.cube import Loader
+from nampo.grid import Grid
+from nampo.io.cube import Reading
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
+from nampo.run.cluster import fit_to_workers
 from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
-from nampo.run.schedule import Chain, Schedule, schedule
+from nampo.run.schedule import Chain, Schedule, schedule, strips
 from nampo.run.units import BaselineUnit
 from nampo.run.work import raise_failed, run_baseline, run_chain
 from nampo.sites import Site
@@ -38,6 +40,7 @@ def process(
     retries: int = 2,
     progress: Progress | None = None,
     stale: StalePolicy = "recompute",
+    reading: Reading | None = None,
 ) -> RunReport:
     """Compute every (tile, month) unit of a period and write it to the store.
 
@@ -53,10 +56,12 @@ def process(
     retries : attempts per task after a failure (on a cluster).
     progress : called with each unit's result, the number finished and the total.
     stale : units written by an older product version: ``recompute`` or ``leave``.
+    reading : the operator's read settings (``Reading.from_settings``; default: nampo's).
     """
     plan = plan_run(
-        site, first, last, store=store, spec=spec, loader=loader, force=force, stale=stale
-    )
+        site, first, last, store=store, spec=spec, loader=loader, force=force, stale=stale,
+        reading=reading,
+    )  # fmt: skip
     return execute(plan, client=client, retries=retries, progress=progress)
 
 
@@ -93,7 +98,7 @@ def _stopped(chain: Chain) -> list[UnitResult]:
 
 def _in_process(plan: RunPlan, tasks: Schedule, report: Callable[[UnitResult], None]) -> None:
     """The schedule's tasks one after another, no retries."""
-    args = (plan.scenes, plan.location, plan.loader, plan.run_id)
+    args = (plan.scenes, plan.location, plan.reading, plan.run_id)
     failed: set[BaselineUnit] = set()
     for base in tasks.baselines:
         try:
@@ -115,12 +120,14 @@ def _chain_task(
     chain: Chain,
     scenes: Sequence[NormalisedItem],
     location: StoreLocation,
-    loader: Loader,
+    reading: Reading,
     run_id: str,
+    ahead: Grid | None = None,
 ) -> list[UnitResult]:
     """A chain as one Dask task: fails naming its failed units once every unit was tried,
-    so that Dask retries it (a retry computes only the units not done in this run)."""
-    results = run_chain(site, chain, scenes, location, loader, run_id)
+    so that Dask retries it (a retry computes only the units not done in this run).
+    `ahead`: the part of the site whose blocks the worker reads ahead (its strip)."""
+    results = run_chain(site, chain, scenes, location, reading, run_id, ahead=ahead)
     raise_failed(chain, results)
     return results
 
@@ -137,16 +144,29 @@ def _on_cluster(
     tile's next chain submitted when the one before it has ended (whatever its outcome)."""
     from distributed import as_completed
 
+    plan = fit_to_workers(plan, client)
+
     # Send the scene list to the workers once; every task of the run shares it. The
     # future is held until the run ends (a released one would be deleted on the workers).
     [scenes] = client.scatter([plan.scenes], broadcast=True, hash=False)
     site, run_id = plan.site, plan.run_id
-    args = (scenes, plan.location, plan.loader, run_id)
+    args = (scenes, plan.location, plan.reading, run_id)
 
-    def submit(fn, unit_or_chain, name: str):
+    def submit(fn, unit_or_chain, name: str, *extra, **options):
         return client.submit(
-            fn, site, unit_or_chain, *args, key=f"{name}-{run_id}", retries=retries, pure=False
-        )
+            fn, site, unit_or_chain, *args, *extra, key=f"{name}-{run_id}", retries=retries,
+            pure=False, **options,
+        )  # fmt: skip
+
+    # Each worker computes the chains of one strip of the site's tile rows (preferably:
+    # another worker may take them when it has nothing else), and reads ahead only the
+    # blocks of its strip, not those of the tiles the other workers compute.
+    workers = sorted(client.scheduler_info()["workers"])
+    own = {
+        tile: (strip.grid, worker)
+        for strip, worker in zip(strips(site, len(workers)), workers, strict=False)
+        for tile in strip.tiles
+    }
 
     failed: set[BaselineUnit] = set()
     bases = {submit(run_baseline, b, b.id): b for b in tasks.baselines}
@@ -170,7 +190,14 @@ def _on_cluster(
                 report(r)
             chain = following.get(chain)
         if chain is not None:
-            fut = submit(_chain_task, chain, chain.name)
+            if chain.tile_id in own:
+                ahead, worker = own[chain.tile_id]
+                fut = submit(
+                    _chain_task, chain, chain.name, ahead, workers=[worker],
+                    allow_other_workers=True,
+                )  # fmt: skip
+            else:
+                fut = submit(_chain_task, chain, chain.name)
             running[fut] = chain
             queue.add(fut)
 

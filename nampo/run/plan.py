@@ -7,11 +7,11 @@ import datetime as dt
 import typing
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nampo.errors import NampoError
 from nampo.io import catalog
-from nampo.io.cube import Loader
+from nampo.io.cube import Loader, Reading
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
 from nampo.products.variables import LAST_CLEAR_MONTHS
@@ -98,6 +98,9 @@ class RunPlan:
     """Units of the run written by an older product version: recomputed (among
     `baselines` and `months`) or, with the `leave` policy, left alone and reported."""
     stale_policy: StalePolicy = "recompute"
+    reading: Reading = field(default_factory=Reading)
+    """How the units read their cubes: `loader`, the operator's read settings and the
+    catalog's signing hook (shipped to the workers with every unit)."""
 
     @property
     def total(self) -> int:
@@ -158,6 +161,7 @@ def plan_run(
     scenes: list[NormalisedItem] | None = None,
     run_id: str | None = None,
     stale: StalePolicy = "recompute",
+    reading: Reading | None = None,
 ) -> RunPlan:
     """Check a run's inputs and decide its units; raises before anything is written when
     the period, the catalog or the store make the run impossible, then creates the store
@@ -167,6 +171,10 @@ def plan_run(
     run is not forced; `scenes` skips the catalog search (the caller searched already).
     `stale`: what to do with the run's units written by an older product version
     (:mod:`nampo.products.version`): ``recompute`` them, or ``leave`` them and report.
+    `reading`: the operator's read settings (:meth:`Reading.from_settings`); its loader is
+    replaced by `loader`, and, unless it has a signing hook, the catalog profile's signer
+    is added (Planetary Computer's hrefs are signed on the workers, right before each
+    read, and signed again once when a token expired meanwhile).
     """
     if stale not in STALE_POLICIES:
         raise PipelineError(f"unknown stale policy {stale!r}; choose one of {STALE_POLICIES}")
@@ -174,6 +182,9 @@ def plan_run(
     validate_period(first, last)
     if loader not in LOADERS:  # narrows `loader` to a Loader
         raise PipelineError(f"unknown loader {loader!r}; choose one of {', '.join(LOADERS)}")
+    base = reading if reading is not None else Reading()
+    sign = base.sign if base.sign is not None else catalog.scene_signer(spec.profile)
+    reading = base.replace(loader=loader, sign=sign)
     _baseline_period(site)
     if scenes is None:
         scenes = find_scenes(site, first, last, spec)
@@ -204,5 +215,5 @@ def plan_run(
     return RunPlan(
         site, first, last, run_id or new_run_id(), store.location, spec,
         loader, force, scenes, tuple(baselines), tuple(todo), tuple(skipped), tuple(old),
-        stale,
+        stale, reading,
     )  # fmt: skip

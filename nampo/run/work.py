@@ -17,7 +17,8 @@ import xarray as xr
 
 from nampo.analysis import activity
 from nampo.errors import NampoError
-from nampo.io.cube import Loader, read_cube, skipped_scenes
+from nampo.grid import Grid
+from nampo.io.cube import Reading, read_cube, skipped_scenes
 from nampo.io.scenes import NormalisedItem
 from nampo.io.store import Store, StoreLocation
 from nampo.products import brightmask, classes, composite, indices
@@ -70,19 +71,34 @@ def mask_bands(scenes: Sequence[NormalisedItem]) -> list[str]:
     return [band] if band is not None else []
 
 
-def read_bands(site: Site, tile: Tile, scenes: Sequence[NormalisedItem], loader: Loader):
+def read_bands(
+    site: Site,
+    tile: Tile,
+    scenes: Sequence[NormalisedItem],
+    reading: Reading,
+    ahead: Grid | None = None,
+):
     """The scenes over one tile, read here: per-scene reflectance bands (time, y, x), which
     observations are clear, which were observed at all, and the scenes that could not be
-    read."""
+    read. `ahead`: the part of the site whose blocks are read ahead when a remote file is
+    opened (the tiles this worker computes; None: the whole site)."""
     grid = site.tile_grid(tile)
     # This runs inside a task already: read the tile's cube here, single-threaded, into
     # memory (each asset opened once), and go on in numpy: a Dask graph per step of a
     # one-tile cube cost more than the steps themselves.
-    # Remote assets: each file's blocks under the whole site are read when the worker
-    # opens it, for this tile and the site's next tiles (docs/cube.md, "Reading from the
-    # cloud").
+    # Remote assets: each file's blocks under `ahead` are read when the worker opens it,
+    # for this tile and the next tiles this worker computes (docs/cube.md, "Reading from
+    # the cloud"); signed right before the read when the catalog's hrefs need it.
     raw = read_cube(
-        scenes, grid, [*COMPOSITE_BANDS, *mask_bands(scenes)], loader=loader, prefetch=site.grid
+        scenes,
+        grid,
+        [*COMPOSITE_BANDS, *mask_bands(scenes)],
+        loader=reading.loader,
+        gdal=reading.gdal,
+        sign=reading.sign,
+        prefetch=ahead if ahead is not None else site.grid,
+        remote_threads=reading.read_threads,
+        prefetch_mb=reading.read_ahead_mib,
     )
     skipped = skipped_scenes(raw)
     # Cloud-flagged values are kept: brightmask.clear takes back bright surfaces' flags.
@@ -113,15 +129,16 @@ def read_composite(
     site: Site,
     tile: Tile,
     scenes: Sequence[NormalisedItem],
-    loader: Loader,
+    reading: Reading,
     peak: bool = False,
     bands_only: bool = False,
+    ahead: Grid | None = None,
 ) -> tuple[xr.Dataset, dict]:
     """Median composite (with indices and class) of the scenes over one tile, read and
     computed here, and the scenes that could not be read. `peak`: add ``ndvi_peak``
     (baseline); `bands_only`: the bands and counts, no indices (a month folded into
-    ``last_*``)."""
-    bands, valid, observed, skipped = read_bands(site, tile, scenes, loader)
+    ``last_*``); `ahead`: see :func:`read_bands`."""
+    bands, valid, observed, skipped = read_bands(site, tile, scenes, reading, ahead)
     return composite_of(bands, valid, observed, peak, bands_only), skipped
 
 
@@ -140,7 +157,7 @@ def run_baseline(
     unit: BaselineUnit,
     scenes: Sequence[NormalisedItem],
     location: StoreLocation,
-    loader: Loader,
+    reading: Reading,
     run_id: str,
 ) -> UnitResult:
     """One tile's baseline unit: the composite of the site's baseline period."""
@@ -149,7 +166,7 @@ def run_baseline(
     assert site.baseline is not None  # the plan refused a site without one
     first, last = site.baseline
     mine = [s for s in scenes if _in_window(s, first, month_end(last))]
-    comp, skipped = read_composite(site, tile, mine, loader, peak=True)
+    comp, skipped = read_composite(site, tile, mine, reading, peak=True)
     comp["landcover"] = classes.landcover(comp, comp["ndvi_peak"])  # seasonal vegetation
     ds = xr.Dataset()
     for v in BASELINE:
@@ -177,8 +194,9 @@ def _last_clear(
     store: Store,
     unit: Unit,
     scenes: Sequence[NormalisedItem],
-    loader: Loader,
+    reading: Reading,
     like: xr.Dataset,
+    ahead: Grid | None = None,
 ) -> xr.Dataset:
     """The carried composite of the month before `unit` (what cva_prev compares with): read
     back from the store when that unit is done, else folded from the composites of the
@@ -192,7 +210,7 @@ def _last_clear(
         month = add_months(unit.month, -back)
         mine = [s for s in scenes if _in_window(s, month, month_end(month))]
         if mine:
-            comp, _ = read_composite(site, tile, mine, loader, bands_only=True)
+            comp, _ = read_composite(site, tile, mine, reading, bands_only=True, ahead=ahead)
             comp = comp[list(COMPOSITE_BANDS)]
         else:
             comp = xr.Dataset({b: xr.full_like(like[b], np.nan) for b in COMPOSITE_BANDS})
@@ -211,17 +229,19 @@ def run_month(
     unit: Unit,
     scenes: Sequence[NormalisedItem],
     location: StoreLocation,
-    loader: Loader,
+    reading: Reading,
     run_id: str,
+    ahead: Grid | None = None,
 ) -> UnitResult:
     """One (tile, month) unit. When the month before is done (earlier in its chain), its
     carried composite is read back from the store instead of being computed again (half
-    the reads or less); either way the values are the same: composites are deterministic."""
+    the reads or less); either way the values are the same: composites are deterministic.
+    `ahead`: see :func:`read_bands`."""
     t0 = time.perf_counter()
     tile = site.tile(unit.tile_id)
     store = Store(location)
     now = [s for s in scenes if _in_window(s, unit.month, month_end(unit.month))]
-    bands, valid, observed, skipped = read_bands(site, tile, now, loader)
+    bands, valid, observed, skipped = read_bands(site, tile, now, reading, ahead)
     current = composite_of(bands, valid, observed)
     base = store.read_baseline(tile)
     baseline = xr.Dataset({str(k).removeprefix("base_"): base[k] for k in base.data_vars})
@@ -233,7 +253,7 @@ def run_month(
         site, tile, unit.month, bands, valid, current["landcover"], base["base_landcover"]
     )
     del bands, valid, observed
-    last = _last_clear(site, tile, store, unit, scenes, loader, current)
+    last = _last_clear(site, tile, store, unit, scenes, reading, current, ahead)
     previous = composite.carried_composite(last)
     metrics = composite.change_metrics(current, previous, baseline)
     ds = xr.Dataset()
@@ -249,9 +269,10 @@ def run_chain(
     chain: Chain,
     scenes: Sequence[NormalisedItem],
     location: StoreLocation,
-    loader: Loader,
+    reading: Reading,
     run_id: str,
     on_result: Callable[[UnitResult], None] | None = None,
+    ahead: Grid | None = None,
 ) -> list[UnitResult]:
     """The chain's months in order, each unit's result passed to `on_result` as it ends.
     A failed unit does not stop the later ones (they fold the months before them from the
@@ -264,7 +285,7 @@ def run_chain(
             result = UnitResult(unit.id, "done")
         else:
             try:
-                result = run_month(site, unit, scenes, location, loader, run_id)
+                result = run_month(site, unit, scenes, location, reading, run_id, ahead)
             except Exception as exc:  # noqa: BLE001 - a unit's failure is reported, not fatal
                 result = UnitResult(unit.id, "failed", error=f"{type(exc).__name__}: {exc}")
         if on_result is not None:

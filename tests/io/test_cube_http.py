@@ -53,7 +53,7 @@ GDAL = GdalSettings(http_retry_delay=0.01)
 
 
 def read(scenes, grid, bands=BANDS, **kwargs):
-    return read_cube(scenes, grid, bands, gdal=GDAL, **kwargs)
+    return read_cube(scenes, grid, bands, **{"gdal": GDAL, **kwargs})
 
 
 def local(items) -> list[NormalisedItem]:
@@ -212,3 +212,111 @@ def test_read_ahead_serves_the_next_tiles_from_the_block_cache(mini_archive, ite
         got = read(scenes, grid, prefetch=site.grid)
         assert_same_cube(got, read(local(items), grid))
     assert server.traffic().requests == 0
+
+
+def test_the_read_ahead_budget_decides_the_read_ahead_and_the_block_cache(items, site, server):
+    """``prefetch_mb`` (``NAMPO_READ_AHEAD_MIB``): 0 reads window by window with GDAL's
+    block cache as set; a budget the site's blocks fit in reads them ahead, the cache
+    raised by the budget; a budget they do not fit in reads window by window. (The mini
+    archive's files are ~12 KB, fetched whole with their header whatever the budget: the
+    bytes saved are measured by benchmarks/cloud.py.)"""
+    from nampo.io.cube import _read_ahead
+
+    scenes = remote(items, Path("/"), lambda p: f"{server.url}{p}")
+    grid = site.tile_grid(site.tiles[0])
+
+    def ahead(budget: int):
+        return _read_ahead(site.grid, scenes, grid, BANDS, "stackstac", 16, GDAL, budget)
+
+    assert ahead(0) == (None, GDAL)
+    bounds, gdal = ahead(256)
+    assert bounds == site.grid.bounds and gdal.cache_max_mb == GDAL.cache_max_mb + 256
+    px = site.grid.width * site.grid.height
+    decoded_mib = 1.5 * 2 * px * len(scenes) * len(BANDS) / 2**20  # the bound's estimate
+    assert decoded_mib > 1
+    assert ahead(int(decoded_mib) // 8) == (None, GDAL)
+
+
+def test_operator_settings_become_the_units_reading(monkeypatch):
+    from nampo.io.cube import Reading
+    from nampo.settings import Settings
+
+    monkeypatch.setenv("NAMPO_READ_THREADS", "8")
+    monkeypatch.setenv("NAMPO_READ_AHEAD_MIB", "0")
+    monkeypatch.setenv("NAMPO_GDAL_CACHE_MIB", "128")
+    reading = Reading.from_settings(Settings(), loader="odc")
+    assert (reading.loader, reading.read_threads, reading.read_ahead_mib) == ("odc", 8, 0)
+    assert reading.gdal.cache_max_mb == 128 and reading.sign is None
+    for name in ("NAMPO_READ_THREADS", "NAMPO_READ_AHEAD_MIB", "NAMPO_GDAL_CACHE_MIB"):
+        monkeypatch.delenv(name)
+    assert Reading.from_settings(Settings()) == Reading()  # nampo's defaults
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NAMPO_READ_THREADS", "0"),
+        ("NAMPO_READ_THREADS", "many"),
+        ("NAMPO_READ_AHEAD_MIB", "-1"),
+        ("NAMPO_GDAL_CACHE_MIB", "2"),
+        ("NAMPO_GDAL_CACHE_MIB", "1e9"),
+    ],
+)
+def test_bad_read_settings_are_refused_naming_the_variable(monkeypatch, name, value):
+    from nampo.errors import NampoError
+    from nampo.settings import Settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(NampoError, match=f"{name}='{value}'"):
+        Settings()
+
+
+def test_a_reading_refuses_values_no_unit_could_use():
+    from nampo.errors import CubeError
+    from nampo.io.cube import Reading
+
+    with pytest.raises(CubeError, match="read_threads must be an integer from 1 to 256, not 0"):
+        Reading(read_threads=0)
+    with pytest.raises(CubeError, match="read_ahead_mib must be an integer >= 0"):
+        Reading(read_ahead_mib=-5)
+    with pytest.raises(CubeError, match="unknown loader 'gdal'"):
+        Reading(loader="gdal")  # type: ignore[arg-type]
+
+
+def test_a_503_on_the_read_ahead_is_retried_in_place(tmp_path):
+    """The read-ahead's range answered 503 a few times (fewer than GDAL_HTTP_MAX_RETRY) is
+    retried as it was: one range, and the windows read after it make no request. (With
+    the retries exhausted GDAL does not fail the read: it fetches the file sequentially
+    in doubling chunks, 128 KiB, 256 KiB, ..., several requests and more bytes: measured
+    while investigating the varying request counts under faults, docs/benchmarks.md.)"""
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.shutil import copy as copy_raster
+    from rasterio.transform import from_origin
+
+    # A COG larger than GDAL's first read (16 KB), so the read-ahead is a request of its own.
+    pixels = np.random.default_rng(0).integers(0, 10_000, (1024, 1024), dtype=np.uint16)
+    transform = from_origin(700_000.0, 4_300_000.0, 10.0, 10.0)
+    profile = dict(driver="GTiff", width=1024, height=1024, count=1, dtype="uint16")
+    with MemoryFile() as mem:
+        with mem.open(**profile, crs="EPSG:32651", transform=transform) as ds:
+            ds.write(pixels, 1)
+        with mem.open() as ds:
+            copy_raster(ds, tmp_path / "B04.tif", driver="COG", blocksize=256, compress="DEFLATE")
+    env = reader_mod._stackstac_env(GdalSettings(http_max_retry=5, http_retry_delay=0.01))
+    bounds = (700_000.0, 4_300_000.0 - 5120.0, 710_240.0, 4_300_000.0)  # the upper half
+    reader_mod.OPEN_FILES.clear()
+    with AssetServer(tmp_path) as server:
+        url = server.url_of(tmp_path / "B04.tif")
+        file = reader_mod.OPEN_FILES.get(url, env)  # opened: HEAD and header
+        assert file is not None
+        server.faults = Faults(burst=3)  # the next 3 requests: 503
+        server.reset()
+        reader_mod._read_ahead(file, bounds, env)
+        assert [s.status for s in server.served()] == [503, 503, 503, 206]
+        server.reset()
+        with file.lock, env.read:
+            got = file.ds.read(1, window=rasterio.windows.Window(256, 128, 300, 300))
+        assert server.traffic().requests == 0  # from GDAL's block cache
+        assert np.array_equal(got, pixels[128:428, 256:556])
+    reader_mod.OPEN_FILES.clear()

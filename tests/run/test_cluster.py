@@ -96,3 +96,36 @@ def test_the_kubernetes_workers_get_the_same_environment():
     [worker] = manifest["spec"]["worker"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in worker["env"]}
     assert {k: env.get(k) for k in WORKER_ENV} == WORKER_ENV
+
+
+def test_gdal_cache_and_read_ahead_are_fitted_to_the_workers_memory():
+    """GDAL's block cache and the read-ahead (memory Dask's accounting does not see) take
+    at most a quarter of a worker's memory limit: shrunk, read-ahead first, with a
+    warning naming the settings; left alone on workers with room."""
+    import dataclasses
+
+    from nampo.io.cube import Reading
+    from nampo.run.cluster import fit_to_workers
+    from nampo.run.plan import RunPlan
+
+    reading = Reading()
+    assert reading.within(None) is reading and reading.within(16 * 2**30) is reading
+    small = reading.within(2**30)  # room: 256 MiB
+    assert (small.gdal.cache_max_mb, small.read_ahead_mib) == (64, 192)
+    tiny = reading.within(128 * MIB)  # room: 32 MiB
+    assert (tiny.gdal.cache_max_mb, tiny.read_ahead_mib) == (32, 0)
+
+    fields = {f.name: None for f in dataclasses.fields(RunPlan)}
+    plan = RunPlan(**{**fields, "reading": reading})  # only its reading matters here
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            processes=False,
+            memory_limit="1GiB",
+            dashboard_address=None,  # in-process transport, no dashboard: no socket at all
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        with pytest.warns(UserWarning, match=r"NAMPO_GDAL_CACHE_MIB \+ NAMPO_READ_AHEAD_MIB"):
+            fitted = fit_to_workers(plan, client)
+    assert fitted.reading == small

@@ -22,6 +22,7 @@ from pyproj import CRS
 
 from nampo.errors import CatalogError, NampoError
 from nampo.grid import Grid
+from nampo.io.cube import Reading
 from nampo.io.scenes import normalise
 from nampo.io.store import Store, StoreLocation
 from nampo.products.variables import ALL, COMPOSITE_BANDS
@@ -256,11 +257,11 @@ def test_a_corrupt_asset_is_skipped_and_recorded(reference, mini_archive, site, 
     store = Store(tmp_path / "corrupt.zarr")
     store.create(site, CALENDAR)
     tile = site.tiles[0]
-    base = run_baseline(site, BaselineUnit(tile.id), scenes, store.location, "stackstac", "t")
+    base = run_baseline(site, BaselineUnit(tile.id), scenes, store.location, Reading(), "t")
     assert base.status == "done"
     with pytest.warns(Warning, match=victim["id"]):
         result = run_month(
-            site, Unit(dt.date(2022, 1, 1), tile.id), scenes, store.location, "stackstac", "t"
+            site, Unit(dt.date(2022, 1, 1), tile.id), scenes, store.location, Reading(), "t"
         )
     assert result.status == "done"
     assert victim["id"] in result.skipped_scenes

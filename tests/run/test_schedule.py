@@ -34,3 +34,40 @@ def test_a_tiles_months_run_as_chains_in_month_order_period_by_period():
     assert [schedule.stopped_by(c) for c in got] == [BaselineUnit("x01y00"), None, None]
     with pytest.raises(ValueError, match="not in the schedule"):
         schedule.previous(chains([unit("2019-01", "x00y00")])[0])
+
+
+def test_a_site_is_cut_into_strips_of_consecutive_tiles_one_per_worker():
+    """On a cluster each worker computes one strip of the site's tiles and reads ahead the
+    blocks of the full-width band they span: every tile in exactly one strip, in row
+    order, the strips' costs (a unit's fixed cost and its pixels) as even as consecutive
+    tiles allow; none when tiles are fewer than workers."""
+    from nampo.grid import Grid
+    from nampo.run.schedule import UNIT_COST_PX, strips
+    from nampo.sites import Site
+
+    grid = Grid(32651, 10.0, 700_000.0, 4_300_000.0, width=1020, height=600)
+    site = Site("s", "s", grid, tile_px=256)  # 4 x 3 tiles, the last row 88 px high
+    assert strips(site, 1)[0].grid == grid
+    assert strips(site, 13) == ()
+    two = strips(site, 2)
+    ordered = [t.id for t in sorted(site.tiles, key=lambda t: (t.iy, t.ix))]
+    assert [t for s in two for t in s.tiles] == ordered
+    # row 0 and the first tile of row 1, then the rest: bands of rows 0-1 and 1-2
+    assert [len(s.tiles) for s in two] == [5, 7]
+    assert [s.rows for s in two] == [(0, 2), (1, 3)]
+    assert all(s.grid.width == grid.width and s.grid.x0 == grid.x0 for s in two)
+    assert [(s.grid.y0, s.grid.height) for s in two] == [(grid.y0, 512), (grid.y0 - 2560, 344)]
+
+    def cost(strip) -> int:
+        return sum(
+            UNIT_COST_PX + site.tile(t).shape[0] * site.tile(t).shape[1] for t in strip.tiles
+        )
+
+    # no cut of the 12 tiles into 2 runs has a smaller largest cost
+    tiles = [site.tile(t) for t in ordered]
+    costs = [UNIT_COST_PX + t.shape[0] * t.shape[1] for t in tiles]
+    assert max(cost(s) for s in two) == min(
+        max(sum(costs[:i]), sum(costs[i:])) for i in range(1, len(costs))
+    )
+    four = strips(site, 4)
+    assert len(four) == 4 and sorted(t for s in four for t in s.tiles) == sorted(ordered)

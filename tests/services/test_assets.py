@@ -103,6 +103,18 @@ def test_faults_can_be_switched_while_serving(folder: Path):
         assert fetch(url)[0] == 200
 
 
+def test_a_burst_fails_the_next_requests_and_then_none(folder: Path):
+    """``Faults(burst=N)``: the N requests after the faults are set answer 503, whatever the
+    seed, the next ones as usual; setting the faults again starts a new burst."""
+    with AssetServer(folder) as server:
+        url = server.url_of(folder / "items" / "a" / "B04.tif")
+        server.faults = Faults(burst=2)
+        assert [fetch(url)[0] for _ in range(4)] == [503, 503, 200, 200]
+        assert not Faults(burst=2).clean
+        server.faults = Faults(burst=1)
+        assert [fetch(url, "HEAD")[0] for _ in range(2)] == [503, 200]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -111,6 +123,7 @@ def test_faults_can_be_switched_while_serving(folder: Path):
         ({"error_share": 1.0}, r"error_share must be in \[0, 1\)"),
         ({"drop_share": -0.1}, r"drop_share must be in \[0, 1\)"),
         ({"error_share": 0.6, "drop_share": 0.5}, "every request would fail"),
+        ({"burst": -1}, "burst must be an integer >= 0"),
     ],
 )
 def test_bad_faults_name_the_value(kwargs, message):

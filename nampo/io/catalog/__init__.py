@@ -15,7 +15,13 @@ Examples
 '2018-01-05T02:25:21.456000Z'
 """
 
-from nampo.io.catalog.profiles import PROFILES, CatalogProfile, get_profile
+from nampo.io.catalog.profiles import (
+    PROFILES,
+    CatalogProfile,
+    ProfileSigner,
+    get_profile,
+    scene_signer,
+)
 from nampo.io.catalog.retries import RetryPolicy, parse_retry_after
 from nampo.io.catalog.searching import search, search_scenes
 from nampo.io.scenes import BandAsset, NormalisedItem, normalise
@@ -25,10 +31,12 @@ __all__ = [
     "BandAsset",
     "CatalogProfile",
     "NormalisedItem",
+    "ProfileSigner",
     "RetryPolicy",
     "get_profile",
     "normalise",
     "parse_retry_after",
     "search",
+    "scene_signer",
     "search_scenes",
 ]

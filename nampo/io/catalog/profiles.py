@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nampo.errors import CatalogError
 from nampo.io.scenes import NormalisedItem, normalise
 
-__all__ = ["CatalogProfile", "PROFILES", "get_profile"]
+__all__ = ["CatalogProfile", "PROFILES", "ProfileSigner", "get_profile", "scene_signer"]
 
 
 def _sign_planetary_computer(item: dict) -> dict:
@@ -78,3 +78,32 @@ def get_profile(name: str) -> CatalogProfile:
         raise CatalogError(
             f"unknown catalog {name!r}; choose one of {', '.join(PROFILES)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class ProfileSigner:
+    """Signs scenes the way the catalog profile called `profile` does, the profile looked
+    up where the signing happens (a Dask worker): only its name travels with the units, so
+    the signer pickles whatever the profile's hook is, and each worker process keeps its
+    own token cache (``planetary_computer`` caches a token per container).
+
+    Examples
+    --------
+    >>> ProfileSigner("planetary-computer")                  # doctest: +SKIP
+    ProfileSigner(profile='planetary-computer')
+    >>> signed = ProfileSigner("planetary-computer")(scene)  # doctest: +SKIP
+    """
+
+    profile: str
+    """A name of :data:`PROFILES`."""
+
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # an unknown name fails here, on the client
+
+    def __call__(self, scene: NormalisedItem) -> NormalisedItem:
+        return get_profile(self.profile).sign_scene(scene)
+
+
+def scene_signer(name: str) -> ProfileSigner | None:
+    """The signer of the profile called `name`, or None when its hrefs are public."""
+    return ProfileSigner(name) if get_profile(name).signer is not None else None

@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
 
 import dask.array as da
 import numpy as np
@@ -26,6 +25,7 @@ from nampo.io.cube.items import loader_item
 from nampo.io.cube.layout import CUBE_DIMS, FILL, string_coord, wrap
 from nampo.io.cube.odc import load_odc
 from nampo.io.cube.preflight import CheckLevel, check_assets, is_remote, overlaps
+from nampo.io.cube.reading import PREFETCH_MB, READ_THREADS, Loader, Reading, Signer
 from nampo.io.cube.stackstac_reader import OPEN_FILES, READ_ERRORS_AS_NODATA, load_stackstac
 from nampo.io.gdal import GdalSettings
 from nampo.io.scenes import NormalisedItem
@@ -39,6 +39,8 @@ __all__ = [
     "READ_THREADS",
     "CheckLevel",
     "Loader",
+    "Reading",
+    "Signer",
     "check_assets",
     "load_cube",
     "loader_item",
@@ -46,21 +48,6 @@ __all__ = [
     "skipped_scenes",
     "string_coord",
 ]
-
-Loader = Literal["stackstac", "odc"]
-
-PREFETCH_MB = 256
-"""At most this many MB of decoded blocks are read ahead for one cube (:func:`read_cube`'s
-`prefetch`; GDAL's block cache is raised to hold them): a month unit's scenes over a site
-like Nampo (~100 MB), not a baseline's year (~600 MB), whose files would push each
-other's blocks out before the next tile reads them."""
-
-READ_THREADS = 16
-"""Threads that read one cube's remote assets at once in :func:`read_cube` (files on
-local disk are read in the calling thread). A read over HTTP spends nearly all its time
-waiting for the server (20-80 ms a request in the cloud, a few ms of decoding): with
-this many reads in flight, the waits of a unit's ~50-100 requests overlap instead of
-adding up. GDAL releases the GIL while it waits and decodes (docs/cube.md)."""
 
 
 def load_cube(
@@ -124,8 +111,10 @@ def read_cube(
     gdal: GdalSettings = GdalSettings(),  # noqa: B008 (frozen)
     check: CheckLevel = "header",
     read_threads: int | None = None,
-    sign: Callable[[NormalisedItem], NormalisedItem] | None = None,
+    sign: Signer | None = None,
     prefetch: Grid | None = None,
+    remote_threads: int = READ_THREADS,
+    prefetch_mb: int = PREFETCH_MB,
 ) -> xr.DataArray:
     """The cube of :func:`load_cube`, read into memory here (in the calling thread, or,
     for remote assets, on `read_threads` threads).
@@ -148,7 +137,7 @@ def read_cube(
 
     read_threads
         How many assets are read at once (None: 1 when every asset is a local file, else
-        :data:`READ_THREADS`).
+        `remote_threads`).
     sign
         The catalog's signing hook (``CatalogProfile.sign_scene``: Planetary Computer's
         hrefs carry a token that expires), called here, right before the read; when the
@@ -157,9 +146,16 @@ def read_cube(
     prefetch
         A larger grid holding `grid` (the site's, when `grid` is one of its tiles): when
         the assets are remote and the blocks of all of them under `prefetch` fit in
-        :data:`PREFETCH_MB`, each file's blocks under it are read when the file is opened
+        `prefetch_mb`, each file's blocks under it are read when the file is opened
         (the worker keeps it open for the site's other tiles, whose windows then come
         from GDAL's block cache instead of a request each). stackstac loader only.
+    remote_threads
+        Assets read at once when some are remote and `read_threads` is None
+        (:data:`READ_THREADS` by default; ``NAMPO_READ_THREADS`` for a run).
+    prefetch_mb
+        Budget, in MiB of decoded blocks, of the read-ahead under `prefetch`
+        (:data:`PREFETCH_MB` by default; 0: no read-ahead). GDAL's block cache is raised by
+        as much while the cube is read.
 
     The result is numpy-backed.
 
@@ -171,13 +167,19 @@ def read_cube(
     """
     bands, unsigned = _prepare(scenes, grid, bands, loader, grid.height, check)
     on_grid = [sign(s) for s in unsigned] if sign is not None else unsigned
-    threads = read_threads if read_threads is not None else _read_threads(on_grid, bands)
+    if remote_threads < 1:
+        raise CubeError(f"remote_threads must be >= 1, not {remote_threads}")
+    if prefetch_mb < 0:
+        raise CubeError(f"prefetch_mb must be >= 0 (0: no read-ahead), not {prefetch_mb}")
+    threads = (
+        read_threads if read_threads is not None else _read_threads(on_grid, bands, remote_threads)
+    )
     if threads < 1:
         raise CubeError(f"read_threads must be >= 1, not {threads}")
     # One chunk per asset when several threads read, else one per band (fewer tasks).
     chunks = (1 if threads > 1 else max(1, len(on_grid)), max(grid.height, grid.width))
 
-    ahead, gdal = _read_ahead(prefetch, on_grid, grid, bands, loader, threads, gdal)
+    ahead, gdal = _read_ahead(prefetch, on_grid, grid, bands, loader, threads, gdal, prefetch_mb)
 
     def compute(cube: xr.DataArray) -> xr.DataArray:
         if threads == 1:
@@ -227,10 +229,13 @@ def _read_ahead(
     loader: str,
     threads: int,
     gdal: GdalSettings,
+    budget_mb: int,
 ) -> tuple[tuple[float, float, float, float] | None, GdalSettings]:
     """The bounds to read ahead (None: read window by window) and the GDAL settings with
     a block cache that holds what is read ahead."""
     if prefetch is None or loader != "stackstac" or threads == 1 or prefetch == grid:
+        return None, gdal
+    if budget_mb == 0:
         return None, gdal
     px = prefetch.width * prefetch.height
     decoded = 0.0
@@ -243,9 +248,10 @@ def _read_ahead(
             # and the file's data type (at most 2 bytes here) are rounded up by 1.5.
             k = abs(band.transform[0]) / prefetch.resolution if band.transform else 1.0
             decoded += 1.5 * 2 * px / max(k, 1.0) ** 2
-    if decoded > PREFETCH_MB * 2**20:
+    if decoded > budget_mb * 2**20:
         return None, gdal  # more than the cache holds: each tile's windows, as they come
-    cache = max(gdal.cache_max_mb, PREFETCH_MB + 64)
+    # The cache outside the read-ahead, plus the read-ahead's budget.
+    cache = gdal.cache_max_mb + budget_mb
     return prefetch.bounds, dataclasses.replace(gdal, cache_max_mb=cache)
 
 
@@ -259,11 +265,11 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
-def _read_threads(scenes: Sequence[NormalisedItem], bands: Sequence[str]) -> int:
+def _read_threads(scenes: Sequence[NormalisedItem], bands: Sequence[str], remote: int) -> int:
     """1 when every asset is a local file (reading is decoding: the worker's one core is
-    busy already), else :data:`READ_THREADS` (reading is mostly waiting)."""
+    busy already), else `remote` (reading is mostly waiting)."""
     hrefs = (s.bands[b].href for s in scenes for b in bands if b in s.bands)
-    return READ_THREADS if any(is_remote(h) for h in hrefs) else 1
+    return remote if any(is_remote(h) for h in hrefs) else 1
 
 
 def _prepare(

@@ -30,6 +30,9 @@ class Faults:
     """Share of requests whose connection is reset without an answer."""
     seed: int = 0
     """Seed of the draws that pick the failing requests (a run can be repeated)."""
+    burst: int = 0
+    """The first `burst` requests after these faults are set are answered 503 SlowDown
+    (a burst of throttling; deterministic, whatever the seed)."""
     failing: tuple[str, ...] = ()
     """Paths (``/items/<id>/B04.tif``) answered 503 on every request: assets that keep
     failing, whatever the retries."""
@@ -50,6 +53,8 @@ class Faults:
                 f"{self.error_share + self.drop_share}"
             )
 
+        if not isinstance(self.burst, int) or self.burst < 0:
+            raise ValueError(f"burst must be an integer >= 0, not {self.burst!r}")
         for path in self.failing:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise ValueError(f"failing paths must start with '/', not {path!r}")
@@ -57,4 +62,6 @@ class Faults:
     @property
     def clean(self) -> bool:
         """Whether no request fails on purpose (latency and bandwidth may still apply)."""
-        return self.error_share == 0 and self.drop_share == 0 and not self.failing
+        return (
+            self.error_share == 0 and self.drop_share == 0 and not self.failing and not self.burst
+        )

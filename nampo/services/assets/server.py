@@ -108,6 +108,7 @@ class AssetServer:
         self._lock = threading.Lock()
         self._draws = random.Random(faults.seed)
         self._draws_for = faults
+        self._burst = faults.burst
         self._closing = threading.Event()
         handler = _handler_for(self)
         try:
@@ -184,6 +185,10 @@ class AssetServer:
             if faults is not self._draws_for:  # new faults: their own seed from now on
                 self._draws = random.Random(faults.seed)
                 self._draws_for = faults
+                self._burst = faults.burst
+            if self._burst > 0:
+                self._burst -= 1
+                return "error"
             if faults.error_share == 0 and faults.drop_share == 0:
                 return "ok"
             x = self._draws.random()
