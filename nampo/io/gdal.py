@@ -11,16 +11,23 @@ Why each option is set: docs/cube.md, "GDAL settings".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ctypes
+import functools
+import re
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import rasterio
+from rasterio.errors import RasterioError
 
 Value = str | int | float | bool
 
 
-__all__ = ["GdalSettings"]
+__all__ = ["GdalSettings", "forget_remote", "open_remote_retried"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -152,3 +159,74 @@ def _text(value: Value) -> str:
     if isinstance(value, bool):
         return "YES" if value else "NO"
     return str(value)
+
+
+# A failed open of a remote file is remembered by GDAL for the life of the process: after
+# one dropped connection or a 503 past GDAL_HTTP_MAX_RETRY, every later open of the same
+# URL fails at once with "does not exist in the file system" and makes no request
+# (OSGeo/gdal#8922; measured on the cloud stand-in). On a worker that keeps running for
+# a whole backfill, one lost request would lose the scene in every unit after it.
+_TRANSIENT = re.compile(
+    r".*(HTTP response code: (429|5\d\d)\b|CURL error|Empty reply|Connection reset|"
+    r"Operation timed out|Timeout was reached|Couldn't connect|Recv failure|Send failure|"
+    # what GDAL says of a file whose earlier open failed (it makes no request): forgotten
+    # now, the retry asks the server, which answers 404 if the file is really missing
+    r"does not exist in the file system)",
+    re.DOTALL,
+)
+_REMOTE = (("http://", "/vsicurl/"), ("https://", "/vsicurl/"), ("s3://", "/vsis3/"))
+
+
+def forget_remote(href: str) -> bool:
+    """Clear what GDAL remembers of the remote file `href` (its size, whether it exists,
+    the ranges it fetched), so that the next open asks the server again. Whether `href`
+    is remote and was forgotten (a local path is left alone)."""
+    name = href
+    for scheme, prefix in _REMOTE:
+        if href.startswith(scheme):
+            name = prefix + (href if prefix == "/vsicurl/" else href.removeprefix(scheme))
+    clear = _partial_clear_cache()
+    if not name.startswith("/vsi") or clear is None:
+        return False
+    clear(name.encode())
+    return True
+
+
+@functools.cache
+def _partial_clear_cache() -> Callable[[bytes], None] | None:
+    """GDAL's ``VSICurlPartialClearCache`` from the libgdal rasterio has loaded (not in
+    rasterio's API), or None where it cannot be found."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libgdal" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            function = ctypes.CDLL(path).VSICurlPartialClearCache
+        except (OSError, AttributeError):
+            continue
+        function.argtypes = [ctypes.c_char_p]
+        function.restype = None
+        return function
+    return None
+
+
+def open_remote_retried(
+    href: str, open_: Callable[[], T], attempts: int = 3, delay: float = 0.5
+) -> T:
+    """``open_()`` (an open of `href`), tried up to `attempts` times while it fails the way
+    a busy or flaky server makes it fail (429/5xx past GDAL's own retries, a dropped
+    connection, a timeout), `delay` seconds before the second try and doubled after.
+    Every failure makes GDAL forget the file, so that a retry, or a later open in this
+    process, asks the server again. Other failures (404, 403, not a raster) raise at
+    once."""
+    for attempt in range(attempts):
+        try:
+            return open_()
+        except RasterioError as exc:
+            remote = forget_remote(href)
+            if not remote or attempt + 1 == attempts or not _TRANSIENT.match(str(exc)):
+                raise
+            time.sleep(delay * 2**attempt)
+    raise AssertionError("unreachable")

@@ -127,6 +127,40 @@ def test_an_asset_that_keeps_failing_is_a_skipped_scene(mini_archive, items, sit
     assert list(cube.id.values) == list(rest.id.values)
 
 
+def test_a_file_that_failed_is_read_again_once_the_server_recovers(
+    mini_archive, items, site, server
+):
+    """GDAL remembers a failed open for the life of the process; a worker that did not
+    forget it would lose the scene in every later unit of a backfill."""
+    grid = site.tile_grid(site.tiles[0])
+    sound = read(local(items), grid)
+    victim = str(sound.id.values[0])
+    href = next(i for i in items if i["id"] == victim)["assets"]["red"]["href"]
+    path = "/" + Path(href).relative_to(mini_archive.path).as_posix()
+    scenes = remote(items, mini_archive.path, server.url_of)
+
+    server.faults = Faults(failing=(path,))
+    with pytest.warns(CubeWarning, match=victim):
+        assert list(skipped_scenes(read(scenes, grid))) == [victim]
+    server.faults = Faults()
+    server.reset()
+    again = read(scenes, grid)  # the next unit on the same worker
+    assert skipped_scenes(again) == {}
+    assert_same_cube(again, sound)
+    assert [s.path for s in server.served() if s.method == "HEAD"] == [path]
+
+
+def test_a_dropped_connection_on_open_is_retried_and_then_forgotten(mini_archive, server):
+    url = server.url_of(next(mini_archive.path.glob("items/*/B04.tif")))
+    env = reader_mod._stackstac_env(GDAL)
+    server.faults = Faults(drop_share=0.99, seed=1)  # every open attempt dropped
+    assert reader_mod.OPEN_FILES.get(url, env) is None
+    assert server.traffic().statuses == {0: 3}  # three attempts, then given up
+    server.faults = Faults()
+    file = reader_mod.OPEN_FILES.get(url, env)  # GDAL did not keep the failure
+    assert file is not None and file.width == 64
+
+
 def test_an_expired_signature_is_signed_again_once(mini_archive, items, site):
     root = mini_archive.path
     grid = site.tile_grid(site.tiles[0])

@@ -11,11 +11,12 @@ from urllib.parse import urlparse
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from nampo.grid import Grid
-from nampo.io.gdal import GdalSettings
+from nampo.io.gdal import GdalSettings, open_remote_retried
 from nampo.io.scenes import NormalisedItem
 
 __all__ = ["CheckLevel", "check_assets", "is_remote", "overlaps"]
@@ -81,8 +82,12 @@ def _level(href: str, level: CheckLevel, read_remote: bool) -> CheckLevel:
 
 
 def _check_asset(href: str, grid: Grid, gdal: GdalSettings, level: CheckLevel) -> str | None:
+    def open_() -> DatasetReader:
+        with gdal.env("open"):
+            return rasterio.open(href)
+
     try:
-        with gdal.env("open"), rasterio.open(href) as src:
+        with open_remote_retried(href, open_) as src, gdal.env("open"):
             if src.count != 1:
                 return f"{href} has {src.count} bands; a band asset must have 1"
             if src.crs is None:

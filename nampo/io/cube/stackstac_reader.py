@@ -23,7 +23,7 @@ from stackstac.rio_reader import AutoParallelRioReader
 from nampo.grid import Grid
 from nampo.io.cube.items import loader_item
 from nampo.io.cube.layout import FILL, check_xy
-from nampo.io.gdal import GdalSettings
+from nampo.io.gdal import GdalSettings, open_remote_retried
 from nampo.io.scenes import NormalisedItem
 
 __all__ = [
@@ -151,7 +151,8 @@ class OpenFiles:
         # cache of everything read through it would add up over thousands of files.
         with env.read:
             try:
-                file = _OpenFile(rasterio.open(url, sharing=False))
+                ds = open_remote_retried(url, partial(rasterio.open, url, sharing=False))
+                file = _OpenFile(ds)
             except Exception:  # noqa: BLE001 - stackstac's open reports it its own way
                 return None
         with self._lock:
