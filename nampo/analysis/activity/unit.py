@@ -31,6 +31,10 @@ counted (and for the open water's brightness to be read from them)."""
 OPEN_WATER_NIR = 0.03
 """NIR of open turbid water (0.01-0.04 in the Yellow Sea's estuaries), the background of
 a scene whose berths and tile show no open water (frozen)."""
+CLEAR_WATER_MAX_NIR = 0.05
+"""Open water is darker than this in the NIR under a clear sky (clear sea 0.005-0.03,
+turbid estuaries 0.01-0.04); brighter, haze or fog the mask missed lies on it, and a
+scene's water is read by its colour alone (fog is white: NDSI about 0.35)."""
 BERTH_MARGIN_PX = 2
 """The tile's open water a scene's water is read from lies at least this many pixels from
 any berth pixel (the berth outlines are shrunk by one): the ships are not in it."""
@@ -183,14 +187,16 @@ def unit_activity(
 def open_water_nir(nir: np.ndarray, clear: np.ndarray, sea: np.ndarray) -> np.ndarray:
     """Each scene's NIR of open water (time,): the median over the clear pixels of `sea`
     (the tile's water away from the berths) that are dark like water (NIR under
-    ``WATER_MAX_NIR``: not ice, not fog); NaN with fewer than ``MIN_WATER_PX`` of them."""
+    ``WATER_MAX_NIR``: not ice); NaN with fewer than ``MIN_WATER_PX`` of them, or when
+    their median is ``CLEAR_WATER_MAX_NIR`` or brighter (haze or fog on the water: fog
+    over the berths would read as water like it)."""
     out = np.full(nir.shape[0], np.nan, "f4")
     for i in range(nir.shape[0]):
         with np.errstate(invalid="ignore"):
             dark = sea & clear[i] & (nir[i] < WATER_MAX_NIR)
         if dark.sum() >= MIN_WATER_PX:
             out[i] = np.median(nir[i][dark])
-    return out
+    return np.where(out < CLEAR_WATER_MAX_NIR, out, np.nan).astype("f4")
 
 
 def water_colour(nir, ndsi, open_nir, params: ActivityParams) -> np.ndarray:
