@@ -206,7 +206,7 @@ def water_colour(nir, ndsi, open_nir, params: ActivityParams) -> np.ndarray:
 
     Clear water is as dark in the SWIR as in the NIR, so its NDSI is the ratio of two
     small, noisy numbers: 0.35-0.62 in real Sentinel-2 coastal scenes, a single pixel
-    lower still. Water of every kind is darker in the NIR than anything else in a port.
+    lower still. Water of every kind is darker in the NIR than quays, hulls and fog.
     """
     with np.errstate(invalid="ignore"):
         return (ndsi >= params.ship_max_ndsi) | (nir < open_nir + params.ship_nir_contrast / 2)
