@@ -42,8 +42,8 @@ class ActivityParams:
     max_ship_px: int = 150
     """Largest vessel in pixels: more is a slick of haze or a pier under construction."""
     min_water_px: int = 10
-    """Fewest clear berth pixels showing water (or ice), over all tiles, a scene must
-    show for a facility's vessels to be counted: without them haze the cloud mask missed
+    """Fewest clear berth pixels that show water (or ice), over all tiles, for a scene's
+    vessels at a facility to be counted: without them haze the cloud mask missed
     (fog) lies over the berths, white, lighting them like hulls; unseen, as under a cloud."""
     min_clear_share: float = 0.9
     """Share of a facility's berth (or water) pixels that must be clear for a scene to
