@@ -23,6 +23,10 @@ HISTORY: dict[int, str] = {
     2: "vessels counted one by one (a group of ship-like berth pixels split by its shape "
     "along and across its berth), berth pixels those that showed water in a clear scene, "
     "each scene's berth pixels of water's colour stored (issue 18)",
+    3: "water at the berths read as NDSI at least 0.6 or NIR near the scene's open water "
+    "(the tile's water away from the berths, when darker than 0.05: not under haze or "
+    "fog): clear sea water, whose NDSI is often under 0.6, no longer makes berth pixels "
+    "structure nor hides the ships on it (issue 18)",
 }
 
 PRODUCT_VERSION = max(HISTORY)

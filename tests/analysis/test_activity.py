@@ -207,6 +207,47 @@ def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     assert found == [[39], [39], []]
 
 
+def test_ships_on_clear_sea_water_are_counted():
+    """Clear sea water is as dark in the SWIR as in the NIR: its NDSI (MNDWI) is the ratio
+    of two small numbers, 0.35-0.62 in real coastal Sentinel-2 scenes (Aberystwyth's
+    coastal sea: 0.02-0.03 in every band beyond the red, ``tests/scenario/
+    test_class_spectra.py``). Water is what is dark in the NIR like the tile's open water:
+    a ship lying where the baseline reads "built" is found in the scene it is there, the
+    berth is empty in the other, and neither scene is taken for fog; a third, under fog
+    the mask missed (white: water and berths alike NIR 0.09, NDSI 0.35), is unseen."""
+    grid = Grid(32630, 10, 346800, 6256500, 64, 64)
+    x0, y0 = grid.x0, grid.y0
+    berth = grid.to_lonlat(box(x0 + 100, y0 - 300, x0 + 200, y0 - 100))  # cols 10-19, rows 10-29
+    site = Site("soundtest", "Sound test", grid, 64,
+                facilities=(("ferry", "Ferry pier", grid.footprint_lonlat()),),
+                berths=(("ferry", (berth,)),))  # fmt: skip
+    tile = site.tile("x00y00")
+    y, x = grid.xy_coords()[::-1]
+    rng = np.random.default_rng(0)
+    green = np.full((2, 64, 64), 0.06, "f4")
+    nir = rng.uniform(0.02, 0.03, (2, 64, 64)).astype("f4")
+    swir = rng.uniform(0.015, 0.026, (2, 64, 64)).astype("f4")  # NDSI 0.40-0.60
+    nir[0, 12:25, 14:16], swir[0, 12:25, 14:16] = SHIP_NIR, 0.12  # a ship, first scene
+    green, nir, swir = (np.concatenate([a, np.full((1, 64, 64), v, "f4")])
+                        for a, v in ((green, 0.1), (nir, 0.09), (swir, 0.048)))  # fmt: skip
+    times = np.array(["2021-06-04T11:33", "2021-06-14T11:33", "2021-06-24T11:33"],
+                     "datetime64[ns]")  # fmt: skip
+    bands = xr.Dataset(
+        {"green": (("time", "y", "x"), green), "nir": (("time", "y", "x"), nir),
+         "swir16": (("time", "y", "x"), swir)},
+        coords={"time": times, "y": y, "x": x},
+    )  # fmt: skip
+    clear = xr.DataArray(np.ones((3, 64, 64), bool), dims=("time", "y", "x"))
+    base = np.full((64, 64), WATER, "u1")
+    base[12:25, 14:16] = BUILT  # where the ship lies most days
+    lc = xr.DataArray(base, dims=("y", "x"))
+    doc = unit_activity(site, tile, dt.date(2021, 6, 1), bands, clear, lc, lc)
+    assert doc["facilities"]["ferry"]["berth_px"] == 18 * 8
+    series = vessel_series([doc])
+    assert series["vessels"].tolist()[:2] == [1, 0] and np.isnan(series["vessels"][2])
+    assert series["sizes"].tolist() == [[26], [], []]
+
+
 @pytest.fixture
 def store(tmp_path):
     from tests.store_jobs import CALENDAR

@@ -14,11 +14,13 @@ class ActivityParams:
 
     ship_nir_contrast: float = 0.04
     """NIR reflectance a ship-like pixel has above the scene's open water at the berths
-    (ships about 0.16, turbid water 0.02-0.04: a pixel a third covered by a hull passes)."""
+    (ships about 0.16, turbid water 0.02-0.04: a pixel a third covered by a hull passes).
+    A pixel within half of it of the tile's open water shows water (``unit.water_colour``)."""
     ship_max_ndsi: float = 0.6
-    """Largest NDSI of a ship-like pixel (steel about 0, open water and ice 0.7-0.9). Not
-    lower: the SWIR band is 20 m, so a 15 m-wide hull shares its SWIR pixel with water
-    and reads 0.4-0.5."""
+    """Largest NDSI of a ship-like pixel (steel about 0, turbid water and ice 0.7-0.9);
+    at least this, a pixel shows water or ice. Not lower: the SWIR band is 20 m, so a
+    15 m-wide hull shares its SWIR pixel with water and reads 0.4-0.5. Clear sea water
+    reads 0.35-0.62 and is told by its NIR instead (``unit.water_colour``)."""
     ship_dip: float = 0.5
     """A ship-like group is cut where its brightness profile across or along the berth dips
     under this share of the lower peak beside it: a hull's centre line is at least three
@@ -40,8 +42,8 @@ class ActivityParams:
     max_ship_px: int = 150
     """Largest vessel in pixels: more is a slick of haze or a pier under construction."""
     min_water_px: int = 10
-    """Fewest clear berth pixels of water's (or ice's) colour, over all tiles, a scene must
-    show for a facility's vessels to be counted: without them haze the cloud mask missed
+    """Fewest clear berth pixels that show water (or ice), over all tiles, for a scene's
+    vessels at a facility to be counted: without them haze the cloud mask missed
     (fog) lies over the berths, white, lighting them like hulls; unseen, as under a cloud."""
     min_clear_share: float = 0.9
     """Share of a facility's berth (or water) pixels that must be clear for a scene to

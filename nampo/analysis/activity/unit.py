@@ -18,7 +18,7 @@ from nampo.analysis.activity.ships import axis_of, berth_axis, split_ships
 from nampo.products.classes import DARK, ICE, WATER
 from nampo.sites import Site, Tile
 
-__all__ = ["FacilityPixels", "facility_pixels", "unit_activity"]
+__all__ = ["FacilityPixels", "facility_pixels", "open_water_nir", "unit_activity", "water_colour"]
 
 EIGHT = np.ones((3, 3), bool)
 ICE_NDSI, ICE_GREEN = 0.4, 0.2
@@ -30,7 +30,14 @@ MIN_WATER_PX = 10
 counted (and for the open water's brightness to be read from them)."""
 OPEN_WATER_NIR = 0.03
 """NIR of open turbid water (0.01-0.04 in the Yellow Sea's estuaries), the background of
-a scene whose berths show no open water (frozen)."""
+a scene whose berths and tile show no open water (frozen)."""
+CLEAR_WATER_MAX_NIR = 0.05
+"""Open water is darker than this in the NIR under a clear sky (clear sea 0.005-0.03,
+turbid estuaries 0.01-0.04); brighter, haze or fog the mask missed lies on it, and a
+scene's water is read by its colour alone (fog is white: NDSI about 0.35)."""
+BERTH_MARGIN_PX = 2
+"""The tile's open water a scene's water is read from lies at least this many pixels from
+any berth pixel (the berth outlines are shrunk by one): the ships are not in it."""
 
 
 @dataclass(frozen=True)
@@ -101,14 +108,23 @@ def unit_activity(
     row0, col0 = tile.rows[0], tile.cols[0]
     lc = np.asarray(landcover.values)
     ok = np.asarray(clear.values)
+    base_lc = np.asarray(base_landcover.values)
+    pixels = facility_pixels(site, tile, base_lc)
     if bands.sizes.get("time", 0):
         green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
         with np.errstate(invalid="ignore", divide="ignore"):
             ndsi = (green - swir) / (green + swir)
+        # each scene's open water: the tile's baseline water away from the berths
+        berths_all = np.zeros(lc.shape, bool)
+        for f in pixels:
+            berths_all |= f.berths
+        near = ndimage.binary_dilation(berths_all, EIGHT, iterations=BERTH_MARGIN_PX)
+        open_nir = open_water_nir(nir, ok, (base_lc == WATER) & ~near)
+        water = ok & water_colour(nir, ndsi, open_nir[:, None, None], params)
         # Water (or ice) in at least one clear scene of the month: a pixel ships come and go
-        # from. A pixel with a twentieth of quay, pier or hull in it all month never has
-        # water's colour (NDSI at least `ship_max_ndsi`: concrete and steel pull it under).
-        water_once = (ok & (ndsi >= params.ship_max_ndsi)).any(axis=0)
+        # from. A pixel with a tenth of quay, pier or hull in it all month never shows water
+        # (concrete and steel brighten it in the NIR and SWIR, and pull its NDSI down).
+        water_once = water.any(axis=0)
     else:
         water_once = np.zeros(lc.shape, bool)
     # Land and structures in a berth outline: not water in the baseline, nor in any clear
@@ -117,13 +133,10 @@ def unit_activity(
     # the pixels beside them unless they too showed water: the shore's mixed pixels read
     # as water in the class map, but are brighter. A ship moored against a pier keeps the
     # pixels that showed water when it was away.
-    structure = (np.asarray(base_landcover.values) != WATER) & ~water_once
+    structure = (base_lc != WATER) & ~water_once
     structure &= ~np.isin(lc, (WATER, ICE, 0))
     static = ndimage.binary_dilation(structure, EIGHT) & ~water_once
-    facilities = [
-        replace(f, berths=f.berths & ~static)
-        for f in facility_pixels(site, tile, base_landcover.values)
-    ]
+    facilities = [replace(f, berths=f.berths & ~static) for f in pixels]
     doc: dict = {
         "tile": tile.id,
         "month": f"{month:%Y-%m}",
@@ -160,31 +173,75 @@ def unit_activity(
             if f.berths.any():
                 berth = f.berths & far
                 entry["berth_clear"] = int(berth.sum())
-                # of water's or ice's colour: none when haze the mask missed (fog) lies over
-                # the berths, white, lighting them like hulls (vessel_series: unseen)
-                entry["berth_water"] = int((berth & (ndsi[i] >= params.ship_max_ndsi)).sum())
+                # water or ice: none when haze the mask missed (fog) lies over the berths,
+                # white, lighting them like hulls (vessel_series: unseen)
+                entry["berth_water"] = int((berth & water[i]).sum())
                 entry["objects"] = _bright_objects(
-                    berth, nir[i], ndsi[i], params, row0, col0, f.axis
+                    berth, nir[i], ndsi[i], params, row0, col0, f.axis, water[i], open_nir[i]
                 )
             scene["facilities"][f.name] = entry
         doc["scenes"].append(scene)
     return doc
 
 
+def open_water_nir(nir: np.ndarray, clear: np.ndarray, sea: np.ndarray) -> np.ndarray:
+    """Each scene's NIR of open water (time,): the median over the clear pixels of `sea`
+    (the tile's water away from the berths) that are dark like water (NIR under
+    ``WATER_MAX_NIR``: not ice); NaN with fewer than ``MIN_WATER_PX`` of them, or when
+    their median is ``CLEAR_WATER_MAX_NIR`` or brighter (haze or fog on the water: fog
+    over the berths would read as water like it)."""
+    out = np.full(nir.shape[0], np.nan, "f4")
+    for i in range(nir.shape[0]):
+        with np.errstate(invalid="ignore"):
+            dark = sea & clear[i] & (nir[i] < WATER_MAX_NIR)
+        if dark.sum() >= MIN_WATER_PX:
+            out[i] = np.median(nir[i][dark])
+    return np.where(out < CLEAR_WATER_MAX_NIR, out, np.nan).astype("f4")
+
+
+def water_colour(nir, ndsi, open_nir, params: ActivityParams) -> np.ndarray:
+    """Pixels that show water or ice: NDSI at least ``ship_max_ndsi`` (turbid water, ice),
+    or NIR closer to the scene's open water `open_nir` than to a ship (under it by less
+    than half ``ship_nir_contrast``; NaN: no open water seen, the NDSI alone decides).
+
+    Clear water is as dark in the SWIR as in the NIR, so its NDSI is the ratio of two
+    small, noisy numbers: 0.35-0.62 in real Sentinel-2 coastal scenes, a single pixel
+    lower still. Water of every kind is darker in the NIR than quays, hulls and fog.
+    """
+    with np.errstate(invalid="ignore"):
+        return (ndsi >= params.ship_max_ndsi) | (nir < open_nir + params.ship_nir_contrast / 2)
+
+
 def _bright_objects(
-    berth, nir, ndsi, params: ActivityParams, row0: int, col0: int, axis=None
+    berth,
+    nir,
+    ndsi,
+    params: ActivityParams,
+    row0: int,
+    col0: int,
+    axis=None,
+    water=None,
+    open_nir: float = np.nan,
 ) -> list:
     """``[pixels, row0, col0, row1, col1]`` (site grid, inclusive) of each ship among the
     clear berth pixels `berth`: each group of ship-like pixels, split into the ships it
     holds by its shape along the berths' `axis` (:func:`.ships.split_ships`; the group's
-    own longer side when not given)."""
+    own longer side when not given). `water`: the pixels that show water or ice
+    (:func:`water_colour`; by their NDSI alone when not given); `open_nir`: the scene's
+    open water away from the berths (NaN: none seen)."""
     if not berth.any():
         return []
-    # Open water at the berths, the background ships stand out from: water by its colour
-    # (high NDSI, like ice) and dark in the NIR (unlike ice). A frozen berth has none: a
-    # ship there is darker than the ice around it, but still brighter than water would be.
-    water = berth & (ndsi >= params.ship_max_ndsi) & (nir < WATER_MAX_NIR)
-    background = float(np.median(nir[water])) if water.sum() >= MIN_WATER_PX else OPEN_WATER_NIR
+    if water is None:
+        water = water_colour(nir, ndsi, open_nir, params)
+    # Open water at the berths, the background ships stand out from: water (like ice) and
+    # dark in the NIR (unlike ice). A frozen berth has none: a ship there is darker than the
+    # ice around it, but still brighter than water would be: the tile's open water, or
+    # (frozen too) turbid water's.
+    water = berth & water & (nir < WATER_MAX_NIR)
+    if water.sum() >= MIN_WATER_PX:
+        background = float(np.median(nir[water]))
+    else:
+        background = OPEN_WATER_NIR if np.isnan(open_nir) else float(open_nir)
     bright = berth & (nir > background + params.ship_nir_contrast)
     bright &= ndsi < params.ship_max_ndsi
     # A hull's bright pixels may leave a gap of a pixel where it crosses the pixel lattice
