@@ -1,5 +1,5 @@
 """Issue 5's targets on the full Nampo scenario, computed with `nampo score` from the truth
-files: the whole archive processed into a store (about 20 minutes on 2 cores), then
+files: the whole archive processed into a store (about 3 minutes on 2 quiet cores), then
 events dated and scored."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ pytestmark = [
     # on purpose (NAMPO_FULL=1), e.g. before resolving the change-detection issue.
     pytest.mark.skipif(
         not os.environ.get("NAMPO_FULL"),
-        reason="processes the whole Nampo archive (about 20 min on 2 cores): set NAMPO_FULL=1",
+        reason="processes the whole Nampo archive (about 3 min on 2 cores): set NAMPO_FULL=1",
     ),
 ]
 
