@@ -169,6 +169,16 @@ def test_unit_activity_counts_a_tiles_pixels_and_coal():
     json.dumps(out, allow_nan=False)  # plain JSON
 
 
+def _clear_scenes(times, green, nir, swir, y, x) -> tuple[xr.Dataset, xr.DataArray]:
+    """Scenes of the three bands the activity reads at `times`, every pixel clear."""
+    dims = ("time", "y", "x")
+    bands = xr.Dataset(
+        {"green": (dims, green), "nir": (dims, nir), "swir16": (dims, swir)},
+        coords={"time": np.array(times, "datetime64[ns]"), "y": y, "x": x},
+    )
+    return bands, xr.DataArray(np.ones(green.shape, bool), dims=dims)
+
+
 def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     """A ship lying in the same place in most scenes reads "built" in the baseline and in
     the month's median: its pixels stay berth pixels because one scene showed water there;
@@ -187,14 +197,9 @@ def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     nir[:2, 12:25, 14:17], ndsi[:2, 12:25, 14:17] = SHIP_NIR, SHIP_NDSI  # a ship, 2 of 3
     green = np.full((3, 64, 64), 0.08, "f4")
     swir = green * (1 - ndsi) / (1 + ndsi)
-    times = np.array(["2017-05-03T02:18", "2017-05-13T02:18", "2017-05-23T02:18"],
-                     "datetime64[ns]")  # fmt: skip
-    bands = xr.Dataset(
-        {"green": (("time", "y", "x"), green), "nir": (("time", "y", "x"), nir),
-         "swir16": (("time", "y", "x"), swir)},
-        coords={"time": times, "y": y, "x": x},
-    )  # fmt: skip
-    clear = xr.DataArray(np.ones((3, 64, 64), bool), dims=("time", "y", "x"))
+    bands, clear = _clear_scenes(
+        ["2017-05-03T02:18", "2017-05-13T02:18", "2017-05-23T02:18"], green, nir, swir, y, x
+    )
     built = np.full((64, 64), WATER, "u1")
     built[10:30, 10:12] = BUILT
     built[12:25, 14:17] = BUILT  # where the ship lies most days
@@ -230,14 +235,9 @@ def test_ships_on_clear_sea_water_are_counted():
     nir[0, 12:25, 14:16], swir[0, 12:25, 14:16] = SHIP_NIR, 0.12  # a ship, first scene
     green, nir, swir = (np.concatenate([a, np.full((1, 64, 64), v, "f4")])
                         for a, v in ((green, 0.1), (nir, 0.09), (swir, 0.048)))  # fmt: skip
-    times = np.array(["2021-06-04T11:33", "2021-06-14T11:33", "2021-06-24T11:33"],
-                     "datetime64[ns]")  # fmt: skip
-    bands = xr.Dataset(
-        {"green": (("time", "y", "x"), green), "nir": (("time", "y", "x"), nir),
-         "swir16": (("time", "y", "x"), swir)},
-        coords={"time": times, "y": y, "x": x},
-    )  # fmt: skip
-    clear = xr.DataArray(np.ones((3, 64, 64), bool), dims=("time", "y", "x"))
+    bands, clear = _clear_scenes(
+        ["2021-06-04T11:33", "2021-06-14T11:33", "2021-06-24T11:33"], green, nir, swir, y, x
+    )
     base = np.full((64, 64), WATER, "u1")
     base[12:25, 14:16] = BUILT  # where the ship lies most days
     lc = xr.DataArray(base, dims=("y", "x"))

@@ -107,12 +107,17 @@ def test_503s_and_dropped_connections_do_not_change_the_cube(mini_archive, items
     assert_same_cube(cube, read(local(items), grid))
 
 
+def _red_of_first_scene(cube, items, root: Path) -> tuple[str, str]:
+    """The id of the cube's first scene and the server path of its red band's file."""
+    victim = str(cube.id.values[0])
+    href = next(i for i in items if i["id"] == victim)["assets"]["red"]["href"]
+    return victim, "/" + Path(href).relative_to(root).as_posix()
+
+
 def test_an_asset_that_keeps_failing_is_a_skipped_scene(mini_archive, items, site, server):
     grid = site.tile_grid(site.tiles[0])
     sound = read(local(items), grid)
-    victim = str(sound.id.values[0])
-    href = next(i for i in items if i["id"] == victim)["assets"]["red"]["href"]
-    path = "/" + Path(href).relative_to(mini_archive.path).as_posix()
+    victim, path = _red_of_first_scene(sound, items, mini_archive.path)
     scenes = remote(items, mini_archive.path, server.url_of)
     read(scenes, grid, ["blue"])  # its files open and headers read: blocks fail later
 
@@ -134,9 +139,7 @@ def test_a_file_that_failed_is_read_again_once_the_server_recovers(
     forget it would lose the scene in every later unit of a backfill."""
     grid = site.tile_grid(site.tiles[0])
     sound = read(local(items), grid)
-    victim = str(sound.id.values[0])
-    href = next(i for i in items if i["id"] == victim)["assets"]["red"]["href"]
-    path = "/" + Path(href).relative_to(mini_archive.path).as_posix()
+    victim, path = _red_of_first_scene(sound, items, mini_archive.path)
     scenes = remote(items, mini_archive.path, server.url_of)
 
     server.faults = Faults(failing=(path,))

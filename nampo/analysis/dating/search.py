@@ -279,16 +279,12 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
 def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int) -> None:
     """Change-vector length between the medians of the before and after states: of the
     six bands (``magnitude``) and of their normalised differences (``shape_change``)."""
-    t, p = cls.shape
+    p = cls.shape[1]
     mag = np.full(p, np.nan, "float32")
     shp = np.full(p, np.nan, "float32")
     idx = np.flatnonzero(out["type"] > 0)
     if idx.size:
-        time = np.arange(t)[:, None]
-        v = cls[:, idx] > 0
-        lb, fa = out["last_before"][idx], out["first_after"][idx]
-        before = v & (time <= lb) & (time > lb - state_months)
-        after = v & (time >= fa) & (time < fa + state_months)
+        before, after = _state_months(cls, out, idx, state_months)
         x = bands[:, :, idx]
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN band of a gap pixel
@@ -301,13 +297,26 @@ def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int)
     out["shape_change"] = shp
 
 
+def _state_months(
+    cls: np.ndarray, out: dict, idx: np.ndarray, state_months: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(time, pixel) masks of the pixels `idx`: their valid months among the last
+    `state_months` of the before state and the first `state_months` of the after state."""
+    time = np.arange(cls.shape[0])[:, None]
+    valid = cls[:, idx] > 0
+    lb, fa = out["last_before"][idx], out["first_after"][idx]
+    before = valid & (time <= lb) & (time > lb - state_months)
+    after = valid & (time >= fa) & (time < fa + state_months)
+    return before, after
+
+
 def _water_fraction(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int):
     """(pixel,) share of each pixel that a class change to or from water changed (NaN for
     other pixels, and where a class has no reference spectrum), by linear unmixing: the
     change of its six-band medians projected on the change between the tile's pure
     spectra of the two classes (those of its unchanged pixels of each class, in the same
     months: :func:`.normalise.class_spectra`)."""
-    t, p = cls.shape
+    p = cls.shape[1]
     frac = np.full(p, np.nan, "float32")
     cb, ca = out["class_before"], out["class_after"]
     idx = np.flatnonzero((out["type"] > 0) & (cb != ca) & ((cb == WATER) | (ca == WATER)))
@@ -317,11 +326,7 @@ def _water_fraction(cls: np.ndarray, bands: np.ndarray, out: dict, state_months:
     if WATER not in pure or len(pure) < 2:
         return frac
     idx = idx[np.isin(cb[idx], list(pure)) & np.isin(ca[idx], list(pure))]
-    time = np.arange(t)[:, None]
-    v = cls[:, idx] > 0
-    lb, fa = out["last_before"][idx], out["first_after"][idx]
-    before = v & (time <= lb) & (time > lb - state_months)
-    after = v & (time >= fa) & (time < fa + state_months)
+    before, after = _state_months(cls, out, idx, state_months)
     x = bands[:, :, idx]
     pb = np.stack([pure[int(c)] for c in cb[idx]], axis=-1)  # (band, time, pixel)
     pa = np.stack([pure[int(c)] for c in ca[idx]], axis=-1)
