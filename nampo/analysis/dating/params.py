@@ -101,6 +101,13 @@ class ChangeParams:
     (linear unmixing against the tile's pure spectra of the two classes): the truth, and
     an analyst's map, count a pixel as changed when more than half of it changed; a shore
     pixel whose mix of land and water shifts by a quarter is not new water."""
+    veil_rise: float = 0.04
+    """A month is under a veil of haze at a pixel when its blue rose more than this over
+    the pixel's recent clear months (``veils.py``): haze brightens blue the most of all
+    bands; a clear pixel drifts under about 0.03 from month to month."""
+    veil_min_px: int = 400
+    """... over a patch of at least this many pixels (4 ha: rule 0 of before/after change
+    sizes clouds so too; haze is large, a new building is not). 0 turns the test off."""
     ice_months: tuple[int, ...] = (12, 1, 2, 3)
     """Months in which water may freeze: water seen only in them does not count."""
     growing_months: tuple[int, ...] = (5, 6, 7, 8, 9)

@@ -19,6 +19,7 @@ from nampo.analysis.dating.params import (
     change_type,
     season_mask,
 )
+from nampo.analysis.dating.veils import veiled
 from nampo.products.classes import BUILT, VEGETATION, WATER
 
 __all__ = ["detect"]
@@ -59,7 +60,10 @@ def detect(
     """
     t, ny, nx = landcover.shape
     p = ny * nx
-    cls = change_classes(landcover, bands[0], params).reshape(t, p)
+    cls = change_classes(landcover, bands[0], params)
+    # months under a veil of haze the cloud mask missed are gaps (rule 1; veils.py)
+    cls[veiled(cls, np.asarray(bands[0]), params)] = 0
+    cls = cls.reshape(t, p)
     flat = np.asarray(bands, dtype="float32").reshape(len(bands), t, p)
     out = _latest_class_change(cls, np.asarray(month_of_year), params)
     # Steps and sizes are measured on months brought to a common level, that of the
