@@ -14,7 +14,7 @@ from nampo.io.store import Store, StoreLocation
 from nampo.run.cluster import fit_to_workers
 from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
-from nampo.run.schedule import Chain, Schedule, schedule, strips
+from nampo.run.schedule import LIBRARY_CHAIN_MONTHS, Chain, Schedule, schedule, strips
 from nampo.run.units import BaselineUnit
 from nampo.run.work import raise_failed, run_baseline, run_chain
 from nampo.sites import Site
@@ -84,7 +84,10 @@ def execute(
 
     for r in plan.skipped:
         report(r)
-    tasks = schedule(plan)
+    # One month a task, month by month across the site (a worker's strip on a cluster):
+    # each month's files are opened and read ahead once per worker for all its tiles
+    # (docs/run.md, "Month by month in the library").
+    tasks = schedule(plan, LIBRARY_CHAIN_MONTHS)
     if client is None:
         _in_process(plan, tasks, report)
     else:

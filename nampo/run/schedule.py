@@ -3,7 +3,10 @@ order and grouping, and what waits for what (the reasons: docs/run.md).
 
 - The baselines run first, largest tile first; every chain waits for all of them.
 - A tile's months run as chains of up to :data:`CHAIN_MONTHS` months in month order, one
-  task each; chains start by first month, then in the plan's tile order.
+  task each (the Prefect flows: a task run costs 0.1-0.2 CPU-s); chains start by first
+  month, then in the plan's tile order. The library's executor uses chains of
+  :data:`LIBRARY_CHAIN_MONTHS` (one month): its units then run month by month across the
+  site (or a worker's strip), so that each month's files are opened and read ahead once.
 - A chain waits for its tile's chain before it; that chain's failure does not stop it.
 - A failed baseline stops its own tile's months only.
 """
@@ -12,16 +15,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from nampo.grid import Grid
 from nampo.run.plan import RunPlan
 from nampo.run.units import BaselineUnit, Unit
 from nampo.sites import Site
 
-__all__ = ["CHAIN_MONTHS", "Chain", "Schedule", "Strip", "chains", "schedule", "strips"]
+__all__ = [
+    "CHAIN_MONTHS",
+    "LIBRARY_CHAIN_MONTHS",
+    "Chain",
+    "Schedule",
+    "Strip",
+    "chains",
+    "schedule",
+    "strips",
+]
 
 CHAIN_MONTHS = 12
-"""Months of one tile per task: a year of a site's backfill is one task a tile."""
+"""Months of one tile per task in the Prefect flows: a year of a site's backfill is one
+task run a tile (a task run costs 0.1-0.2 CPU-s whatever it computes; a unit about 0.5)."""
+
+LIBRARY_CHAIN_MONTHS = 1
+"""Months of one tile per task in the library's executor (``nampo.run.execute``): one.
+Chains start by month, then tile, and a tile's month waits for its month before, so a
+worker goes through all its tiles of one month before the next month: each month's files
+are opened, and their blocks under the worker's strip read ahead, once for all its tiles.
+With 12-month chains a worker went through 12 months of one tile, then of the next: a
+file read ahead for its strip had left GDAL's block cache and the open files by the time
+the strip's next tile reached that month (a 24-month backfill of Nampo over HTTP read 4.5x
+the blocks it needed, 89 requests a unit; docs/benchmarks.md). A Dask task costs the
+library a few milliseconds, against half a second a unit."""
 
 
 @dataclass(frozen=True)
@@ -51,16 +76,22 @@ class Schedule:
     chains: tuple[Chain, ...]
     """Month chains, in the order they should start."""
 
+    @cached_property
+    def _before(self) -> dict[Chain, Chain | None]:
+        last: dict[str, Chain] = {}
+        before: dict[Chain, Chain | None] = {}
+        for chain in self.chains:
+            before[chain] = last.get(chain.tile_id)
+            last[chain.tile_id] = chain
+        return before
+
     def previous(self, chain: Chain) -> Chain | None:
         """The chain of the same tile before `chain`, which it waits for (its failure does
         not stop `chain`)."""
-        before = None
-        for other in self.chains:
-            if other == chain:
-                return before
-            if other.tile_id == chain.tile_id:
-                before = other
-        raise ValueError(f"chain {chain.name} is not in the schedule")
+        try:
+            return self._before[chain]
+        except KeyError:
+            raise ValueError(f"chain {chain.name} is not in the schedule") from None
 
     def stopped_by(self, chain: Chain) -> BaselineUnit | None:
         """The baseline of the chain's tile when the run computes it: if it fails, the

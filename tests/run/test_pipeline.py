@@ -28,7 +28,8 @@ from nampo.io.store import Store, StoreLocation
 from nampo.products.variables import ALL, COMPOSITE_BANDS
 from nampo.run.execute import process
 from nampo.run.plan import CALENDAR, CatalogSpec, PipelineError, plan_run
-from nampo.run.units import BaselineUnit, Unit
+from nampo.run.schedule import strips
+from nampo.run.units import BaselineUnit, Unit, unit_from_id
 from nampo.run.work import run_baseline, run_month
 from nampo.sites import Site
 from tests.conftest import MINI, make_bucket, s3_settings
@@ -282,3 +283,41 @@ def test_the_plan_starts_with_the_largest_tiles(site, spec, tmp_path):
     for month in {u.month for u in plan.months}:
         sizes = [pixels[u.tile_id] for u in plan.months if u.month == month]
         assert sizes == sorted(sizes, reverse=True) and len(sizes) == len(pixels)
+
+
+def test_on_a_cluster_each_worker_goes_through_its_strip_month_by_month(
+    site, spec, dask_client, tmp_path
+):
+    """The library's executor submits one month a task, a tile's next month when its month
+    before has ended, each tile's to its strip's worker: each worker then runs all its
+    strip's tiles of a month before the next month (Dask starts a worker's ready tasks in
+    submission order), so that a month's files are opened and read ahead once per worker
+    (docs/run.md). With 12-month chains a worker ran every month of one tile, then every
+    month of the next."""
+    from distributed import get_task_stream
+
+    store = Store(tmp_path / "strips.zarr")
+    with get_task_stream(dask_client) as stream:
+        report = process(site, FIRST, LAST, store=store, spec=spec, client=dask_client)
+    assert not report.failed, report.failed
+    workers = sorted(dask_client.scheduler_info()["workers"])
+    own = {t: w for s, w in zip(strips(site, len(workers)), workers, strict=True) for t in s.tiles}
+    assert len(set(own.values())) == 2
+    suffix = f"-{report.run_id}"
+    ran: list[tuple[float, str, Unit]] = []  # (start, worker, unit) of each month task
+    for task in stream.data:
+        name = str(task["key"])
+        if not name.endswith(suffix) or name.endswith(f"baseline{suffix}"):
+            continue
+        unit = unit_from_id(name.removesuffix(suffix))  # one unit a task, not a chain
+        assert isinstance(unit, Unit)
+        start = min(s["start"] for s in task["startstops"] if s["action"] == "compute")
+        ran.append((start, task["worker"], unit))
+    assert sorted(u.id for _, _, u in ran) == sorted(
+        f"{t.id}/{m}" for t in site.tiles for m in ("2021-12", "2022-01", "2022-02")
+    )
+    for worker in workers:
+        # its own strip's months, in the order it ran them (a tile taken from the other
+        # worker's strip when it had nothing else to do is left aside)
+        mine = [u.month for _, w, u in sorted(ran) if w == worker and own[u.tile_id] == worker]
+        assert mine and mine == sorted(mine), worker

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import pickle
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ from nampo.io.cube import Reading
 from nampo.io.cube import stackstac_reader as reader_mod
 from nampo.io.scenes import NormalisedItem, normalise
 from nampo.io.store import Store
-from nampo.products.variables import ALL
+from nampo.products.variables import ALL, COMPOSITE_BANDS
 from nampo.run.execute import execute, process
 from nampo.run.plan import CatalogSpec, find_scenes, plan_run
+from nampo.run.units import Unit, unit_from_id
 from nampo.services.assets import AssetServer, Faults
 from nampo.services.assets.archive import served_items
 from nampo.sites import Site
@@ -174,3 +176,52 @@ def test_a_planetary_computer_plan_ships_its_signer_by_name(site, spec, tmp_path
     odc = plan_run(site, MONTH, MONTH, store=store, spec=spec, scenes=scenes, loader="odc",
                    reading=mine)  # fmt: skip
     assert odc.reading == mine.replace(loader="odc")
+
+
+def test_a_backfill_over_http_opens_each_file_once_month_by_month(
+    mini_archive, site, spec, tmp_path, monkeypatch
+):
+    """A backfill from remote COGs goes month by month across the site (the library's
+    executor runs one month a task): every tile of a month before the next month, so
+    each file is opened (a HEAD, its header, the read-ahead of its blocks under the site)
+    once for all the site's tiles, even when the open files hold one month of them, as
+    a worker's hold about a third of a Nampo backfill year. With 12-month chains a tile's
+    months all ran before the next tile's: a file opened for the first tile had been
+    pushed out of the open files (and its blocks out of GDAL's cache) by the time the
+    next tile reached its month, and was opened and fetched again (docs/benchmarks.md:
+    4.5x the blocks needed, 89 requests a unit over Nampo's 24 months)."""
+    before, first, last = dt.date(2021, 12, 1), dt.date(2022, 1, 1), dt.date(2022, 3, 1)
+    store = Store(tmp_path / "backfill.zarr")
+    # The baselines and the month before, from disk: the backfill reads only its months.
+    assert not process(site, before, before, store=store, spec=spec).failed
+    scenes = find_scenes(site, first, last, spec)
+    bands = (*COMPOSITE_BANDS, "scl")
+    per_month = Counter(s.datetime.strftime("%Y-%m") for s in scenes if s.datetime.date() >= first)
+    assert len(per_month) == 3
+    # The open files hold the assets of one month (of every scene in it), not two.
+    monkeypatch.setattr(reader_mod.OPEN_FILES, "size", max(per_month.values()) * len(bands))
+    opened: Counter[str] = Counter()
+    real = reader_mod.open_remote_retried
+
+    def counted(url, fn):
+        opened[url] += 1
+        return real(url, fn)
+
+    monkeypatch.setattr(reader_mod, "open_remote_retried", counted)
+    reader_mod.OPEN_FILES.clear()
+    order: list[str] = []
+    with AssetServer(mini_archive.path) as server:
+        plan = plan_run(
+            site, first, last, store=store, spec=spec,
+            scenes=over_http(scenes, mini_archive.path, server),
+        )  # fmt: skip
+        report = execute(plan, progress=lambda r, done, total: order.append(r.unit_id))
+        traffic = server.traffic()
+    reader_mod.OPEN_FILES.clear()
+    assert not report.failed, report.failed
+    assert report.count("done") == 3 * len(site.tiles)
+    # (the baselines, complete, are reported first, as skipped)
+    months = [u.month for u in map(unit_from_id, order) if isinstance(u, Unit)]
+    assert len(months) == 3 * len(site.tiles) and months == sorted(months)  # month by month
+    assert opened and set(opened.values()) == {1}, opened.most_common(3)
+    assert traffic.heads == traffic.files == len(opened)
