@@ -77,10 +77,10 @@ def test_a_small_brightening_is_never_a_veil():
 
 def test_a_large_new_quay_is_dated_once_the_months_after_confirm_it():
     """Water turned into 6 ha of quay: brighter in blue over a veil's area. While every
-    month of it is still a rise over the months before (the median of five), it is not
+    month of it is still a rise over the months before (the median of three), it is not
     yet a change (haze would look the same); once a month is steady at the new level, it
     is, dated to its first month."""
-    lc, bands, moy = tile(17)
+    lc, bands, moy = tile(16)
     quay = np.zeros((SIDE, SIDE), bool)
     quay[: 2 * SIDE // 3] = True
     lc[:, quay] = WATER
@@ -88,9 +88,9 @@ def test_a_large_new_quay_is_dated_once_the_months_after_confirm_it():
     lc[13:, quay] = BUILT
     bands[:, 13:, quay] = np.array(SPECTRA[BUILT], "float32")[:, None, None]
 
-    pending = detect(lc[:16], bands[:, :16], moy[:16])  # months 13-15 show the quay
+    pending = detect(lc[:15], bands[:, :15], moy[:15])  # months 13-14 show the quay
     assert (pending["type"][quay] == 0).all()
-    confirmed = detect(lc, bands, moy)  # month 16 is steady
+    confirmed = detect(lc, bands, moy)  # month 15 is steady
     assert (confirmed["type"][quay] == TYPE_CODES["reclamation"]).all()
     assert (confirmed["first_after"][quay] == 13).all()
     assert (confirmed["type"][~quay] == 0).all()
