@@ -127,6 +127,25 @@ def test_vessel_series_sums_tiles_filters_size_after_joining_and_skips_cloudy_sc
     assert s["clear_share"].tolist() == [0.65] and np.isnan(s["vessels"].tolist()[0])
 
 
+def test_a_line_one_pixel_thick_along_the_berth_is_not_a_vessel():
+    """The shore's mixed pixels, lit when misregistration moves the land into them, make a
+    line one pixel thick along the berth; a hull's beam lights two or more pixels. The
+    thickness is the joined object's: a ship cut by a tile edge into a thin end and the
+    rest is one ship."""
+    shore = [12, 477, 372, 477, 383]  # one row, 12 columns: Nampo's container terminal
+    ship = [30, 479, 400, 481, 412]
+    docs = [doc("x00y00", "2017-10", "2017-10-25", "quay", 100, 100, [shore, ship])]
+    assert vessel_series(docs)["vessels"].tolist() == [1]
+    assert vessel_series(docs, ActivityParams(min_ship_width_px=1))["vessels"].tolist() == [2]
+    west = [[4, 10, 62, 10, 63]]  # the ship's bow, one row thick, in the tile to the west
+    east = [[20, 10, 64, 12, 72]]
+    docs = [
+        doc("x00y00", "2017-10", "2017-10-25", "quay", 50, 50, west),
+        doc("x01y00", "2017-10", "2017-10-25", "quay", 50, 50, east),
+    ]
+    assert vessel_series(docs)["sizes"].tolist() == [[24]]
+
+
 def test_ice_and_coal_series():
     docs = [doc("x00y00", "2017-01", "2017-01-20", "harbour", 0, 0, [], coal_px=30)]
     ice = ice_series(docs)

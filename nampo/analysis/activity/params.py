@@ -41,6 +41,13 @@ class ActivityParams:
     a cloud's unmasked edge, a buoy or a tug."""
     max_ship_px: int = 150
     """Largest vessel in pixels: more is a slick of haze or a pier under construction."""
+    min_ship_width_px: int = 2
+    """A vessel's box is at least this many pixels across its thinner side: a hull's beam
+    (12-40 m) blurred over 10 m pixels lights two or more; a line one pixel thick along a
+    berth is the shore's mixed pixels, lit when misregistration moves the land into them
+    (issue 18: Nampo's container terminal, a grassy bank along its quay, read 1.44 ships
+    a clear scene against 0.96). Box-based: it holds for berths along the grid's rows or
+    columns; a thin line along a diagonal berth has a thicker box and is kept."""
     min_water_px: int = 10
     """Fewest clear berth pixels that show water (or ice), over all tiles, for a scene's
     vessels at a facility to be counted: without them haze the cloud mask missed

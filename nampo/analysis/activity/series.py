@@ -39,6 +39,12 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
     different tiles whose boxes are at most two pixels apart (the gap a group bridges
     within a tile) are one object cut by the tile edge: within a tile, groups are whole.
     """
+    return [n for n, _ in _merged(parts)]
+
+
+def _merged(parts: list[list[list[int]]]) -> list[tuple[int, list[int]]]:
+    """(pixels, [row0, col0, row1, col1]) of each object joined across tile edges
+    (:func:`merge_objects`), largest first."""
     objs = [(t, o) for t, part in enumerate(parts) for o in part]
     parent = list(range(len(objs)))
 
@@ -60,9 +66,18 @@ def merge_objects(parts: list[list[list[int]]]) -> list[int]:
             ):
                 parent[find(i)] = find(j)
     sizes: dict[int, int] = defaultdict(int)
+    boxes: dict[int, list[int]] = {}
     for i, (_, o) in enumerate(objs):
-        sizes[find(i)] += o[0]
-    return sorted(sizes.values(), reverse=True)
+        root = find(i)
+        sizes[root] += o[0]
+        box = boxes.get(root, o[1:5])
+        boxes[root] = [min(box[0], o[1]), min(box[1], o[2]), max(box[2], o[3]), max(box[3], o[4])]
+    return sorted(((sizes[r], boxes[r]) for r in sizes), key=lambda sb: -sb[0])
+
+
+def _thickness(box: list[int]) -> int:
+    """Pixels across the thinner side of a box (row0, col0, row1, col1)."""
+    return min(box[2] - box[0], box[3] - box[1]) + 1
 
 
 def vessel_series(
@@ -74,7 +89,8 @@ def vessel_series(
     Columns: ``date``, ``facility``, ``berth_px`` (the facility's berth pixels over all
     tiles), ``clear_share``, ``vessels`` (NaN when less than ``min_clear_share`` of the
     berths was clear, or fewer than ``min_water_px`` of them showed water: fog) and
-    ``sizes`` (pixels of each vessel).
+    ``sizes`` (pixels of each vessel). A vessel is an object (joined across tiles) of
+    ``min_ship_px`` to ``max_ship_px`` pixels, at least ``min_ship_width_px`` thick.
     """
     rows = []
     for docs_m in _by_month(docs).values():
@@ -89,8 +105,9 @@ def vessel_series(
             berth_px = total[name]["berth_px"]
             share = sum(p["berth_clear"] for p in parts) / berth_px if berth_px else 0.0
             sizes = [
-                n for n in merge_objects([p["objects"] for p in parts])
+                n for n, box in _merged([p["objects"] for p in parts])
                 if params.min_ship_px <= n <= params.max_ship_px
+                and _thickness(box) >= params.min_ship_width_px
             ]  # fmt: skip
             # documents written before berth_water was stored count as showing water
             water = sum(p.get("berth_water", params.min_water_px) for p in parts)
