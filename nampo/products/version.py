@@ -27,6 +27,9 @@ HISTORY: dict[int, str] = {
     "(the tile's water away from the berths, when darker than 0.05: not under haze or "
     "fog): clear sea water, whose NDSI is often under 0.6, no longer makes berth pixels "
     "structure nor hides the ships on it (issue 18)",
+    4: "berth pixels are the berth outlines less their pixels beside land, no longer less "
+    "their whole one-pixel edge: a narrow berth along a pier keeps its pixels on the open "
+    "water, where the ships lie (issue 18)",
 }
 
 PRODUCT_VERSION = max(HISTORY)

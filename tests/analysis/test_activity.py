@@ -25,7 +25,7 @@ from nampo.analysis.activity import (
     unit_activity,
     vessel_series,
 )
-from nampo.analysis.activity.unit import _bright_objects
+from nampo.analysis.activity.unit import _bright_objects, facility_pixels
 from nampo.errors import StoreError
 from nampo.grid import Grid
 from nampo.io.store import Store
@@ -225,10 +225,29 @@ def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     lc = xr.DataArray(built, dims=("y", "x"))
     out = unit_activity(site, tile, dt.date(2017, 5, 1), bands, clear, lc, lc)
     pier = out["facilities"]["pier"]
-    # the berth's 10 x 20 pixels less its one-pixel edge, the pier and the column beside it
-    assert pier["berth_px"] == 18 * 8 - 18 * 1, pier
+    # the berth's 10 x 20 pixels less the pier in it (never water); its edges lie on
+    # open water and stay
+    assert pier["berth_px"] == 20 * 10 - 20 * 2, pier
     found = [[o[0] for o in s["facilities"]["pier"]["objects"]] for s in out["scenes"]]
     assert found == [[39], [39], []]
+
+
+def test_berth_pixels_beside_land_are_left_out_and_those_on_open_water_kept():
+    """A berth drawn along a quay: its pixels beside the quay are mixed with concrete and
+    left out; its other edges lie on open water, where the ships lie, and stay (a 35 m
+    berth is three or four pixels across: shrinking it all round left a line)."""
+    grid = Grid(32651, 10, 709160, 4289200, 64, 64)
+    x0, y0 = grid.x0, grid.y0
+    berth = grid.to_lonlat(box(x0 + 100, y0 - 140, x0 + 300, y0 - 100))  # cols 10-29, rows 10-13
+    site = Site("quaytest", "Quay test", grid, 64,
+                facilities=(("quay", "Quay", grid.footprint_lonlat()),),
+                berths=(("quay", (berth,)),))  # fmt: skip
+    base = np.full((64, 64), WATER, "u1")
+    base[:10] = BUILT  # the quay, north of the berth
+    pixels = facility_pixels(site, site.tile("x00y00"), base)[0]
+    rows, cols = np.nonzero(pixels.berths)
+    assert pixels.berths.sum() == 3 * 20
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (11, 13, 10, 29)
 
 
 def test_ships_on_clear_sea_water_are_counted():
@@ -261,7 +280,7 @@ def test_ships_on_clear_sea_water_are_counted():
     base[12:25, 14:16] = BUILT  # where the ship lies most days
     lc = xr.DataArray(base, dims=("y", "x"))
     doc = unit_activity(site, tile, dt.date(2021, 6, 1), bands, clear, lc, lc)
-    assert doc["facilities"]["ferry"]["berth_px"] == 18 * 8
+    assert doc["facilities"]["ferry"]["berth_px"] == 20 * 10  # all on open water
     series = vessel_series([doc])
     assert series["vessels"].tolist()[:2] == [1, 0] and np.isnan(series["vessels"][2])
     assert series["sizes"].tolist() == [[26], [], []]

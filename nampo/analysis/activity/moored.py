@@ -33,8 +33,8 @@ which its berths were read: the median of its scenes is then the ship, or a mixt
 ship and water."""
 SHIP_MARGIN_PX = 1
 """Pixels added around each ship's box: the instrument's blur (about half a pixel) spreads
-a hull into its neighbours, and the berth pixels ships are read from are the berth's
-outline shrunk by one pixel."""
+a hull into its neighbours, and the berth pixels ships are read from leave out the
+outline's pixels beside land."""
 
 
 def moored_months(

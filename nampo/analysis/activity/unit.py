@@ -37,7 +37,7 @@ turbid estuaries 0.01-0.04); brighter, haze or fog the mask missed lies on it, a
 scene's water is read by its colour alone (fog is white: NDSI about 0.35)."""
 BERTH_MARGIN_PX = 2
 """The tile's open water a scene's water is read from lies at least this many pixels from
-any berth pixel (the berth outlines are shrunk by one): the ships are not in it."""
+any berth pixel: the ships are not in it."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,12 @@ def facility_pixels(site: Site, tile: Tile, base_landcover: np.ndarray) -> list[
     for name, _, outline in site.facilities:
         area = _mask(grid, [outline])
         # Not the baseline's water: where ships lie most days the baseline reads "built".
-        # The mixed pixels along a quay or pier are left out by their colour in the unit.
-        berth = ndimage.binary_erosion(_mask(grid, berths.get(name, ())), EIGHT, border_value=1)
+        # The outline less its pixels beside land (a quay's or pier's edge, mixed with
+        # concrete); its edges on open water stay: a 35 m berth along a pier is three or
+        # four pixels across, and a ship on it needs them all. Mixed pixels the outline
+        # still holds are left out by their colour in the unit.
+        outline = _mask(grid, berths.get(name, ()))
+        berth = outline & ~ndimage.binary_dilation(~outline & ~water, EIGHT)
         axis = np.full(grid.shape, np.nan, "f4")
         for b in berths.get(name, ()):
             rect = grid.from_lonlat(b).minimum_rotated_rectangle
