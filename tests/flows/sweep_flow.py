@@ -1,0 +1,72 @@
+"""The flows' ``run_plan`` with stand-ins for the units' work, run in a process of its own
+by ``tests/flows/test_flows.py`` (``python -m tests.flows.sweep_flow ARGS``, pointed at the
+session's Prefect server by its environment).
+
+The Dask cluster is two one-thread workers in this process (threads, so that the
+stand-ins reach them): a month unit records when, on which worker and with which read-ahead
+band it ran, a baseline does nothing, but one tile's baseline fails. Prints JSON: the flow
+run's id, the run's results and what the months recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect_dask import DaskTaskRunner
+
+from flows.units import run_plan
+from nampo.io.store import Store
+from nampo.run import work
+from nampo.run.cluster import local_cluster
+from nampo.run.plan import CatalogSpec, plan_run
+from nampo.run.results import UnitResult
+from nampo.scenario.known_sites import load_site
+
+
+def main(site_name: str, first: str, last: str, stac_url: str, store: str, failing: str) -> None:
+    ran: list[dict] = []
+    lock = threading.Lock()
+
+    def baseline(site, unit, *args, **kwargs) -> UnitResult:
+        if unit.tile_id == failing:
+            raise RuntimeError("this tile's baseline fails")
+        return UnitResult(unit.id, "done")
+
+    def month_unit(site, unit, scenes, location, reading, run_id, ahead=None) -> UnitResult:
+        from distributed import get_worker
+
+        band = None if ahead is None else [ahead.y0, ahead.height]
+        with lock:
+            ran.append({"unit": unit.id, "worker": get_worker().address, "ahead": band})
+        time.sleep(0.05)  # a unit takes a while: the other worker could take the next one
+        return UnitResult(unit.id, "done")
+
+    work.run_baseline = baseline  # type: ignore[assignment]
+    work.run_month = month_unit  # type: ignore[assignment]
+
+    site = load_site(site_name)
+    month = lambda text: dt.date.fromisoformat(text + "-01")  # noqa: E731
+    spec = CatalogSpec("local", stac_url)
+    plan = plan_run(site, month(first), month(last), store=Store(store), spec=spec)
+    runner = DaskTaskRunner(
+        cluster_class=local_cluster,
+        cluster_kwargs={"workers": 2, "processes": False, "dashboard_address": None},
+    )
+
+    @flow(name="sweep-test")
+    def run() -> tuple[str, list[UnitResult]]:
+        return str(flow_run.id), run_plan(plan, runner)
+
+    run_id, results = run()
+    out = {"flow_run": run_id, "results": [asdict(r) for r in results], "ran": ran}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
