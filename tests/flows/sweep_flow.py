@@ -28,44 +28,56 @@ from nampo.run.plan import CatalogSpec, plan_run
 from nampo.run.results import UnitResult
 from nampo.scenario.known_sites import load_site
 
+RAN: list[dict] = []
+"""What the month units' stand-in recorded, in the order they ran."""
+_lock = threading.Lock()
 
-def main(site_name: str, first: str, last: str, stac_url: str, store: str, failing: str) -> None:
-    ran: list[dict] = []
-    lock = threading.Lock()
 
+def _month_unit(site, unit, scenes, location, reading, run_id, ahead=None) -> UnitResult:
+    from distributed import get_worker
+
+    band = None if ahead is None else [ahead.y0, ahead.height]
+    with _lock:
+        RAN.append({"unit": unit.id, "worker": get_worker().address, "ahead": band})
+    time.sleep(0.05)  # a unit takes a while: the other worker could take the next one
+    return UnitResult(unit.id, "done")
+
+
+def _failing_baseline(tile: str):
     def baseline(site, unit, *args, **kwargs) -> UnitResult:
-        if unit.tile_id == failing:
+        if unit.tile_id == tile:
             raise RuntimeError("this tile's baseline fails")
         return UnitResult(unit.id, "done")
 
-    def month_unit(site, unit, scenes, location, reading, run_id, ahead=None) -> UnitResult:
-        from distributed import get_worker
+    return baseline
 
-        band = None if ahead is None else [ahead.y0, ahead.height]
-        with lock:
-            ran.append({"unit": unit.id, "worker": get_worker().address, "ahead": band})
-        time.sleep(0.05)  # a unit takes a while: the other worker could take the next one
-        return UnitResult(unit.id, "done")
 
-    work.run_baseline = baseline  # type: ignore[assignment]
-    work.run_month = month_unit  # type: ignore[assignment]
+def _month(text: str) -> dt.date:
+    return dt.date.fromisoformat(text + "-01")
 
+
+@flow(name="sweep-test")
+def sweep_test(site_name: str, first: str, last: str, stac_url: str, store: str) -> dict:
+    """The flows' run_plan over the period, on two in-process workers (module-level, so
+    that the task runs' context pickles by reference)."""
     site = load_site(site_name)
-    month = lambda text: dt.date.fromisoformat(text + "-01")  # noqa: E731
     spec = CatalogSpec("local", stac_url)
-    plan = plan_run(site, month(first), month(last), store=Store(store), spec=spec)
+    plan = plan_run(site, _month(first), _month(last), store=Store(store), spec=spec)
     runner = DaskTaskRunner(
         cluster_class=local_cluster,
-        cluster_kwargs={"workers": 2, "processes": False, "dashboard_address": None},
-    )
+        cluster_kwargs={
+            "workers": 2, "processes": False, "protocol": "tcp://", "dashboard_address": None,
+        },
+    )  # fmt: skip
+    results = run_plan(plan, runner)
+    return {"flow_run": str(flow_run.id), "results": [asdict(r) for r in results]}
 
-    @flow(name="sweep-test")
-    def run() -> tuple[str, list[UnitResult]]:
-        return str(flow_run.id), run_plan(plan, runner)
 
-    run_id, results = run()
-    out = {"flow_run": run_id, "results": [asdict(r) for r in results], "ran": ran}
-    print(json.dumps(out))
+def main(site_name: str, first: str, last: str, stac_url: str, store: str, failing: str) -> None:
+    work.run_baseline = _failing_baseline(failing)  # type: ignore[assignment]
+    work.run_month = _month_unit  # type: ignore[assignment]
+    out = sweep_test(site_name, first, last, stac_url, store)
+    print(json.dumps({**out, "ran": RAN}))
 
 
 if __name__ == "__main__":
