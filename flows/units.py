@@ -8,9 +8,9 @@ from dataclasses import asdict
 from typing import Any
 
 import dask
+from distributed import as_completed
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.utilities.annotations import allow_failure
 from prefect_dask import DaskTaskRunner
 
 from nampo.io.cube import Reading
@@ -19,7 +19,7 @@ from nampo.run.cluster import fit_to_workers, local_cluster
 from nampo.run.execute import BASELINE_FAILED
 from nampo.run.plan import RunPlan
 from nampo.run.results import UnitResult, after_failure
-from nampo.run.schedule import Sweep, schedule, strips, sweep_before, sweeps
+from nampo.run.schedule import CHAIN_MONTHS, Sweep, schedule, strips, sweep_before, sweeps
 from nampo.run.units import AnyUnit, BaselineUnit
 
 __all__ = ["RETRIES", "Scenes", "baseline_task", "months_task", "run_plan", "task_runner"]
@@ -86,9 +86,9 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
     """Submit the plan's units as task runs and wait for all of them: the baselines, one
     task run each; once they have ended, the months of the tiles whose baseline did not
     fail, a :class:`~nampo.run.schedule.Sweep` a task run (up to ``CHAIN_MONTHS`` months of
-    one worker's strip, month by month), each on its strip's worker (loosely) and waiting
-    for its strip's sweep before it (``allow_failure``: that one's failure does not stop
-    it). docs/run.md, "Month by month in the flows"."""
+    one worker's strip, month by month), each on its strip's worker (loosely), submitted
+    when its strip's sweep before has ended (that one's failure does not stop it).
+    docs/run.md, "Month by month in the flows"."""
     log = get_run_logger()
     results = list(plan.skipped)
     tasks = schedule(plan)
@@ -121,30 +121,42 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
         workers = sorted(client.scheduler_info()["workers"])
         cut = strips(plan.site, len(workers))
         worker_of = dict(zip(cut, workers, strict=False))
-        order = sweeps(months, cut)
-        before = sweep_before(order)
-        submitted: dict[Sweep, Any] = {}
-        for sweep in order:
-            wait = [allow_failure(submitted[b])] if (b := before[sweep]) is not None else []
+        order = sweeps(months, cut, CHAIN_MONTHS)
+        following = {b: s for s, b in sweep_before(order).items() if b is not None}
+        running: dict[Any, tuple[Any, Sweep]] = {}  # Dask future -> (task run, its sweep)
+        queue = as_completed(loop=client.loop)
+
+        def start(sweep: Sweep) -> None:
             t = months_task.with_options(task_run_name=sweep.name)
             pin = {}
             if sweep.strip is not None:
                 pin = {"workers": [worker_of[sweep.strip]], "allow_other_workers": True}
-            # the runner's submit takes no placement: Dask's client.submit merges the
-            # annotations of the context into the task's (tests/flows/test_flows.py)
+            # The runner's submit takes no placement: Dask's client.submit merges the
+            # annotations of the context into the task's.
             with dask.annotate(**pin):
-                submitted[sweep] = runner.submit(
-                    t, _params(t, plan.site, sweep, scenes, *args), wait_for=wait
-                )
+                fut = runner.submit(t, _params(t, plan.site, sweep, scenes, *args))
+            running[fut.wrapped_future] = (fut, sweep)
+            queue.add(fut.wrapped_future)
+
         log.info(
             "run %s: %d units to compute in %d task runs, %d already complete",
             plan.run_id,
             len(plan.baselines) + len(plan.months),
-            len(bases) + len(submitted),
+            len(bases) + len(order),
             len(plan.skipped),
         )
-        for sweep, fut in submitted.items():
+        for sweep in order:
+            if sweep not in following.values():
+                start(sweep)
+        # A strip's next sweep is submitted when the one before has ended, whatever its
+        # outcome: a failed sweep does not stop the next. (Not Prefect's wait_for with
+        # allow_failure: through Dask the annotation is lost, a tuple Dask unpacks, and
+        # the upstream failure stopped the waiting task run.)
+        for done in queue:
+            fut, sweep = running.pop(done)
             results.extend(_outcome(fut, plan, sweep.units))
+            if (after := following.get(sweep)) is not None:
+                start(after)
     return results
 
 

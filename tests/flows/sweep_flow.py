@@ -3,9 +3,9 @@ by ``tests/flows/test_flows.py`` (``python -m tests.flows.sweep_flow ARGS``, poi
 session's Prefect server by its environment).
 
 The Dask cluster is two one-thread workers in this process (threads, so that the
-stand-ins reach them): a month unit records when, on which worker and with which read-ahead
-band it ran, a baseline does nothing, but one tile's baseline fails. Prints JSON: the flow
-run's id, the run's results and what the months recorded."""
+stand-ins reach them): a month unit records on which worker and with which read-ahead band
+it ran (one of them fails), a baseline does nothing, but one tile's baseline fails. Prints
+JSON: the flow run's id, the run's results and what the months recorded."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
+import flows.units
 from flows.units import run_plan
 from nampo.io.store import Store
 from nampo.run import work
@@ -33,14 +34,19 @@ RAN: list[dict] = []
 _lock = threading.Lock()
 
 
-def _month_unit(site, unit, scenes, location, reading, run_id, ahead=None) -> UnitResult:
-    from distributed import get_worker
+def _month_unit(failing: str):
+    def month_unit(site, unit, scenes, location, reading, run_id, ahead=None) -> UnitResult:
+        from distributed import get_worker
 
-    band = None if ahead is None else [ahead.y0, ahead.height]
-    with _lock:
-        RAN.append({"unit": unit.id, "worker": get_worker().address, "ahead": band})
-    time.sleep(0.05)  # a unit takes a while: the other worker could take the next one
-    return UnitResult(unit.id, "done")
+        band = None if ahead is None else [ahead.y0, ahead.height]
+        with _lock:
+            RAN.append({"unit": unit.id, "worker": get_worker().address, "ahead": band})
+        time.sleep(0.05)  # a unit takes a while: the other worker could take the next one
+        if unit.id == failing:
+            raise RuntimeError("this unit fails")
+        return UnitResult(unit.id, "done")
+
+    return month_unit
 
 
 def _failing_baseline(tile: str):
@@ -73,9 +79,15 @@ def sweep_test(site_name: str, first: str, last: str, stac_url: str, store: str)
     return {"flow_run": str(flow_run.id), "results": [asdict(r) for r in results]}
 
 
-def main(site_name: str, first: str, last: str, stac_url: str, store: str, failing: str) -> None:
-    work.run_baseline = _failing_baseline(failing)  # type: ignore[assignment]
-    work.run_month = _month_unit  # type: ignore[assignment]
+def main(
+    site_name: str, first: str, last: str, stac_url: str, store: str, tile: str, unit: str
+) -> None:
+    """`tile`: the tile whose baseline fails; `unit`: the month unit that fails (every
+    attempt). A task run a strip and month (not 12), so that a strip's sweeps follow one
+    another."""
+    work.run_baseline = _failing_baseline(tile)  # type: ignore[assignment]
+    work.run_month = _month_unit(unit)  # type: ignore[assignment]
+    flows.units.CHAIN_MONTHS = 1
     out = sweep_test(site_name, first, last, stac_url, store)
     print(json.dumps({**out, "ran": RAN}))
 

@@ -20,6 +20,7 @@ import pytest
 
 from flows import prefect_server
 from flows.params import CatalogName
+from flows.units import RETRIES
 from nampo.io import catalog
 from nampo.io.store import Store
 from nampo.products.variables import ALL
@@ -140,9 +141,11 @@ def test_a_backfill_runs_each_strip_month_by_month_on_its_worker(prefect_env, fl
     month (every tile's month, then the next month), on the strip's worker, reading ahead
     the strip's band: each month's files are opened and read ahead once per worker, as in
     the library (docs/run.md). A failed baseline stops its own tile's months only: the
-    rest of its strip runs. (The units' work is a stand-in here: tests/flows/sweep_flow.py.)"""
-    failing = "x00y00"
-    args = [SITE, FIRST, LAST, flows_stac.url, str(tmp_path / "sweeps.zarr"), failing]
+    rest of its strip runs; a failed task run does not stop its strip's next one. (The
+    units' work is a stand-in here, and a task run covers one month of a strip, not 12:
+    tests/flows/sweep_flow.py.)"""
+    tile, failing = "x00y00", f"x01y00/{FIRST}"  # a failed baseline, a failing month unit
+    args = [SITE, FIRST, LAST, flows_stac.url, str(tmp_path / "sweeps.zarr"), tile, failing]
     done = subprocess.run(
         [sys.executable, "-m", "tests.flows.sweep_flow", *args],
         cwd=REPO, env={**os.environ, **prefect_env}, capture_output=True, text=True,
@@ -156,13 +159,18 @@ def test_a_backfill_runs_each_strip_month_by_month_on_its_worker(prefect_env, fl
     assert set(results) == {f"{t.id}/baseline" for t in site.tiles} | {u.id for u in months}
     for unit in months:
         r = results[unit.id]
-        if unit.tile_id == failing:
+        if unit.tile_id == tile:
             assert (r["status"], r["error"]) == ("failed", BASELINE_FAILED)
+        elif unit.id == failing:
+            assert r["status"] == "failed" and "this unit fails" in r["error"], r
         else:
             assert r["status"] == "done", r
     ran = [(x["worker"], unit_from_id(x["unit"]), x["ahead"]) for x in out["ran"]]
-    # the failed baseline's tile never ran; every other month ran once
-    assert sorted(u.id for _, u, _ in ran) == sorted(u.id for u in months if u.tile_id != failing)
+    # The failed baseline's tile never ran; every other month ran, once (the failing one
+    # on every attempt: it failed its task run, and the strip's next month still ran).
+    assert sorted(u.id for _, u, _ in ran) == sorted(
+        [u.id for u in months if u.tile_id != tile] + [failing] * RETRIES
+    )
     workers = sorted({w for w, _, _ in ran})
     assert len(workers) == 2
     cut = strips(site, 2)
@@ -176,11 +184,12 @@ def test_a_backfill_runs_each_strip_month_by_month_on_its_worker(prefect_env, fl
     for worker in workers:
         mine = [u.month for w, u, _ in ran if w == worker]
         assert mine == sorted(mine), worker  # month by month across the strip
-    # a task run per baseline, one per strip for the period (named by its tiles and months)
+    # a task run per baseline, one per strip and month (named by its tiles and month)
     names = sorted(t["name"] for t in task_runs(prefect_env["PREFECT_API_URL"], out["flow_run"]))
     assert names == sorted(
         [f"{t.id}/baseline" for t in site.tiles]
-        + [f"x01y00/{FIRST}..{LAST}", f"x00y01..x01y01/{FIRST}..{LAST}"]
+        + [f"x01y00/{m}" for m in (FIRST, LAST)]
+        + [f"x00y01..x01y01/{m}" for m in (FIRST, LAST)]
     )
 
 
