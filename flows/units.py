@@ -122,7 +122,8 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
         cut = strips(plan.site, len(workers))
         worker_of = dict(zip(cut, workers, strict=False))
         order = sweeps(months, cut, CHAIN_MONTHS)
-        following = {b: s for s, b in sweep_before(order).items() if b is not None}
+        before = sweep_before(order)
+        following = {b: s for s, b in before.items() if b is not None}
         running: dict[Any, tuple[Any, Sweep]] = {}  # Dask future -> (task run, its sweep)
         queue = as_completed(loop=client.loop)
 
@@ -146,7 +147,7 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
             len(plan.skipped),
         )
         for sweep in order:
-            if sweep not in following.values():
+            if before[sweep] is None:
                 start(sweep)
         # A strip's next sweep is submitted when the one before has ended, whatever its
         # outcome: a failed sweep does not stop the next. (Not Prefect's wait_for with
