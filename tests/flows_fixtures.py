@@ -255,18 +255,28 @@ def task_runs(api: str, flow_run_id: str) -> list[dict]:
     return httpx.post(f"{api}/task_runs/filter", json=body, timeout=30).json()
 
 
-def units_of(task_runs: list[dict]) -> set[str]:
-    """The unit ids the task runs computed: ``x00y00/baseline``, ``x00y00/2021-10`` or a
-    chain ``x00y00/2021-10..2021-12`` (every month between)."""
+def units_of(task_runs: list[dict], site=None) -> set[str]:
+    """The unit ids the task runs computed: ``x00y00/baseline``, ``x00y00/2021-10``, a
+    tile's months ``x00y00/2021-10..2021-12`` (every month between) or a strip's sweep
+    ``x00y00..x01y00/2021-10..2021-12`` (every month between of every tile of `site`
+    between, in row order: exact when the sweep has every such unit)."""
     out = set()
     for name in (t["name"] for t in task_runs):
-        first_id, _, last = name.partition("..")
+        where, _, when = name.partition("/")
+        first_tile, _, last_tile = where.partition("..")
+        first_id, _, last = f"{first_tile}/{when}".partition("..")
         first = unit_from_id(first_id)
-        if not last:
+        if not last and not last_tile:
             out.add(first.id)
             continue
         assert isinstance(first, Unit), name
-        out |= {Unit(m, first.tile_id).id for m in months(first.month, month(last))}
+        tiles = [first_tile]
+        if last_tile:
+            assert site is not None, f"{name}: a strip's sweep needs the site"
+            order = [t.id for t in sorted(site.tiles, key=lambda t: (t.iy, t.ix))]
+            tiles = order[order.index(first_tile) : order.index(last_tile) + 1]
+        end = month(last) if last else first.month
+        out |= {Unit(m, t).id for t in tiles for m in months(first.month, end)}
     return out
 
 

@@ -2,18 +2,20 @@
 order and grouping, and what waits for what (the reasons: docs/run.md).
 
 - The baselines run first, largest tile first; every chain waits for all of them.
-- A tile's months run as chains of up to :data:`CHAIN_MONTHS` months in month order, one
-  task each (the Prefect flows: a task run costs 0.1-0.2 CPU-s); chains start by first
+- A tile's months run as chains in month order, one task each; chains start by first
   month, then in the plan's tile order. The library's executor uses chains of
   :data:`LIBRARY_CHAIN_MONTHS` (one month): its units then run month by month across the
   site (or a worker's strip), so that each month's files are opened and read ahead once.
+- The Prefect flows (a task run costs 0.1-0.2 CPU-s) run a :class:`Sweep` a task: up to
+  :data:`CHAIN_MONTHS` months of one worker's strip, month by month inside the task
+  (:func:`sweeps`); a strip's sweep waits for the strip's sweep before it.
 - A chain waits for its tile's chain before it; that chain's failure does not stop it.
 - A failed baseline stops its own tile's months only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,14 +30,18 @@ __all__ = [
     "Chain",
     "Schedule",
     "Strip",
+    "Sweep",
     "chains",
     "schedule",
     "strips",
+    "sweep_before",
+    "sweeps",
 ]
 
 CHAIN_MONTHS = 12
-"""Months of one tile per task in the Prefect flows: a year of a site's backfill is one
-task run a tile (a task run costs 0.1-0.2 CPU-s whatever it computes; a unit about 0.5)."""
+"""Months per task run in the Prefect flows (a :class:`Sweep`: a strip's tiles over up to
+12 months): a year of a site's backfill is one task run a worker's strip (a task run costs
+0.1-0.2 CPU-s whatever it computes; a unit about 0.5)."""
 
 LIBRARY_CHAIN_MONTHS = 1
 """Months of one tile per task in the library's executor (``nampo.run.execute``): one.
@@ -183,3 +189,77 @@ def strips(site: Site, n: int) -> tuple[Strip, ...]:
         rows = (mine[0].iy, mine[-1].iy + 1)
         out.append(Strip(rows, grid, tuple(t.id for t in mine)))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Months of a strip's tiles computed by one task, month by month: every tile's month
+    (in the strip's tile order), then the next month. The Prefect flows' task: one task
+    run for many units (a task run costs 0.1-0.2 CPU-s), read the way the library's
+    executor reads (each month's files opened, and read ahead for the strip, once)."""
+
+    units: tuple[Unit, ...]
+    """The month units, month-major (at least one)."""
+    strip: Strip | None
+    """The strip whose worker runs the sweep and whose band it reads ahead; None when the
+    site has fewer tiles than workers (a sweep is then one tile's, on any worker, reading
+    ahead the whole site)."""
+
+    @property
+    def tiles(self) -> tuple[str, ...]:
+        """Ids of the tiles it computes, in the order it computes them each month."""
+        return tuple(dict.fromkeys(u.tile_id for u in self.units))
+
+    @property
+    def name(self) -> str:
+        """``x00y00..x01y00/2017-01..2017-12`` (its first and last tile and month); a sweep
+        of one tile is named as a chain (``x00y00/2017-01..2017-12``, or the unit id)."""
+        tiles = self.tiles
+        first = min(u.month for u in self.units)
+        last = max(u.month for u in self.units)
+        where = tiles[0] if len(tiles) == 1 else f"{tiles[0]}..{tiles[-1]}"
+        when = f"{first:%Y-%m}" if first == last else f"{first:%Y-%m}..{last:%Y-%m}"
+        return f"{where}/{when}"
+
+    @property
+    def group(self) -> Strip | str:
+        """What its sweeps before and after share: its strip, else its one tile."""
+        return self.strip if self.strip is not None else self.units[0].tile_id
+
+
+def sweeps(units: Iterable[Unit], strips: Sequence[Strip], size: int = CHAIN_MONTHS) -> list[Sweep]:
+    """The units cut into sweeps: per strip (per tile when `strips` is empty, or for a tile
+    in none of them), the months its units have, in month order, cut into runs of at most
+    `size` months; each sweep month-major, the strip's tiles in its order. In the order
+    they should start: by their first month, then the strips' order (tiles: the order
+    `units` gives them). A sweep waits for its group's sweep before it (:func:`sweep_before`),
+    so a tile's month still follows its month before."""
+    units = list(units)
+    groups: list[tuple[Strip | None, tuple[str, ...]]] = [(s, s.tiles) for s in strips]
+    placed = {t for s in strips for t in s.tiles}
+    for tile in dict.fromkeys(u.tile_id for u in units):
+        if tile not in placed:
+            groups.append((None, (tile,)))
+    out: list[tuple[tuple, Sweep]] = []
+    for g, (strip, tiles) in enumerate(groups):
+        rank = {t: i for i, t in enumerate(tiles)}
+        mine = [u for u in units if u.tile_id in rank]
+        months = sorted({u.month for u in mine})
+        for i in range(0, len(months), size):
+            window = set(months[i : i + size])
+            now = sorted(
+                (u for u in mine if u.month in window), key=lambda u: (u.month, rank[u.tile_id])
+            )
+            out.append(((now[0].month, g), Sweep(tuple(now), strip)))
+    return [s for _, s in sorted(out, key=lambda x: x[0])]
+
+
+def sweep_before(order: Sequence[Sweep]) -> dict[Sweep, Sweep | None]:
+    """Each sweep of `order` (as :func:`sweeps` gives them) -> its group's sweep before it,
+    which it waits for (that sweep's failure does not stop it)."""
+    last: dict[Strip | str, Sweep] = {}
+    before: dict[Sweep, Sweep | None] = {}
+    for sweep in order:
+        before[sweep] = last.get(sweep.group)
+        last[sweep.group] = sweep
+    return before

@@ -26,7 +26,7 @@ from nampo.products.reflectance import merge_same_day, to_reflectance
 from nampo.products.variables import BASELINE, COMPOSITE_BANDS, LAST_CLEAR_MONTHS, MONTHLY
 from nampo.products.version import PRODUCT_VERSION
 from nampo.run.results import UnitResult, done_in_run
-from nampo.run.schedule import Chain
+from nampo.run.schedule import Chain, Sweep
 from nampo.run.units import BaselineUnit, Unit, add_months, month_end
 from nampo.sites import Site, Tile
 
@@ -42,6 +42,7 @@ __all__ = [
     "run_baseline",
     "run_chain",
     "run_month",
+    "run_units",
 ]
 
 CODE_VERSION = "nampo-0.1"
@@ -274,13 +275,29 @@ def run_chain(
     on_result: Callable[[UnitResult], None] | None = None,
     ahead: Grid | None = None,
 ) -> list[UnitResult]:
-    """The chain's months in order, each unit's result passed to `on_result` as it ends.
-    A failed unit does not stop the later ones (they fold the months before them from the
-    scenes instead); a unit this run has done already (an earlier attempt of the chain)
-    is not computed again."""
+    """The chain's months in order (:func:`run_units`)."""
+    return run_units(site, chain.units, scenes, location, reading, run_id, on_result, ahead)
+
+
+def run_units(
+    site: Site,
+    units: Sequence[Unit],
+    scenes: Sequence[NormalisedItem],
+    location: StoreLocation,
+    reading: Reading,
+    run_id: str,
+    on_result: Callable[[UnitResult], None] | None = None,
+    ahead: Grid | None = None,
+) -> list[UnitResult]:
+    """Month units in the order given (a chain's months; a sweep's, month by month across
+    its strip: :class:`~nampo.run.schedule.Sweep`), each unit's result passed to
+    `on_result` as it ends. A failed unit does not stop the later ones (they fold the
+    months before them from the scenes instead); a unit this run has done already (an
+    earlier attempt of the task) is not computed again. A tile's month should come after
+    its month before (then read back from the store rather than computed again)."""
     store = Store(location)
     results = []
-    for unit in chain.units:
+    for unit in units:
         if done_in_run(store, unit, run_id):
             result = UnitResult(unit.id, "done")
         else:
@@ -294,9 +311,9 @@ def run_chain(
     return results
 
 
-def raise_failed(chain: Chain, results: Sequence[UnitResult]) -> None:
-    """Raise :class:`UnitsFailed` naming the chain's failed units, if any (so that the
-    executor retries the chain)."""
+def raise_failed(chain: Chain | Sweep, results: Sequence[UnitResult]) -> None:
+    """Raise :class:`UnitsFailed` naming the task's failed units, if any (so that the
+    executor retries the task)."""
     failed = [f"{r.unit_id} ({r.error})" for r in results if r.status == "failed"]
     if failed:
         n = len(chain.units)

@@ -4,6 +4,7 @@ does, units run as task runs on a multi-process Dask cluster given by address.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,12 +20,14 @@ import pytest
 
 from flows import prefect_server
 from flows.params import CatalogName
+from flows.units import RETRIES
 from nampo.io import catalog
 from nampo.io.store import Store
 from nampo.products.variables import ALL
-from nampo.run.execute import process
+from nampo.run.execute import BASELINE_FAILED, process
 from nampo.run.plan import CatalogSpec
-from nampo.run.units import Unit
+from nampo.run.schedule import strips
+from nampo.run.units import Unit, unit_from_id
 from nampo.scenario.known_sites import load_site
 from nampo.services import pgstac
 from nampo.sites.registry import Registry
@@ -111,9 +114,9 @@ def test_backfill_from_the_api_then_again_skips_every_unit(
     site = load_site(SITE)
     units = len(site.tiles) * 3  # baseline + two months per tile
     tasks = task_runs(api, run["id"])
-    assert units_of(tasks) == store.done() and len(store.done()) == units
-    # a task run per tile's baseline, one per tile's chain of months
-    assert len(tasks) == 2 * len(site.tiles)
+    assert units_of(tasks, site) == store.done() and len(store.done()) == units
+    # a task run per tile's baseline, one per worker's strip of tiles for the period
+    assert len(tasks) == len(site.tiles) + len(strips(site, 2))
     assert all(t["state_type"] == "COMPLETED" for t in tasks)
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
     # Every worker reported to this server: none started a temporary one of its own.
@@ -131,6 +134,63 @@ def test_backfill_from_the_api_then_again_skips_every_unit(
     last = runs[max(runs)]
     assert set(last["units"].values()) == {"skipped"} and len(last["units"]) == units
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
+
+
+def test_a_backfill_runs_each_strip_month_by_month_on_its_worker(prefect_env, flows_stac, tmp_path):
+    """The flows run a worker's strip of tiles over a period in one task run, month by
+    month (every tile's month, then the next month), on the strip's worker, reading ahead
+    the strip's band: each month's files are opened and read ahead once per worker, as in
+    the library (docs/run.md). A failed baseline stops its own tile's months only: the
+    rest of its strip runs; a failed task run does not stop its strip's next one. (The
+    units' work is a stand-in here, and a task run covers one month of a strip, not 12:
+    tests/flows/sweep_flow.py.)"""
+    tile, failing = "x00y00", f"x01y00/{FIRST}"  # a failed baseline, a failing month unit
+    args = [SITE, FIRST, LAST, flows_stac.url, str(tmp_path / "sweeps.zarr"), tile, failing]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.flows.sweep_flow", *args],
+        cwd=REPO, env={**os.environ, **prefect_env}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    site = load_site(SITE)
+    results = {r["unit_id"]: r for r in out["results"]}
+    months = [Unit(month(m), t.id) for t in site.tiles for m in (FIRST, LAST)]
+    assert set(results) == {f"{t.id}/baseline" for t in site.tiles} | {u.id for u in months}
+    for unit in months:
+        r = results[unit.id]
+        if unit.tile_id == tile:
+            assert (r["status"], r["error"]) == ("failed", BASELINE_FAILED)
+        elif unit.id == failing:
+            assert r["status"] == "failed" and "this unit fails" in r["error"], r
+        else:
+            assert r["status"] == "done", r
+    ran = [(x["worker"], unit_from_id(x["unit"]), x["ahead"]) for x in out["ran"]]
+    # The failed baseline's tile never ran; every other month ran, once (the failing one
+    # on every attempt: it failed its task run, and the strip's next month still ran).
+    assert sorted(u.id for _, u, _ in ran) == sorted(
+        [u.id for u in months if u.tile_id != tile] + [failing] * RETRIES
+    )
+    workers = sorted({w for w, _, _ in ran})
+    assert len(workers) == 2
+    cut = strips(site, 2)
+    own = {
+        t: (w, [s.grid.y0, s.grid.height])
+        for s, w in zip(cut, workers, strict=True)
+        for t in s.tiles
+    }
+    for worker, unit, ahead in ran:
+        assert (worker, ahead) == own[unit.tile_id], unit  # its strip's worker and band
+    for worker in workers:
+        mine = [u.month for w, u, _ in ran if w == worker]
+        assert mine == sorted(mine), worker  # month by month across the strip
+    # a task run per baseline, one per strip and month (named by its tiles and month)
+    names = sorted(t["name"] for t in task_runs(prefect_env["PREFECT_API_URL"], out["flow_run"]))
+    assert names == sorted(
+        [f"{t.id}/baseline" for t in site.tiles]
+        + [f"x01y00/{m}" for m in (FIRST, LAST)]
+        + [f"x00y01..x01y01/{m}" for m in (FIRST, LAST)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,8 +323,10 @@ def test_a_cancelled_run_resumes_where_it_stopped(prefect, served, cluster, refe
 
     rerun = wait_for_run(api, start_run(api, served["backfill"], params))
     assert rerun["state_type"] == "COMPLETED", run_logs(api, rerun["id"])
-    recomputed = units_of(task_runs(api, rerun["id"]))
-    assert not recomputed & done_at_cancel  # complete units are never computed again
+    # complete units are never computed again: their records are the first run's
+    runs = store.runs()
+    recomputed = {u for u in store.done() if store.record(u)["run"] == max(runs)}
+    assert recomputed and not recomputed & done_at_cancel
     assert store.done() == reference.done()
     assert_same(arrays(store, FIRST, LAST), arrays(reference, FIRST, LAST))
 
@@ -326,7 +388,7 @@ def test_monitoring_recomputes_only_the_months_new_scenes_touch(
     stale = [Unit.from_id(u) for u in touched]
     assert {f"{u.month:%Y-%m}" for u in stale} == {HELD_BACK_MONTH}
     assert changed == touched | {Unit(month("2021-12"), u.tile_id).id for u in stale}
-    assert units_of(task_runs(api, run["id"])) == changed
+    assert units_of(task_runs(api, run["id"]), load_site(SITE)) == changed
     assert all(set(ids) for ids in second["new_scenes"].values())
     assert set(second["seen"][HELD_BACK_MONTH]) >= {
         s for ids in second["new_scenes"].values() for s in ids

@@ -26,6 +26,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from nampo.io.store import Store
+from nampo.run.schedule import strips
 from nampo.run.units import BaselineUnit, Unit, parse_month
 from nampo.sites import Site
 from nampo.sites.registry import Registry
@@ -178,6 +179,11 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
     registered = Registry(flows_home / "sites").site(SITE)
     tiles = [t.id for t in registered.tiles]
     expected = {BaselineUnit(t).id for t in tiles} | {Unit(parse_month(MONTH), t).id for t in tiles}
+    # the task runs: a baseline a tile, then a month of a worker's strip of tiles (2 workers)
+    named = {BaselineUnit(t).id for t in tiles} | {
+        f"{s.tiles[0]}..{s.tiles[-1]}/{MONTH}" if len(s.tiles) > 1 else f"{s.tiles[0]}/{MONTH}"
+        for s in strips(registered, 2)
+    }
     try:
         # The UI's front page, then Deployments -> backfill -> Run -> Custom run.
         page.goto(ui.base_url)
@@ -226,12 +232,12 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
         expect(page.get_by_text(str(store_path))).to_be_visible()  # Parameters tab
         shot = ui.screenshot("completed-run")
         print(f"\nscreenshot of the completed run page: {shot}")
-        # One month: each tile's baseline and its one-month chain, each a task run named
-        # by its unit id. (.first: the UI may show the count twice, header and panel.)
+        # One month: each tile's baseline, named by its unit id, and each strip's month,
+        # named by its tiles. (.first: the UI may show the count twice, header and panel.)
         page.get_by_role("tab", name="Task Runs").click()
-        expect(page.get_by_text(f"{len(expected)} Task runs").first).to_be_visible()
-        for unit in expected:
-            expect(page.get_by_text(unit, exact=True)).to_be_visible()
+        expect(page.get_by_text(f"{len(named)} Task runs").first).to_be_visible()
+        for name in named:
+            expect(page.get_by_text(name, exact=True)).to_be_visible()
         print(f"task runs: {ui.screenshot('task-runs')}")
     except (AssertionError, PlaywrightError) as err:  # pytest.fail is neither: it passes
         pytest.fail(ui.explain(f"{type(err).__name__}: {err}"))
@@ -247,7 +253,7 @@ def test_a_backfill_of_one_month_started_from_the_ui_form_completes(
     assert run["parameters"]["cluster"] == cluster
     store = Store(store_path)
     assert store.done() == expected
-    assert sorted(t["name"] for t in task_runs(api, run_id)) == sorted(expected)
+    assert sorted(t["name"] for t in task_runs(api, run_id)) == sorted(named)
     # the site's grid is the one `nampo process --outline` derives from the same outline
     assert store.site.grid == Site.from_outline(SITE, OUTLINE, baseline=registered.baseline).grid
     assert store.site.name == SITE and store.site.tile_px == 64

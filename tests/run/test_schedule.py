@@ -71,3 +71,43 @@ def test_a_site_is_cut_into_strips_of_consecutive_tiles_one_per_worker():
     )
     four = strips(site, 4)
     assert len(four) == 4 and sorted(t for s in four for t in s.tiles) == sorted(ordered)
+
+
+def test_the_flows_sweep_each_strip_month_by_month_period_by_period():
+    """The Prefect flows' task: a strip's tiles over up to `size` months, month-major
+    (every tile's month, then the next month); sweeps start by first month, then strip;
+    a strip's sweep follows its sweep before. Without strips (fewer tiles than workers),
+    one tile a sweep, not pinned."""
+    from nampo.grid import Grid
+    from nampo.run.schedule import strips, sweep_before, sweeps
+    from nampo.sites import Site
+
+    grid = Grid(32651, 10.0, 700_000.0, 4_300_000.0, width=512, height=512)
+    site = Site("s", "s", grid, tile_px=256)  # 2 x 2 tiles
+    two = strips(site, 2)
+    assert [s.tiles for s in two] == [("x00y00", "x01y00"), ("x00y01", "x01y01")]
+    months = [f"2017-{m:02d}" for m in range(1, 13)] + ["2018-01"]
+    units = [Unit(parse_month(m), t.id) for t in site.tiles for m in months]
+    units.remove(Unit(parse_month("2017-03"), "x01y00"))  # done before: not in the plan
+    got = sweeps(units, two, size=12)
+    assert [s.name for s in got] == [
+        "x00y00..x01y00/2017-01..2017-12", "x00y01..x01y01/2017-01..2017-12",
+        "x00y00..x01y00/2018-01", "x00y01..x01y01/2018-01",
+    ]  # fmt: skip
+    assert [s.strip for s in got] == [two[0], two[1], two[0], two[1]]
+    first = got[0].units
+    assert [u.id for u in first[:5]] == [
+        "x00y00/2017-01", "x01y00/2017-01", "x00y00/2017-02", "x01y00/2017-02",
+        "x00y00/2017-03",
+    ]  # fmt: skip
+    assert all(list(s.units) == sorted(s.units, key=lambda u: u.month) for s in got)
+    assert sorted(u.id for s in got for u in s.units) == sorted(u.id for u in units)
+    before = sweep_before(got)
+    assert [before[s] for s in got] == [None, None, got[0], got[1]]
+
+    alone = sweeps(units, (), size=12)
+    assert {s.strip for s in alone} == {None}
+    # (months the units have, as chains: x01y00's 12 reach into 2018)
+    assert [s.name for s in alone[:2]] == ["x00y00/2017-01..2017-12", "x01y00/2017-01..2018-01"]
+    assert sweep_before(alone)[alone[4]] == alone[0]  # x00y00/2018-01 after its year
+    assert sweeps([], two) == []
