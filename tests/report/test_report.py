@@ -334,10 +334,12 @@ def test_a_store_s_current_stored_events_are_reported_and_stale_ones_are_not(
 
 
 def test_the_report_flow_publishes_the_events_and_a_link(
-    prefect, prefect_env, mini_store, store_events, tmp_path
+    prefect, prefect_env, flows_sites, mini_store, store_events, tmp_path
 ):
     """The flow (run as `nampo-flows demo` runs it, against the session's Prefect server)
-    writes the report and publishes the events table and the report's link."""
+    writes the report and publishes the events table and the report's link. The site
+    comes from the flows' registry (`flows_sites`: without it the test passed only when
+    a flow test of the same worker had filled the registry first)."""
     out = tmp_path / "flow-report"
     code = (
         "from flows.report import report; "
