@@ -16,7 +16,7 @@ from nampo.run.plan import CatalogSpec, RunPlan, StalePolicy, plan_run
 from nampo.run.results import RunReport, UnitResult, after_failure, finish_run
 from nampo.run.schedule import LIBRARY_CHAIN_MONTHS, Chain, Schedule, schedule, strips
 from nampo.run.units import BaselineUnit
-from nampo.run.work import raise_failed, run_baseline, run_chain
+from nampo.run.work import raise_failed, run_baseline, run_units
 from nampo.sites import Site
 
 __all__ = ["BASELINE_FAILED", "execute", "process"]
@@ -115,7 +115,7 @@ def _in_process(plan: RunPlan, tasks: Schedule, report: Callable[[UnitResult], N
             for r in _stopped(chain):
                 report(r)
             continue
-        run_chain(plan.site, chain, *args, on_result=report)
+        run_units(plan.site, chain.units, *args, on_result=report)
 
 
 def _chain_task(
@@ -130,7 +130,7 @@ def _chain_task(
     """A chain as one Dask task: fails naming its failed units once every unit was tried,
     so that Dask retries it (a retry computes only the units not done in this run).
     `ahead`: the part of the site whose blocks the worker reads ahead (its strip)."""
-    results = run_chain(site, chain, scenes, location, reading, run_id, ahead=ahead)
+    results = run_units(site, chain.units, scenes, location, reading, run_id, ahead=ahead)
     raise_failed(chain, results)
     return results
 

@@ -40,7 +40,6 @@ __all__ = [
     "read_bands",
     "read_composite",
     "run_baseline",
-    "run_chain",
     "run_month",
     "run_units",
 ]
@@ -263,20 +262,6 @@ def run_month(
         ds[v.name] = merged[v.name].astype(v.dtype)
     store.write_unit(unit, ds, _record(run_id, now, skipped), activity=seen)
     return UnitResult(unit.id, "done", len(now), skipped, time.perf_counter() - t0)
-
-
-def run_chain(
-    site: Site,
-    chain: Chain,
-    scenes: Sequence[NormalisedItem],
-    location: StoreLocation,
-    reading: Reading,
-    run_id: str,
-    on_result: Callable[[UnitResult], None] | None = None,
-    ahead: Grid | None = None,
-) -> list[UnitResult]:
-    """The chain's months in order (:func:`run_units`)."""
-    return run_units(site, chain.units, scenes, location, reading, run_id, on_result, ahead)
 
 
 def run_units(

@@ -198,17 +198,23 @@ def _clear_scenes(times, green, nir, swir, y, x) -> tuple[xr.Dataset, xr.DataArr
     return bands, xr.DataArray(np.ones(green.shape, bool), dims=dims)
 
 
+def _one_berth_site(facility: str, epsg: int, x0: float, y0: float, cols, rows) -> Site:
+    """A 64 x 64 site whose one facility covers it all and has one berth over the pixel
+    `cols` and `rows` (first, last: inclusive)."""
+    grid = Grid(epsg, 10, x0, y0, 64, 64)
+    outline = box(x0 + 10 * cols[0], y0 - 10 * (rows[1] + 1), x0 + 10 * (cols[1] + 1),
+                  y0 - 10 * rows[0])  # fmt: skip
+    return Site(f"{facility}test", f"{facility} test", grid, 64,
+                facilities=((facility, facility.title(), grid.footprint_lonlat()),),
+                berths=((facility, (grid.to_lonlat(outline),)),))  # fmt: skip
+
+
 def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     """A ship lying in the same place in most scenes reads "built" in the baseline and in
     the month's median: its pixels stay berth pixels because one scene showed water there;
     a pier in the berth outline, never water, is left out with the pixels beside it."""
-    grid = Grid(32651, 10, 709160, 4289200, 64, 64)
-    x0, y0 = grid.x0, grid.y0
-    berth = grid.to_lonlat(box(x0 + 100, y0 - 300, x0 + 200, y0 - 100))  # cols 10-19, rows 10-29
-    site = Site("berthtest", "Berth test", grid, 64,
-                facilities=(("pier", "Pier", grid.footprint_lonlat()),),
-                berths=(("pier", (berth,)),))  # fmt: skip
-    tile = site.tile("x00y00")
+    site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
+    grid, tile = site.grid, site.tile("x00y00")
     y, x = grid.xy_coords()[::-1]
     nir = np.full((3, 64, 64), WATER_NIR, "f4")
     ndsi = np.full((3, 64, 64), WATER_NDSI, "f4")
@@ -236,12 +242,7 @@ def test_berth_pixels_beside_land_are_left_out_and_those_on_open_water_kept():
     """A berth drawn along a quay: its pixels beside the quay are mixed with concrete and
     left out; its other edges lie on open water, where the ships lie, and stay (a 35 m
     berth is three or four pixels across: shrinking it all round left a line)."""
-    grid = Grid(32651, 10, 709160, 4289200, 64, 64)
-    x0, y0 = grid.x0, grid.y0
-    berth = grid.to_lonlat(box(x0 + 100, y0 - 140, x0 + 300, y0 - 100))  # cols 10-29, rows 10-13
-    site = Site("quaytest", "Quay test", grid, 64,
-                facilities=(("quay", "Quay", grid.footprint_lonlat()),),
-                berths=(("quay", (berth,)),))  # fmt: skip
+    site = _one_berth_site("quay", 32651, 709160, 4289200, cols=(10, 29), rows=(10, 13))
     base = np.full((64, 64), WATER, "u1")
     base[:10] = BUILT  # the quay, north of the berth
     pixels = facility_pixels(site, site.tile("x00y00"), base)[0]
@@ -258,12 +259,8 @@ def test_ships_on_clear_sea_water_are_counted():
     a ship lying where the baseline reads "built" is found in the scene it is there, the
     berth is empty in the other, and neither scene is taken for fog; a third, under fog
     the mask missed (white: water and berths alike NIR 0.09, NDSI 0.35), is unseen."""
-    grid = Grid(32630, 10, 346800, 6256500, 64, 64)
-    x0, y0 = grid.x0, grid.y0
-    berth = grid.to_lonlat(box(x0 + 100, y0 - 300, x0 + 200, y0 - 100))  # cols 10-19, rows 10-29
-    site = Site("soundtest", "Sound test", grid, 64,
-                facilities=(("ferry", "Ferry pier", grid.footprint_lonlat()),),
-                berths=(("ferry", (berth,)),))  # fmt: skip
+    site = _one_berth_site("ferry", 32630, 346800, 6256500, cols=(10, 19), rows=(10, 29))
+    grid = site.grid
     tile = site.tile("x00y00")
     y, x = grid.xy_coords()[::-1]
     rng = np.random.default_rng(0)
