@@ -19,7 +19,7 @@ from nampo.run.cluster import fit_to_workers, local_cluster
 from nampo.run.execute import BASELINE_FAILED
 from nampo.run.plan import RunPlan
 from nampo.run.results import UnitResult, after_failure
-from nampo.run.schedule import CHAIN_MONTHS, Sweep, schedule, strips, sweep_before, sweeps
+from nampo.run.schedule import CHAIN_MONTHS, Sweep, strips, sweep_before, sweeps
 from nampo.run.units import AnyUnit, BaselineUnit
 
 __all__ = ["RETRIES", "Scenes", "baseline_task", "months_task", "run_plan", "task_runner"]
@@ -91,7 +91,6 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
     docs/run.md, "Month by month in the flows"."""
     log = get_run_logger()
     results = list(plan.skipped)
-    tasks = schedule(plan)
     with runner:
         client = runner.client  # the PrefectDaskClient the runner started
         plan = fit_to_workers(plan, client)  # GDAL's cache and the read-ahead fit the workers
@@ -99,7 +98,7 @@ def run_plan(plan: RunPlan, runner: DaskTaskRunner) -> list[UnitResult]:
         [scenes] = client.scatter([Scenes(plan.scenes)], broadcast=True, hash=False)
         args = (plan.location, plan.reading, plan.run_id)
         bases = {}
-        for base in tasks.baselines:
+        for base in plan.baselines:
             t = baseline_task.with_options(task_run_name=base.id)
             bases[base] = runner.submit(t, _params(t, plan.site, base, scenes, *args))
         # Every month waits for every baseline (docs/run.md): wait here, and leave out the

@@ -15,14 +15,17 @@ order and grouping, and what waits for what (the reasons: docs/run.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from nampo.grid import Grid
 from nampo.run.plan import RunPlan
 from nampo.run.units import BaselineUnit, Unit
 from nampo.sites import Site
+
+T = TypeVar("T", bound=Hashable)
 
 __all__ = [
     "CHAIN_MONTHS",
@@ -84,12 +87,7 @@ class Schedule:
 
     @cached_property
     def _before(self) -> dict[Chain, Chain | None]:
-        last: dict[str, Chain] = {}
-        before: dict[Chain, Chain | None] = {}
-        for chain in self.chains:
-            before[chain] = last.get(chain.tile_id)
-            last[chain.tile_id] = chain
-        return before
+        return _before_in_group(self.chains, lambda c: c.tile_id)
 
     def previous(self, chain: Chain) -> Chain | None:
         """The chain of the same tile before `chain`, which it waits for (its failure does
@@ -257,9 +255,14 @@ def sweeps(units: Iterable[Unit], strips: Sequence[Strip], size: int = CHAIN_MON
 def sweep_before(order: Sequence[Sweep]) -> dict[Sweep, Sweep | None]:
     """Each sweep of `order` (as :func:`sweeps` gives them) -> its group's sweep before it,
     which it waits for (that sweep's failure does not stop it)."""
-    last: dict[Strip | str, Sweep] = {}
-    before: dict[Sweep, Sweep | None] = {}
-    for sweep in order:
-        before[sweep] = last.get(sweep.group)
-        last[sweep.group] = sweep
+    return _before_in_group(order, lambda s: s.group)
+
+
+def _before_in_group(items: Iterable[T], group: Callable[[T], Hashable]) -> dict[T, T | None]:
+    """Each of `items` -> the last item before it in the same group (None for the first)."""
+    last: dict[Hashable, T] = {}
+    before: dict[T, T | None] = {}
+    for item in items:
+        before[item] = last.get(group(item))
+        last[group(item)] = item
     return before

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from nampo.analysis.before_after.bands import match_to, nd
 from nampo.analysis.before_after.params import PairParams
+from nampo.analysis.patches import large_parts
 
 __all__ = [
     "CLOUD_BLUE",
@@ -42,12 +43,7 @@ def _blobs(mask: np.ndarray, min_px: int) -> np.ndarray:
     """`mask` closed (gaps of a few pixels), only its 8-connected parts of `min_px` pixels or
     more kept, grown by CLOUD_GROW_PX."""
     closed = ndimage.binary_closing(mask, iterations=2)
-    labels, n = ndimage.label(closed, structure=np.ones((3, 3)))
-    if n == 0:
-        return np.zeros(mask.shape, bool)
-    sizes = ndimage.sum_labels(closed, labels, index=np.arange(1, n + 1))
-    keep = np.r_[False, sizes >= min_px][labels]
-    return ndimage.binary_dilation(keep, iterations=CLOUD_GROW_PX)
+    return ndimage.binary_dilation(large_parts(closed, min_px), iterations=CLOUD_GROW_PX)
 
 
 def obscured(

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from nampo.analysis.dating.params import ChangeParams
+from nampo.analysis.patches import large_parts
 
 __all__ = ["REFERENCE_MONTHS", "veiled"]
 
@@ -108,11 +109,7 @@ def _patches(mask: np.ndarray, min_px: int) -> np.ndarray:
     """`mask`'s 8-connected parts of `min_px` pixels or more, after closing gaps of a
     pixel or two (noise breaks a veil into pieces)."""
     closed = ndimage.binary_closing(mask, iterations=2) | mask
-    labels, n = ndimage.label(closed, structure=np.ones((3, 3)))
-    if n == 0:
-        return np.zeros(mask.shape, bool)
-    sizes = ndimage.sum_labels(closed, labels, index=np.arange(1, n + 1))
-    return np.r_[False, sizes >= min_px][labels] & mask
+    return large_parts(closed, min_px) & mask
 
 
 def _confirmed(blue: np.ndarray, steady: np.ndarray, veil: np.ndarray, rise: float) -> np.ndarray:
