@@ -1,13 +1,16 @@
 """Change dating over a store's months with xarray and Dask: :func:`change_map` runs
-:func:`~nampo.analysis.dating.search.detect` tile by tile (one (y, x) chunk each), and
-:func:`change_dates` turns its month indices into days."""
+:func:`~nampo.analysis.dating.search.detect` tile by tile (one (y, x) chunk each), then
+leaves out the mixed pixels at the edges of changes across tile edges
+(:func:`~nampo.analysis.dating.edges.mixed_edges`), and :func:`change_dates` turns its
+month indices into days."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from nampo.analysis.dating.params import CHANGE_CLASSES, TYPES, ChangeParams
+from nampo.analysis.dating.edges import mixed_edges
+from nampo.analysis.dating.params import CHANGE_CLASSES, NO_CHANGE, TYPES, ChangeParams
 from nampo.analysis.dating.search import detect
 from nampo.products.variables import COMPOSITE_BANDS
 
@@ -77,6 +80,7 @@ def change_map(
         out = xr.map_blocks(_tile, sub, kwargs={"params": params}, template=template)
     else:
         out = _tile(sub, params)
+    out = _without_mixed_edges(out, params.min_edge_share)
     out = out.assign_coords(time=ds["time"].values)
     if "spatial_ref" in ds.coords:
         out = out.assign_coords(spatial_ref=ds["spatial_ref"])
@@ -86,6 +90,24 @@ def change_map(
             flag_values=list(CHANGE_CLASSES), flag_meanings=" ".join(CHANGE_CLASSES.values())
         )
     return out
+
+
+def _without_mixed_edges(cm: xr.Dataset, min_share: float) -> xr.Dataset:
+    """The change map with the mixed pixels at the edges of changes set to no change (rule
+    11). Tiles are read with two pixels of their neighbours (a pixel's reference is its
+    neighbours, each judged by its own neighbours): an edge is an edge wherever the tiles
+    meet."""
+    typ, mag = cm["type"].data, cm["magnitude"].data
+    if isinstance(typ, np.ndarray):
+        drop = mixed_edges(typ, mag, min_share)
+    else:
+        import dask.array as da
+
+        drop = da.map_overlap(
+            mixed_edges, typ, mag, depth=2, boundary="none", dtype=bool, min_share=min_share
+        )
+    keep = xr.DataArray(~drop, dims=("y", "x"))
+    return cm.assign({k: cm[k].where(keep, NO_CHANGE[k]).astype(cm[k].dtype) for k in OUTPUTS})
 
 
 def _dask_zeros(like, dtype: str):

@@ -24,6 +24,7 @@ __all__ = [
     "DEMOLITION",
     "DRAINAGE",
     "NEW_TANK",
+    "NO_CHANGE",
     "NO_MONTH",
     "RECLAMATION",
     "TYPES",
@@ -62,6 +63,12 @@ COAL_REMOVED = 8
 
 NO_MONTH = -1
 """``last_before``/``first_after`` of a pixel without change."""
+NO_CHANGE = {
+    "type": 0, "class_before": 0, "class_after": 0, "n_before": 0, "n_after": 0,
+    "confidence": 0, "last_before": NO_MONTH, "first_after": NO_MONTH,
+    "magnitude": np.nan, "shape_change": np.nan,
+}  # fmt: skip
+"""Each output of change dating at a pixel without change."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,12 @@ class ChangeParams:
     (linear unmixing against the tile's pure spectra of the two classes): the truth, and
     an analyst's map, count a pixel as changed when more than half of it changed; a shore
     pixel whose mix of land and water shifts by a quarter is not new water."""
+    min_edge_share: float = 0.5
+    """A pixel at the edge of a changed area must have changed at least this share as much
+    as the fully changed pixels beside it (the ratio of their six-band magnitudes, rule 11,
+    ``edges.py``): reflectance mixes linearly within a pixel, and the truth, like an
+    analyst's map, counts a pixel as changed when more than half of it changed. 0 turns
+    the test off."""
     veil_rise: float = 0.04
     """A month is under a veil of haze at a pixel when its blue rose more than this over
     the pixel's recent clear months (``veils.py``): haze brightens blue the most of all

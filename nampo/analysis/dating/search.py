@@ -12,6 +12,7 @@ from nampo.analysis.dating.normalise import class_spectra, normalised
 from nampo.analysis.dating.params import (
     CHANGE_CLASSES,
     CONSTRUCTION,
+    NO_CHANGE,
     NO_MONTH,
     UNCLASSIFIED,
     ChangeParams,
@@ -79,10 +80,7 @@ def detect(
     fraction = _water_fraction(cls, flat, out, params.state_months)
     large &= ~(fraction < params.min_water_fraction)
     weak = (out["type"] > 0) & ~large
-    for key, empty in (("type", 0), ("class_before", 0), ("class_after", 0), ("n_before", 0),
-                       ("n_after", 0), ("confidence", 0), ("last_before", NO_MONTH),
-                       ("first_after", NO_MONTH), ("magnitude", np.nan),
-                       ("shape_change", np.nan)):  # fmt: skip
+    for key, empty in NO_CHANGE.items():
         out[key][weak] = empty
     return {k: v.reshape(ny, nx) for k, v in out.items()}
 
