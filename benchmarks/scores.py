@@ -33,12 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from nampo.analysis.dating import ChangeParams
-from nampo.analysis.events import site_events
+from nampo.analysis.events import site_events, store_period
 from nampo.evaluation.activity_score import ActivityScore, score_activity
-from nampo.evaluation.score import Score, score
+from nampo.evaluation.score import Score, read_truth, score
 from nampo.io.store import Store
 from nampo.run import execute
 from nampo.run.plan import CatalogSpec
@@ -174,6 +175,53 @@ def activity_table(scores: dict[str, ActivityScore]) -> str:
     return "\n".join(lines)
 
 
+def pooled(scores: dict[str, Score]) -> str:
+    """Every draw's events together: recall and precision over all of them, and the
+    median timing and area errors of every truth event found (issue 18's pooled aims)."""
+    truth = found = events = true = 0
+    timing: list[float] = []
+    area: list[float] = []
+    for s in scores.values():
+        o = s.rows()[0]
+        truth, found = truth + o["truth"], found + o["detected"]
+        events, true = events + o["events"], true + o["true_events"]
+        big = [m for m in s.matches if m.truth.area_m2 >= s.min_area and m.detected]
+        timing += [m.timing_error_days for m in big if m.timing_error_days is not None]
+        area += [m.area_error_pct for m in big if m.area_error_pct is not None]
+    return (
+        f"pooled over {len(scores)} draws: recall {found}/{truth} = {found / max(truth, 1):.3f}, "
+        f"precision {true}/{events} = {true / max(events, 1):.3f}, median timing error "
+        f"{np.median(timing) if timing else float('nan'):.0f} days, median area error "
+        f"{np.median(area) if area else float('nan'):.1f} %"
+    )
+
+
+def clear_months(store: Store, archive: Path, s: Score) -> list[str]:
+    """Each missed truth event (of at least the score's area) with the clear months its
+    pixels had before and after its month (medians over its pixels): whether the sky or
+    the method missed it. A state of a change needs `min_before` (3) and `min_after` (2)."""
+    _, profile = read_truth(archive)
+    missed = [m for m in s.matches if m.truth.area_m2 >= s.min_area and not m.detected]
+    if not missed:
+        return []
+    first, last = store_period(store)
+    lc = store.open()["landcover"].sel(time=slice(np.datetime64(first), np.datetime64(last)))
+    months = lc["time"].values.astype("datetime64[M]")
+    clear = lc.values > 0
+    out = []
+    for m in missed:
+        at = profile["number"] == m.truth.number
+        month = np.datetime64(m.truth.date, "M")
+        per_pixel = clear[:, at]
+        before = np.median(per_pixel[months < month].sum(axis=0))
+        after = np.median(per_pixel[months > month].sum(axis=0))
+        out.append(
+            f"{m.truth.id} ({m.truth.type}, {m.truth.area_m2:,.0f} m2, {m.truth.date}): "
+            f"{before:.0f} clear months before, {after:.0f} after"
+        )
+    return out
+
+
 def latest_archive(name: str, archives: Path) -> Path:
     found = sorted(archives.glob(f"{name}-*/manifest.json"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -204,6 +252,7 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="nampo-scores-stac-"))
     scores: dict[str, Score] = {}
     activity: dict[str, ActivityScore] = {}
+    misses: dict[str, list[str]] = {}
     try:
         stac = pgstac.start(state)
         for name in args.scenarios:
@@ -228,6 +277,7 @@ def main() -> None:
                 store = process(label, site, archive, stac, stores)
                 t2 = time.perf_counter()
                 scores[label] = scored(site, k.change_params(), store, archive.path)
+                misses[label] = clear_months(store, archive.path, scores[label])
                 activity[label] = score_activity(store.activity(), archive.path)
                 t3 = time.perf_counter()
                 print(
@@ -250,6 +300,12 @@ def main() -> None:
             shutil.rmtree(stores, ignore_errors=True)
     print()
     print(table(scores))
+    print()
+    print(pooled(scores))
+    print("missed events, and the clear months their pixels had:")
+    for label, lines in misses.items():
+        for line in lines:
+            print(f"  {label}: {line}")
     print()
     print(activity_table(activity))
     if args.detail:
