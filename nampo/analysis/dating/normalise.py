@@ -24,10 +24,9 @@ is.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from nampo.analysis.nanstats import nanmedian
 from nampo.products.classes import VEGETATION, WATER
 
 __all__ = ["MIN_PIXELS", "MIN_SPECTRUM_PIXELS", "class_spectra", "month_offsets", "normalised"]
@@ -58,9 +57,7 @@ def month_offsets(cls: np.ndarray, bands: np.ndarray, reference: np.ndarray) -> 
     n_bands, t, p = bands.shape
     clear = (cls > 0)[None] & np.isfinite(bands)
     x = np.where(clear, bands, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pixels never clear
-        own = np.nanmedian(x, axis=1, keepdims=True)  # (band, 1, pixel)
+    own = nanmedian(x, axis=1)[:, None]  # (band, 1, pixel); NaN: pixels never clear
     departure = x - own
     kind = _kind(_most_frequent_class(cls))
 
@@ -69,9 +66,7 @@ def month_offsets(cls: np.ndarray, bands: np.ndarray, reference: np.ndarray) -> 
         where too few are clear."""
         d = departure[:, :, columns[reference[columns]]]
         enough = np.isfinite(d).sum(axis=2) >= MIN_PIXELS
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # months no pixel saw
-            med = np.nanmedian(d, axis=2) if d.shape[2] else np.full(d.shape[:2], np.nan)
+        med = nanmedian(d, axis=2) if d.shape[2] else np.full(d.shape[:2], np.nan)
         return np.where(enough, med, np.nan)
 
     tile = np.nan_to_num(common(np.arange(p)), nan=0.0)

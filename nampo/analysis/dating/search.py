@@ -4,8 +4,6 @@ a change. The rules, one sentence each: ``docs/change.md``, "Change dating"."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from nampo.analysis.dating.normalise import class_spectra, normalised
@@ -21,6 +19,7 @@ from nampo.analysis.dating.params import (
     season_mask,
 )
 from nampo.analysis.dating.veils import veiled
+from nampo.analysis.nanstats import nanmedian
 from nampo.products.classes import BUILT, VEGETATION, WATER
 
 __all__ = ["detect"]
@@ -240,10 +239,9 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
             continue
         # medians, so that one bad month on either side cannot make or grow a step
         xs = np.where(v[lo:hi], x[lo:hi], np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN side: not a candidate
-            mb = np.nanmedian(xs[: i + 1 - lo], axis=0)
-            ma = np.nanmedian(xs[i + 1 - lo :], axis=0)
+        # NaN on a side without a value: not a candidate
+        mb = nanmedian(xs[: i + 1 - lo], axis=0)
+        ma = nanmedian(xs[i + 1 - lo :], axis=0)
         step = ma - mb
         ok &= np.abs(step) >= params.min_brightness_step
         if not ok.any():
@@ -288,10 +286,8 @@ def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int)
     if idx.size:
         before, after = _state_months(cls, out, idx, state_months)
         x = bands[:, :, idx]
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN band of a gap pixel
-            mb = np.nanmedian(np.where(before, x, np.nan), axis=1)
-            ma = np.nanmedian(np.where(after, x, np.nan), axis=1)
+        mb = nanmedian(np.where(before, x, np.nan), axis=1)  # NaN: a band of a gap pixel
+        ma = nanmedian(np.where(after, x, np.nan), axis=1)
         mag[idx] = np.sqrt(np.nansum((ma - mb) ** 2, axis=0))
         shape_b, shape_a = _shape(mb), _shape(ma)
         shp[idx] = np.sqrt(np.nansum((shape_a - shape_b) ** 2, axis=0))
@@ -341,12 +337,8 @@ def _water_fraction(cls: np.ndarray, bands: np.ndarray, out: dict, state_months:
 
 def _median_over(x: np.ndarray, months: np.ndarray) -> np.ndarray:
     """(band, pixel) median of `x` (band, time, pixel) over each pixel's `months` (time,
-    pixel), NaN where none of them has a value (without numpy's all-NaN warning, which
-    ``warnings.catch_warnings`` cannot hold back safely in Dask's threads)."""
-    v = np.where(months[None] & np.isfinite(x), x, np.nan)
-    has = np.isfinite(v).any(axis=1)
-    v[:, 0] = np.where(has, v[:, 0], 0.0)
-    return np.where(has, np.nanmedian(v, axis=1), np.nan)
+    pixel), NaN where none of them has a value."""
+    return nanmedian(np.where(months[None] & np.isfinite(x), x, np.nan), axis=1)
 
 
 def _shape(m: np.ndarray) -> np.ndarray:

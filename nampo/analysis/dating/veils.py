@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from nampo.analysis.dating.params import ChangeParams
+from nampo.analysis.nanstats import nanmedian
 from nampo.analysis.patches import large_parts
 
 __all__ = ["REFERENCE_MONTHS", "veiled"]
@@ -86,23 +87,11 @@ def _rise(x: np.ndarray, clear: np.ndarray) -> np.ndarray:
     tt, yy, xx = np.nonzero(clear)
     packed[rank[tt, yy, xx], yy, xx] = x[tt, yy, xx]
     windows = np.lib.stride_tricks.sliding_window_view(packed, k, axis=0)
-    median = _nanmedian_last(windows)  # median[j]: of packed[j : j + k]
+    median = nanmedian(windows, axis=-1)  # median[j]: of packed[j : j + k]
     # the k clear months before rank r start at r - k; at the start, those after at r + 1
     start = np.where(rank >= k, rank - k, rank + 1)
     ref = np.take_along_axis(median, np.clip(start, 0, len(median) - 1), axis=0)
     return np.where(clear, x - ref, np.nan).astype("float32")
-
-
-def _nanmedian_last(x: np.ndarray) -> np.ndarray:
-    """``numpy.nanmedian`` over the last axis, NaN where it holds no value, without the
-    warning numpy gives for those (this runs on Dask's threads, where
-    ``warnings.catch_warnings`` is not safe)."""
-    ordered = np.sort(x, axis=-1)  # NaN last
-    n = np.isfinite(x).sum(axis=-1)
-    # the middle value, or the mean of the middle two: positions (n - 1) // 2 and n // 2
-    lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
-    hi = np.take_along_axis(ordered, (n // 2)[..., None], axis=-1)[..., 0]
-    return np.where(n > 0, (lo + hi) / 2, np.nan).astype("float32")
 
 
 def _patches(mask: np.ndarray, min_px: int) -> np.ndarray:
