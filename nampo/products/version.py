@@ -30,6 +30,9 @@ HISTORY: dict[int, str] = {
     4: "berth pixels are the berth outlines less their pixels beside land, no longer less "
     "their whole one-pixel edge: a narrow berth along a pier keeps its pixels on the open "
     "water, where the ships lie (issue 18)",
+    5: "a berth pixel is structure only when it showed no water in two clear scenes of the "
+    "month or more: one clear scene cannot tell a moored ship from a structure, and a ship "
+    "in a month's only clear scene no longer hides itself (issue 18)",
 }
 
 PRODUCT_VERSION = max(HISTORY)

@@ -238,6 +238,34 @@ def test_berth_pixels_are_those_that_showed_water_in_a_clear_scene():
     assert found == [[39], [39], []]
 
 
+def test_a_ship_in_the_months_only_clear_scene_is_counted():
+    """Under heavy cloud a month may have one clear scene. A ship lying in it where ships
+    lie most days (the baseline and the month read "built" there) never shows water that
+    month; one scene cannot tell it from a structure, so its pixels stay berth pixels and
+    it is counted (issue 18: sound-port's ferries, in months with one clear scene)."""
+    site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
+    grid, tile = site.grid, site.tile("x00y00")
+    y, x = grid.xy_coords()[::-1]
+    nir = np.full((2, 64, 64), WATER_NIR, "f4")
+    ndsi = np.full((2, 64, 64), WATER_NDSI, "f4")
+    nir[:, 12:25, 14:17], ndsi[:, 12:25, 14:17] = SHIP_NIR, SHIP_NDSI  # in both scenes
+    green = np.full((2, 64, 64), 0.08, "f4")
+    swir = green * (1 - ndsi) / (1 + ndsi)
+    bands, clear = _clear_scenes(["2017-05-03T02:18", "2017-05-13T02:18"], green, nir, swir, y, x)
+    built = np.full((64, 64), WATER, "u1")
+    built[12:25, 14:17] = BUILT  # where the ship lies most days
+    lc = xr.DataArray(built, dims=("y", "x"))
+    cloudy = clear.copy()
+    cloudy[1] = False  # the second scene under cloud: one clear scene
+    one = unit_activity(site, tile, dt.date(2017, 5, 1), bands, cloudy, lc, lc)
+    assert one["facilities"]["pier"]["berth_px"] == 20 * 10
+    assert [o[0] for o in one["scenes"][0]["facilities"]["pier"]["objects"]] == [39]
+    # seen in two clear scenes and never water, the same pixels are taken for a structure
+    two = unit_activity(site, tile, dt.date(2017, 5, 1), bands, clear, lc, lc)
+    assert two["facilities"]["pier"]["berth_px"] == 20 * 10 - 39
+    assert all(not s["facilities"]["pier"]["objects"] for s in two["scenes"])
+
+
 def test_berth_pixels_beside_land_are_left_out_and_those_on_open_water_kept():
     """A berth drawn along a quay: its pixels beside the quay are mixed with concrete and
     left out; its other edges lie on open water, where the ships lie, and stay (a 35 m

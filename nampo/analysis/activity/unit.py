@@ -129,15 +129,20 @@ def unit_activity(
         # from. A pixel with a tenth of quay, pier or hull in it all month never shows water
         # (concrete and steel brighten it in the NIR and SWIR, and pull its NDSI down).
         water_once = water.any(axis=0)
+        seen_twice = ok.sum(axis=0) >= 2
     else:
-        water_once = np.zeros(lc.shape, bool)
-    # Land and structures in a berth outline: not water in the baseline, nor in any clear
-    # scene of the month (a quay's edge, a pier); the baseline alone would not do: where
-    # ships lie on most days it reads "built". Left out of the berth pixels, and so are
-    # the pixels beside them unless they too showed water: the shore's mixed pixels read
-    # as water in the class map, but are brighter. A ship moored against a pier keeps the
-    # pixels that showed water when it was away.
-    structure = (base_lc != WATER) & ~water_once
+        water_once = seen_twice = np.zeros(lc.shape, bool)
+    # Land and structures in a berth outline: not water in the baseline, nor in any of at
+    # least two clear scenes of the month (a quay's edge, a pier); the baseline alone would
+    # not do: where ships lie on most days it reads "built". Left out of the berth pixels,
+    # and so are the pixels beside them unless they too showed water: the shore's mixed
+    # pixels read as water in the class map, but are brighter. A ship moored against a
+    # pier keeps the pixels that showed water when it was away. One clear scene cannot
+    # tell a ship from a structure (issue 18: under 62-87 % cloud, sound-port's months
+    # have one clear scene, and a ferry in it made its own pixels structure), so such a
+    # pixel stays a berth pixel; a structure built into a berth is read as one in the
+    # months with one clear scene, and is left out in the others.
+    structure = (base_lc != WATER) & ~water_once & seen_twice
     structure &= ~np.isin(lc, (WATER, ICE, 0))
     static = ndimage.binary_dilation(structure, EIGHT) & ~water_once
     facilities = [replace(f, berths=f.berths & ~static) for f in pixels]
