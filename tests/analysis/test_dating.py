@@ -405,3 +405,25 @@ def test_pixels_less_than_half_covered_by_a_new_tank_are_not_changed():
     np.testing.assert_array_equal(tiled["type"].values > 0, expected)
     assert (expected != (raw["type"].values > 0)).sum() >= 4
     assert (tiled["last_before"].values[~expected] == NO_MONTH).all()
+
+
+def test_built_ground_cleared_and_built_on_again_is_construction():
+    """Rule 12: a shed on paved ground, its site cleared to bare for three months: the
+    class search sees no lasting class change (the twelve months after the clearing are
+    mostly built again), and the roof is no brighter than the paving. The bare months
+    are the evidence; without the rule it is no change."""
+    classes = [BUILT] * 12 + [BARE] * 3 + [BUILT] * 6
+    out = run(classes)
+    assert out["type"] == CONSTRUCTION
+    assert (out["class_before"], out["class_after"]) == (BARE, BUILT)
+    assert (out["last_before"], out["first_after"]) == (14, 15)
+    assert run(classes, params=ChangeParams(cleared_then_built=False))["type"] == 0
+
+
+def test_a_pixel_read_bare_for_months_without_changing_is_not_rebuilt():
+    """... but a mixed pixel whose class flips to bare and back while its reflectance
+    stays within noise (a threshold crossed, not ground cleared) is no change."""
+    classes = [BUILT] * 12 + [BARE] * 3 + [BUILT] * 6
+    flat = np.array([SPECTRA[BUILT]] * len(classes), "float32").T
+    flat += np.random.default_rng(1).normal(0, 0.002, flat.shape).astype("float32")
+    assert run(classes, flat)["type"] == 0

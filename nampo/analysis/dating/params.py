@@ -114,6 +114,11 @@ class ChangeParams:
     ``edges.py``): reflectance mixes linearly within a pixel, and the truth, like an
     analyst's map, counts a pixel as changed when more than half of it changed. 0 turns
     the test off."""
+    cleared_then_built: bool = True
+    """Rule 12: built ground cleared to bare for at least `min_after` clear months, then
+    built on again, is a construction when the last step is over the month-to-month
+    noise of a stable pixel (`min_magnitude` / 2.5), however little the new roof differs
+    from the paving it replaced. False turns the rule off."""
     veil_rise: float = 0.04
     """A month is under a veil of haze at a pixel when its blue rose more than this over
     the pixel's recent clear months (``veils.py``): haze brightens blue the most of all

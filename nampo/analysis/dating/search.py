@@ -8,6 +8,7 @@ import numpy as np
 
 from nampo.analysis.dating.normalise import class_spectra, normalised
 from nampo.analysis.dating.params import (
+    BRIGHT,
     CHANGE_CLASSES,
     CONSTRUCTION,
     NO_CHANGE,
@@ -20,7 +21,7 @@ from nampo.analysis.dating.params import (
 )
 from nampo.analysis.dating.veils import veiled
 from nampo.analysis.nanstats import nanmedian
-from nampo.products.classes import BUILT, VEGETATION, WATER
+from nampo.products.classes import BARE, BUILT, VEGETATION, WATER
 
 __all__ = ["detect"]
 
@@ -71,16 +72,21 @@ def detect(
     # not change (rules 7 and 8; normalise.py).
     flat = normalised(cls, flat, out["type"] == 0)
     _brightness_breaks(cls, flat, out, params)
+    cleared = _cleared_then_built(cls, out, params)
     _magnitude(cls, flat, out, params.state_months)
     large = (out["magnitude"] >= params.min_magnitude) | (
         out["shape_change"] >= params.min_shape_change
     )
+    # the bare months are the evidence of a site cleared and built on, and the last step
+    # need only be over the month-to-month noise of a stable pixel (rule 12)
+    large |= cleared & (out["magnitude"] >= params.min_magnitude / 2.5)
     # a change to or from water must have changed at least half the pixel (rule 10)
     fraction = _water_fraction(cls, flat, out, params.state_months)
     large &= ~(fraction < params.min_water_fraction)
     weak = (out["type"] > 0) & ~large
     for key, empty in NO_CHANGE.items():
         out[key][weak] = empty
+    out.pop("state_start", None)
     return {k: v.reshape(ny, nx) for k, v in out.items()}
 
 
@@ -203,6 +209,65 @@ def _latest_class_change(cls: np.ndarray, moy: np.ndarray, params: ChangeParams)
     return out
 
 
+def _cleared_then_built(cls: np.ndarray, out: dict, params: ChangeParams) -> np.ndarray:
+    """Rule 12: built ground cleared to bare, then built on again. Pixels without a change
+    so far whose clear months read built (or bright), then bare for at least `min_after`
+    clear months (`purity` of them bare), then built again for at least `min_after`
+    (`min_before` built before; each side judged over `state_months`, `purity` of it
+    built): a construction, from the last bare month to the first built one after. The
+    latest such bare state is taken. Returns the (pixel,) mask of the pixels set."""
+    t, p = cls.shape
+    found = np.zeros(p, bool)
+    if not params.cleared_then_built:
+        return found
+    idx = np.flatnonzero(out["type"] == 0)
+    if idx.size == 0:
+        return found
+    c = cls[:, idx]
+    built = _cumulative(np.isin(c, (BUILT, BRIGHT)))
+    bare = _cumulative(c == BARE)
+    clear = _cumulative(c > 0)
+    w = params.state_months
+    best_s = np.full(idx.size, -1)
+    best_e = np.full(idx.size, -1)
+    for e in range(1, t - 1):
+        right = min(t, e + 1 + w)
+        n_after, b_after = clear[right] - clear[e + 1], built[right] - built[e + 1]
+        ok_e = (c[e] == BARE) & (n_after >= params.min_after)
+        ok_e &= b_after >= params.purity * np.maximum(n_after, 1)
+        if not ok_e.any():
+            continue
+        for s0 in range(max(1, e + 1 - w), e + 1):  # a bare state of at most w months
+            left = max(0, s0 - w)
+            n_before, b_before = clear[s0] - clear[left], built[s0] - built[left]
+            n_bare, b_bare = clear[e + 1] - clear[s0], bare[e + 1] - bare[s0]
+            ok = ok_e & (c[s0] == BARE) & (n_before >= params.min_before)
+            ok &= b_before >= params.purity * np.maximum(n_before, 1)
+            ok &= (b_bare >= params.min_after) & (b_bare >= params.purity * n_bare)
+            best_s = np.where(ok, s0, best_s)
+            best_e = np.where(ok, e, best_e)
+    hit = best_e >= 0
+    if not hit.any():
+        return found
+    px, last, cols = idx[hit], best_e[hit], np.flatnonzero(hit)
+    later = c[:, hit]
+    first_after = np.argmax((np.arange(t)[:, None] > last[None]) & (later > 0), axis=0)
+    n_bare = bare[last + 1, cols] - bare[best_s[hit], cols]
+    n_after = clear[np.minimum(t, last + 1 + w), cols] - clear[last + 1, cols]
+    out["type"][px] = CONSTRUCTION
+    out["class_before"][px] = BARE
+    out["class_after"][px] = later[first_after, np.arange(px.size)]
+    out["last_before"][px] = last
+    out["first_after"][px] = first_after
+    out["state_start"] = np.zeros(p, "int16")
+    out["state_start"][px] = best_s[hit]
+    out["n_before"][px] = np.minimum(n_bare, 255)
+    out["n_after"][px] = np.minimum(n_after, 255)
+    out["confidence"][px] = np.minimum(1.0, n_after / (params.min_after + 2))
+    found[px] = True
+    return found
+
+
 def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: ChangeParams):
     """One-break step in brightness on built surfaces: pixels with no class change, and
     pixels whose class change ended built (from its first month after on: containers
@@ -304,6 +369,8 @@ def _state_months(
     valid = cls[:, idx] > 0
     lb, fa = out["last_before"][idx], out["first_after"][idx]
     before = valid & (time <= lb) & (time > lb - state_months)
+    if "state_start" in out:  # a before state that starts later (rule 12's bare months)
+        before &= time >= out["state_start"][idx]
     after = valid & (time >= fa) & (time < fa + state_months)
     return before, after
 
