@@ -72,8 +72,9 @@ def detect(
     # not change (rules 7 and 8; normalise.py).
     flat = normalised(cls, flat, out["type"] == 0)
     _brightness_breaks(cls, flat, out, params)
-    cleared = _cleared_then_built(cls, out, params)
-    _magnitude(cls, flat, out, params.state_months)
+    bare_from = _cleared_then_built(cls, out, params)
+    cleared = bare_from >= 0
+    _magnitude(cls, flat, out, params.state_months, bare_from)
     large = (out["magnitude"] >= params.min_magnitude) | (
         out["shape_change"] >= params.min_shape_change
     )
@@ -86,7 +87,6 @@ def detect(
     weak = (out["type"] > 0) & ~large
     for key, empty in NO_CHANGE.items():
         out[key][weak] = empty
-    out.pop("state_start", None)
     return {k: v.reshape(ny, nx) for k, v in out.items()}
 
 
@@ -215,14 +215,15 @@ def _cleared_then_built(cls: np.ndarray, out: dict, params: ChangeParams) -> np.
     clear months (`purity` of them bare), then built again for at least `min_after`
     (`min_before` built before; each side judged over `state_months`, `purity` of it
     built): a construction, from the last bare month to the first built one after. The
-    latest such bare state is taken. Returns the (pixel,) mask of the pixels set."""
+    latest such bare state is taken. Returns (pixel,) the first month of the bare state
+    of the pixels set (their before state, for its size), -1 elsewhere."""
     t, p = cls.shape
-    found = np.zeros(p, bool)
+    bare_from = np.full(p, -1, "int64")
     if not params.cleared_then_built:
-        return found
+        return bare_from
     idx = np.flatnonzero(out["type"] == 0)
     if idx.size == 0:
-        return found
+        return bare_from
     c = cls[:, idx]
     built = _cumulative(np.isin(c, (BUILT, BRIGHT)))
     bare = _cumulative(c == BARE)
@@ -248,7 +249,7 @@ def _cleared_then_built(cls: np.ndarray, out: dict, params: ChangeParams) -> np.
             best_e = np.where(ok, e, best_e)
     hit = best_e >= 0
     if not hit.any():
-        return found
+        return bare_from
     px, last, cols = idx[hit], best_e[hit], np.flatnonzero(hit)
     later = c[:, hit]
     first_after = np.argmax((np.arange(t)[:, None] > last[None]) & (later > 0), axis=0)
@@ -259,13 +260,11 @@ def _cleared_then_built(cls: np.ndarray, out: dict, params: ChangeParams) -> np.
     out["class_after"][px] = later[first_after, np.arange(px.size)]
     out["last_before"][px] = last
     out["first_after"][px] = first_after
-    out["state_start"] = np.zeros(p, "int16")
-    out["state_start"][px] = best_s[hit]
     out["n_before"][px] = np.minimum(n_bare, 255)
     out["n_after"][px] = np.minimum(n_after, 255)
     out["confidence"][px] = np.minimum(1.0, n_after / (params.min_after + 2))
-    found[px] = True
-    return found
+    bare_from[px] = best_s[hit]
+    return bare_from
 
 
 def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: ChangeParams):
@@ -341,15 +340,20 @@ def _brightness_breaks(cls: np.ndarray, bands: np.ndarray, out: dict, params: Ch
     out["confidence"][where] = res_conf[hit]
 
 
-def _magnitude(cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int) -> None:
+def _magnitude(
+    cls: np.ndarray, bands: np.ndarray, out: dict, state_months: int, before_from: np.ndarray
+) -> None:
     """Change-vector length between the medians of the before and after states: of the
-    six bands (``magnitude``) and of their normalised differences (``shape_change``)."""
+    six bands (``magnitude``) and of their normalised differences (``shape_change``).
+    `before_from` (pixel,): the first month of each pixel's before state (-1: as far back
+    as `state_months` allows)."""
     p = cls.shape[1]
     mag = np.full(p, np.nan, "float32")
     shp = np.full(p, np.nan, "float32")
     idx = np.flatnonzero(out["type"] > 0)
     if idx.size:
         before, after = _state_months(cls, out, idx, state_months)
+        before &= np.arange(cls.shape[0])[:, None] >= before_from[idx]
         x = bands[:, :, idx]
         mb = nanmedian(np.where(before, x, np.nan), axis=1)  # NaN: a band of a gap pixel
         ma = nanmedian(np.where(after, x, np.nan), axis=1)
@@ -369,8 +373,6 @@ def _state_months(
     valid = cls[:, idx] > 0
     lb, fa = out["last_before"][idx], out["first_after"][idx]
     before = valid & (time <= lb) & (time > lb - state_months)
-    if "state_start" in out:  # a before state that starts later (rule 12's bare months)
-        before &= time >= out["state_start"][idx]
     after = valid & (time >= fa) & (time < fa + state_months)
     return before, after
 
