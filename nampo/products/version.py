@@ -33,6 +33,10 @@ HISTORY: dict[int, str] = {
     5: "a berth pixel is structure only when it showed no water in two clear scenes of the "
     "month or more: one clear scene cannot tell a moored ship from a structure, and a ship "
     "in a month's only clear scene no longer hides itself (issue 18)",
+    6: "each tile's baseline stores its looks at the berths (clear scenes, and those that "
+    "showed water, per berth pixel); a berth pixel that showed water in the baseline period "
+    "is never structure: a ship moored in every clear scene of a month is counted where "
+    "ships came and went in the baseline (issue 18)",
 }
 
 PRODUCT_VERSION = max(HISTORY)

@@ -166,14 +166,18 @@ def run_baseline(
     assert site.baseline is not None  # the plan refused a site without one
     first, last = site.baseline
     mine = [s for s in scenes if _in_window(s, first, month_end(last))]
-    comp, skipped = read_composite(site, tile, mine, reading, peak=True)
+    bands, valid, observed, skipped = read_bands(site, tile, mine, reading)
+    comp = composite_of(bands, valid, observed, peak=True)
     comp["landcover"] = classes.landcover(comp, comp["ndvi_peak"])  # seasonal vegetation
     ds = xr.Dataset()
     for v in BASELINE:
         name = v.name.removeprefix("base_")
         src = comp["clear_count"] if name == "clear_count" else comp[name]
         ds[v.name] = src.astype(v.dtype)
-    Store(location).write_baseline(tile, ds, _record(run_id, mine, skipped))
+    # what the month units remember of the baseline year at the berths: where ships come
+    # and go, and what never showed water (structures)
+    looks = activity.berth_looks(site, tile, bands, valid, ds["base_landcover"].values)
+    Store(location).write_baseline(tile, ds, _record(run_id, mine, skipped), activity=looks)
     return UnitResult(unit.id, "done", len(mine), skipped, time.perf_counter() - t0)
 
 
@@ -250,7 +254,14 @@ def run_month(
     # vessels and ice are seen in single scenes: counted here, from the scenes just read
     # (and released before the months before are read)
     seen = activity.unit_activity(
-        site, tile, unit.month, bands, valid, current["landcover"], base["base_landcover"]
+        site,
+        tile,
+        unit.month,
+        bands,
+        valid,
+        current["landcover"],
+        base["base_landcover"],
+        baseline=store.baseline_activity(tile),
     )
     del bands, valid, observed
     last = _last_clear(site, tile, store, unit, scenes, reading, current, ahead)

@@ -25,7 +25,12 @@ from nampo.analysis.activity import (
     unit_activity,
     vessel_series,
 )
-from nampo.analysis.activity.unit import _bright_objects, facility_pixels
+from nampo.analysis.activity.unit import (
+    _bright_objects,
+    berth_looks,
+    facility_pixels,
+    looks_grid,
+)
 from nampo.errors import StoreError
 from nampo.grid import Grid
 from nampo.io.store import Store
@@ -266,6 +271,105 @@ def test_a_ship_in_the_months_only_clear_scene_is_counted():
     assert all(not s["facilities"]["pier"]["objects"] for s in two["scenes"])
 
 
+def _looks_of_baseline(site, ship_scenes: int, scenes: int, pier: bool = False) -> dict:
+    """The baseline's looks at the berth of `site` (:func:`_one_berth_site`, berth rows
+    10-29, columns 10-19), computed from `scenes` clear baseline scenes of open water with
+    the ship of the tests lying at rows 12-24, columns 14-16 in the first `ship_scenes` of
+    them (and a pier along columns 10-11 in every one when `pier`)."""
+    tile = site.tile("x00y00")
+    y, x = site.grid.xy_coords()[::-1]
+    nir = np.full((scenes, 64, 64), WATER_NIR, "f4")
+    ndsi = np.full((scenes, 64, 64), WATER_NDSI, "f4")
+    if pier:
+        nir[:, 10:30, 10:12], ndsi[:, 10:30, 10:12] = 0.2, -0.1
+    nir[:ship_scenes, 12:25, 14:17], ndsi[:ship_scenes, 12:25, 14:17] = SHIP_NIR, SHIP_NDSI
+    green = np.full((scenes, 64, 64), 0.08, "f4")
+    swir = green * (1 - ndsi) / (1 + ndsi)
+    times = [f"2016-{m:02d}-03T02:18" for m in range(1, scenes + 1)]
+    bands, clear = _clear_scenes(times, green, nir, swir, y, x)
+    base = np.full((64, 64), WATER, "u1")
+    base[12:25, 14:17] = BUILT  # the baseline's median: a ship lies there most days
+    if pier:
+        base[10:30, 10:12] = BUILT
+    return berth_looks(site, tile, bands, clear, base)
+
+
+def _a_month_moored_at_the_pier(site, scenes: int, ship_cols: slice):
+    """(bands, clear, landcover) of a month of `scenes` clear scenes of the berth of `site`
+    (:func:`_one_berth_site`, rows 10-29, columns 10-19) with a pier along its columns
+    10-11 and one ship moored at rows 12-24, `ship_cols`, in every scene."""
+    y, x = site.grid.xy_coords()[::-1]
+    nir = np.full((scenes, 64, 64), WATER_NIR, "f4")
+    ndsi = np.full((scenes, 64, 64), WATER_NDSI, "f4")
+    nir[:, 10:30, 10:12], ndsi[:, 10:30, 10:12] = 0.2, -0.1
+    nir[:, 12:25, ship_cols], ndsi[:, 12:25, ship_cols] = SHIP_NIR, SHIP_NDSI
+    green = np.full((scenes, 64, 64), 0.08, "f4")
+    swir = green * (1 - ndsi) / (1 + ndsi)
+    times = [f"2017-05-{3 + 10 * i:02d}T02:18" for i in range(scenes)]
+    bands, clear = _clear_scenes(times, green, nir, swir, y, x)
+    lc = np.full((64, 64), WATER, "u1")
+    lc[12:25, ship_cols] = lc[10:30, 10:12] = BUILT
+    return bands, clear, xr.DataArray(lc, dims=("y", "x"))
+
+
+def test_the_baseline_counts_its_clear_looks_and_water_at_each_berth_pixel():
+    """The baseline's looks at the berths: every berth pixel (and no other) with its clear
+    scenes and those that showed water; where a ship lay in 7 of 10 scenes, 3 of water."""
+    site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
+    looks = _looks_of_baseline(site, ship_scenes=7, scenes=10)
+    clear, water = looks_grid(looks, (64, 64))
+    assert looks["tile"] == "x00y00" and len(looks["berths"]["rows"]) == 20 * 10
+    assert (clear[10:30, 10:20] == 10).all() and clear.sum() == 10 * 20 * 10
+    assert (water[12:25, 14:17] == 3).all()
+    assert water[10:30, 10:20].sum() == 10 * (200 - 39) + 3 * 39
+    assert json.loads(json.dumps(looks)) == looks  # stored as JSON as it is
+
+
+def test_a_ship_lying_in_every_clear_scene_of_a_month_is_counted_where_ships_came_and_went():
+    """A ship moored for a month lies in all its clear scenes and never shows water there,
+    like a structure; but its pixels showed water in the baseline year, when ships came and
+    went: they stay berth pixels and it is counted in each scene (issue 18: pier-mini's
+    pier, two and three clear scenes of one ship in a month). A pier in the same berth
+    outline, never water in the baseline either, is still left out; so is a ship that lay
+    there in every clear scene of the baseline year too (nothing tells it from the port)."""
+    site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
+    tile = site.tile("x00y00")
+    bands, clear, lc = _a_month_moored_at_the_pier(site, 3, ship_cols=slice(14, 17))
+    month = dt.date(2017, 5, 1)
+    pier = 20 * 2  # its two columns (the water beside it stays)
+    looks = _looks_of_baseline(site, ship_scenes=6, scenes=10, pier=True)
+    kept = unit_activity(site, tile, month, bands, clear, lc, lc, baseline=looks)
+    assert kept["facilities"]["pier"]["berth_px"] == 20 * 10 - pier
+    assert [[o[0] for o in s["facilities"]["pier"]["objects"]] for s in kept["scenes"]] == [
+        [39]
+    ] * 3
+    # without the baseline's looks the month alone decides: three looks, never water
+    alone = unit_activity(site, tile, month, bands, clear, lc, lc)
+    assert alone["facilities"]["pier"]["berth_px"] == 20 * 10 - pier - 39
+    assert all(not s["facilities"]["pier"]["objects"] for s in alone["scenes"])
+    # a ship that lay there in every baseline scene too is part of the port
+    moored = _looks_of_baseline(site, ship_scenes=10, scenes=10, pier=True)
+    always = unit_activity(site, tile, month, bands, clear, lc, lc, baseline=moored)
+    assert always["facilities"]["pier"]["berth_px"] == alone["facilities"]["pier"]["berth_px"]
+
+
+def test_a_ship_moored_against_a_pier_all_month_keeps_its_pixels_beside_the_pier():
+    """The pixels beside a structure are left out unless they show water: the shore's
+    mixed pixels never do. A ship moored against the pier in every clear scene of a month
+    hides the water beside the pier that month, but those pixels showed water in the
+    baseline year, when ships came and went: the ship keeps them, whole and one ship
+    (pier-mini seed 0, August-October 2021: hulls lost a column along the pier, 3 "ships"
+    counted for 2)."""
+    site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
+    tile = site.tile("x00y00")
+    bands, clear, lc = _a_month_moored_at_the_pier(site, 2, ship_cols=slice(12, 15))
+    looks = _looks_of_baseline(site, ship_scenes=6, scenes=10, pier=True)  # ship elsewhere
+    month = dt.date(2017, 5, 1)
+    out = unit_activity(site, tile, month, bands, clear, lc, lc, baseline=looks)
+    assert out["facilities"]["pier"]["berth_px"] == 20 * 10 - 20 * 2  # less the pier alone
+    assert [[o[0] for o in s["facilities"]["pier"]["objects"]] for s in out["scenes"]] == [[39]] * 2
+
+
 def test_berth_pixels_beside_land_are_left_out_and_those_on_open_water_kept():
     """A berth drawn along a quay: its pixels beside the quay are mixed with concrete and
     left out; its other edges lie on open water, where the ships lie, and stay (a 35 m
@@ -339,6 +443,28 @@ def test_activity_is_stored_with_its_unit_and_rewritten_to_the_same_bytes(store)
     assert store.activity() == []
 
 
+def test_a_baselines_looks_are_stored_with_it_and_are_not_a_months_activity(store):
+    """The baseline's looks at the berths are stored with the baseline, read back by its
+    tile while its record stands, left out of the months' activity, and not left beside a
+    baseline rewritten without them."""
+    from nampo.products.variables import BASELINE
+
+    tile = SITE.tile("x00y00")
+    looks = {"tile": "x00y00", "berths": {"rows": [3], "cols": [4], "clear": [9], "water": [2]}}
+    assert store.baseline_activity(tile) is None
+    store.write_baseline(tile, unit_ds(tile, None, BASELINE), {"code": "t"}, activity=looks)
+    path = Path(store.url + "/nampo/activity/x00y00/baseline.json")
+    first = path.read_bytes()
+    assert store.baseline_activity("x00y00") == {"unit": "x00y00/baseline", **looks}
+    assert store.activity() == []
+    store.write_baseline(tile, unit_ds(tile, None, BASELINE), {"code": "t"}, activity=looks)
+    assert path.read_bytes() == first
+    store._delete("nampo/units/x00y00/baseline.json")  # killed before its record
+    assert store.baseline_activity(tile) is None
+    store.write_baseline(tile, unit_ds(tile, None, BASELINE), {"code": "t"})
+    assert store.baseline_activity(tile) is None and not path.exists()
+
+
 def test_activity_that_is_not_json_is_refused_before_anything_is_written(store):
     tile = SITE.tile("x00y00")
     unit = Unit(dt.date(2017, 5, 1), "x00y00")
@@ -361,6 +487,25 @@ def test_mini_vessels_and_ice_meet_the_targets(mini_store, mini_archive, capsys)
     assert overall["mean_abs_error"] <= TARGETS["vessel_mae"], result
     assert overall["truth_mean"] > 0.5, result  # ships were there to count
     assert result["ice"]["scenes"] >= 10 and result["ice"]["mean_abs_error"] <= 0.1, result
+
+
+@pytest.mark.services
+def test_each_baseline_stores_its_looks_at_the_berths(mini_store):  # noqa: F811
+    """The pipeline's baselines store their looks at the berths: clear looks as many as the
+    baseline's clear observations there, water in some of them where ships come and go."""
+    with_berths = 0
+    for tile in mini_store.site.tiles:
+        looks = mini_store.baseline_activity(tile)
+        assert looks is not None, tile.id
+        b = looks["berths"]
+        if not b["rows"]:
+            continue
+        with_berths += 1
+        count = mini_store.read_baseline(tile)["base_clear_count"].values
+        assert b["clear"] == count[b["rows"], b["cols"]].tolist(), tile.id
+        assert all(0 <= w <= c for w, c in zip(b["water"], b["clear"], strict=True))
+        assert sum(b["water"]) > 0, tile.id
+    assert with_berths >= 1
 
 
 @pytest.mark.services

@@ -6,7 +6,10 @@ Computed inside each (tile, month) unit from the scenes it has read anyway
 (``nampo/activity/<tile>/<YYYY-MM>.json``, ``docs/store.md``), and assembled into
 site-wide series when read (:func:`vessel_series`, :func:`ice_series`,
 :func:`coal_series`, :mod:`.series`). A unit stores only partial counts of its tile, so
-units stay independent and a re-run rewrites the same bytes.
+units stay independent and a re-run rewrites the same bytes. Each tile's baseline stores
+its looks at the berths (:func:`berth_looks`, ``nampo/activity/<tile>/baseline.json``):
+what the month units remember of the baseline year, to tell a ship that stays a month from
+a structure.
 """
 
 from nampo.analysis.activity.params import ActivityParams
@@ -17,11 +20,17 @@ from nampo.analysis.activity.series import (
     merge_objects,
     vessel_series,
 )
-from nampo.analysis.activity.unit import FacilityPixels, facility_pixels, unit_activity
+from nampo.analysis.activity.unit import (
+    FacilityPixels,
+    berth_looks,
+    facility_pixels,
+    unit_activity,
+)
 
 __all__ = [
     "ActivityParams",
     "FacilityPixels",
+    "berth_looks",
     "coal_series",
     "describe",
     "facility_pixels",

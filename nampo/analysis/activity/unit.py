@@ -5,6 +5,7 @@ box on the site grid), stored with the unit. The rules: ``docs/change.md``, "Act
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -18,7 +19,15 @@ from nampo.analysis.activity.ships import axis_of, berth_axis, split_ships
 from nampo.products.classes import DARK, ICE, WATER
 from nampo.sites import Site, Tile
 
-__all__ = ["FacilityPixels", "facility_pixels", "open_water_nir", "unit_activity", "water_colour"]
+__all__ = [
+    "FacilityPixels",
+    "berth_looks",
+    "facility_pixels",
+    "looks_grid",
+    "open_water_nir",
+    "unit_activity",
+    "water_colour",
+]
 
 EIGHT = np.ones((3, 3), bool)
 ICE_NDSI, ICE_GREEN = 0.4, 0.2
@@ -97,6 +106,7 @@ def unit_activity(
     landcover: xr.DataArray,
     base_landcover: xr.DataArray,
     params: ActivityParams = ActivityParams(),  # noqa: B008 (frozen)
+    baseline: Mapping | None = None,
 ) -> dict:
     """The activity of one unit, as stored: per facility its pixel counts in this tile, per
     scene the clear pixels, ice pixels and bright objects at the berths, and the month's
@@ -108,6 +118,8 @@ def unit_activity(
     clear : bool (time, y, x), the observation is clear (as the composite uses it).
     landcover : the month's class map (y, x).
     base_landcover : the tile's baseline class map (y, x).
+    baseline : the tile's baseline looks at its berths (:func:`berth_looks`); None when
+        the baseline has none (written before product version 6): the month decides alone.
     """
     row0, col0 = tile.rows[0], tile.cols[0]
     lc = np.asarray(landcover.values)
@@ -115,16 +127,7 @@ def unit_activity(
     base_lc = np.asarray(base_landcover.values)
     pixels = facility_pixels(site, tile, base_lc)
     if bands.sizes.get("time", 0):
-        green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ndsi = (green - swir) / (green + swir)
-        # each scene's open water: the tile's baseline water away from the berths
-        berths_all = np.zeros(lc.shape, bool)
-        for f in pixels:
-            berths_all |= f.berths
-        near = ndimage.binary_dilation(berths_all, EIGHT, iterations=BERTH_MARGIN_PX)
-        open_nir = open_water_nir(nir, ok, (base_lc == WATER) & ~near)
-        water = ok & water_colour(nir, ndsi, open_nir[:, None, None], params)
+        green, nir, ndsi, water, open_nir = _scene_water(bands, ok, base_lc, pixels, params)
         # Water (or ice) in at least one clear scene of the month: a pixel ships come and go
         # from. A pixel with a tenth of quay, pier or hull in it all month never shows water
         # (concrete and steel brighten it in the NIR and SWIR, and pull its NDSI down).
@@ -132,19 +135,27 @@ def unit_activity(
         seen_twice = ok.sum(axis=0) >= 2
     else:
         water_once = seen_twice = np.zeros(lc.shape, bool)
-    # Land and structures in a berth outline: not water in the baseline, nor in any of at
-    # least two clear scenes of the month (a quay's edge, a pier); the baseline alone would
-    # not do: where ships lie on most days it reads "built". Left out of the berth pixels,
-    # and so are the pixels beside them unless they too showed water: the shore's mixed
-    # pixels read as water in the class map, but are brighter. A ship moored against a
-    # pier keeps the pixels that showed water when it was away. One clear scene cannot
-    # tell a ship from a structure (issue 18: under 62-87 % cloud, sound-port's months
-    # have one clear scene, and a ferry in it made its own pixels structure), so such a
-    # pixel stays a berth pixel; a structure built into a berth is read as one in the
-    # months with one clear scene, and is left out in the others.
-    structure = (base_lc != WATER) & ~water_once & seen_twice
+    # A pixel that showed water in the baseline year is where ships come and go.
+    came_and_went = np.zeros(lc.shape, bool)
+    if baseline is not None:
+        came_and_went = looks_grid(baseline, lc.shape)[1] > 0
+    # Land and structures in a berth outline: not water in the baseline class map, nor in
+    # any of at least two clear scenes of the month (a quay's edge, a pier), nor in any
+    # clear scene of the baseline year. The class map alone would not do: where ships lie
+    # on most days it reads "built". One clear scene cannot tell a ship from a structure
+    # (issue 18: under 62-87 % cloud, sound-port's months have one clear scene, and a
+    # ferry in it made its own pixels structure), nor can a month with a ship moored in
+    # every clear scene of it (pier-mini's pier, August-October 2021): a ship stays days or
+    # weeks, a structure for good, and a pixel that showed water in the baseline year is
+    # not one. Left out with the structures: the pixels beside them unless they showed
+    # water this month (the shore's mixed pixels read as water in the class map, but are
+    # brighter; a ship moored against a pier keeps the pixels that showed water when it
+    # was away). The price: a structure built into a berth since the baseline showed
+    # water there, and is read as a ship where it has a ship's size (``docs/change.md``,
+    # Activity and Limits).
+    structure = (base_lc != WATER) & ~water_once & seen_twice & ~came_and_went
     structure &= ~np.isin(lc, (WATER, ICE, 0))
-    static = ndimage.binary_dilation(structure, EIGHT) & ~water_once
+    static = ndimage.binary_dilation(structure, EIGHT) & ~water_once & ~came_and_went
     facilities = [replace(f, berths=f.berths & ~static) for f in pixels]
     doc: dict = {
         "tile": tile.id,
@@ -191,6 +202,75 @@ def unit_activity(
             scene["facilities"][f.name] = entry
         doc["scenes"].append(scene)
     return doc
+
+
+def _scene_water(bands: xr.Dataset, ok: np.ndarray, base_lc: np.ndarray, pixels, params):
+    """(green, nir, ndsi, water, open_nir) of the scenes of `bands`: `water` (time, y, x) the
+    clear pixels that show water or ice (:func:`water_colour`), against each scene's open
+    water (`open_nir`, time): the tile's baseline water away from the berths of `pixels`."""
+    green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndsi = (green - swir) / (green + swir)
+    berths_all = np.zeros(base_lc.shape, bool)
+    for f in pixels:
+        berths_all |= f.berths
+    near = ndimage.binary_dilation(berths_all, EIGHT, iterations=BERTH_MARGIN_PX)
+    open_nir = open_water_nir(nir, ok, (base_lc == WATER) & ~near)
+    water = ok & water_colour(nir, ndsi, open_nir[:, None, None], params)
+    return green, nir, ndsi, water, open_nir
+
+
+def berth_looks(
+    site: Site,
+    tile: Tile,
+    bands: xr.Dataset,
+    clear: xr.DataArray,
+    base_landcover: np.ndarray,
+    params: ActivityParams = ActivityParams(),  # noqa: B008 (frozen)
+) -> dict:
+    """The baseline's looks at the berths of `tile`, stored with its baseline: for each
+    berth pixel (tile rows and columns, every facility's), the clear scenes of the baseline
+    period and how many of them showed water or ice there, read as the month units read
+    them (:func:`water_colour`). What :func:`unit_activity` remembers of the baseline year:
+    a pixel that never showed water in it is a structure, one that did is where ships come
+    and go. Plain JSON values; the same inputs give the same document.
+
+    Parameters
+    ----------
+    bands : the baseline period's per-scene reflectance (time, y, x).
+    clear : bool (time, y, x), the observation is clear.
+    base_landcover : the tile's baseline class map (y, x).
+    """
+    base_lc = np.asarray(base_landcover)
+    pixels = facility_pixels(site, tile, base_lc)
+    berths = np.zeros(base_lc.shape, bool)
+    for f in pixels:
+        berths |= f.berths
+    rows, cols = np.nonzero(berths)
+    clear_n = water_n = np.zeros(rows.size, int)
+    if bands.sizes.get("time", 0) and rows.size:
+        ok = np.asarray(clear.values)
+        water = _scene_water(bands, ok, base_lc, pixels, params)[3]
+        clear_n, water_n = ok[:, rows, cols].sum(axis=0), water[:, rows, cols].sum(axis=0)
+    return {
+        "tile": tile.id,
+        "berths": {
+            "rows": rows.tolist(),
+            "cols": cols.tolist(),
+            "clear": [int(n) for n in clear_n],
+            "water": [int(n) for n in water_n],
+        },
+    }
+
+
+def looks_grid(looks: Mapping, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(clear, water) looks of :func:`berth_looks` as (y, x) counts of the tile's shape,
+    zero off the berths."""
+    clear, water = np.zeros(shape, int), np.zeros(shape, int)
+    b = looks["berths"]
+    rows, cols = np.asarray(b["rows"], int), np.asarray(b["cols"], int)
+    clear[rows, cols], water[rows, cols] = b["clear"], b["water"]
+    return clear, water
 
 
 def open_water_nir(nir: np.ndarray, clear: np.ndarray, sea: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ __all__ = [
     "activity",
     "activity_json",
     "activity_key",
+    "baseline_activity",
     "baseline_head",
     "done",
     "last_completed_at",
@@ -38,7 +39,8 @@ __all__ = [
 UNITS_DIR = f"{RECORDS_DIR}/units"
 """Completion records: ``<tile>/<YYYY-MM>.json`` and ``<tile>/baseline.json``."""
 ACTIVITY_DIR = f"{RECORDS_DIR}/activity"
-"""Activity of month units: ``<tile>/<YYYY-MM>.json``."""
+"""Activity of month units, ``<tile>/<YYYY-MM>.json``, and the baselines' looks at the
+berths, ``<tile>/baseline.json``."""
 RUNS_DIR = f"{RECORDS_DIR}/runs"
 """Run metadata: ``<run id>.json``."""
 
@@ -89,7 +91,8 @@ def record_key(unit_id: str) -> str:
 
 
 def activity_key(unit_id: str) -> str:
-    """The key of a month unit's activity document."""
+    """The key of a unit's activity document (a month's, or a baseline's looks at the
+    berths)."""
     return f"{ACTIVITY_DIR}/{unit_id}.json"
 
 
@@ -127,6 +130,15 @@ def activity(objects: Objects) -> list[dict[str, Any]]:
     complete = done(objects)
     wanted = sorted(f"{ACTIVITY_DIR}/{k}" for uid, k in keys.items() if uid in complete)
     return [json.loads(v) for _, v in sorted(objects.get_many(wanted).items())]
+
+
+def baseline_activity(objects: Objects, tile_id: str) -> dict[str, Any] | None:
+    """The activity document of a tile's complete baseline, None without one."""
+    unit_id = BaselineUnit(tile_id).id
+    if objects.get(record_key(unit_id)) is None:
+        return None
+    raw = objects.get(activity_key(unit_id))
+    return None if raw is None else json.loads(raw)
 
 
 def runs(objects: Objects) -> dict[str, dict[str, Any]]:

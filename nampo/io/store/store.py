@@ -143,29 +143,44 @@ class Store:
         tile = self._tile(unit.tile_id)
         sel = (layout.month_index(unit.month), slice(*tile.rows), slice(*tile.cols))
         head = records.month_head(tile.id, unit.month)
-        activity_key = records.activity_key(head["unit"])
-        extra = {}
-        if activity is not None:
-            extra[activity_key] = records.activity_json(head["unit"], activity)
-        else:  # no earlier run's activity stays beside the new data
-            self._objects.delete(activity_key)
+        extra = self._activity_object(head["unit"], activity)
         return arrays.write(
             self._arrays, self.site, head, MONTHLY, ds, record, tile, sel, unit.month, extra
         )
 
     def write_baseline(
-        self, tile: Tile | str, ds: xr.Dataset, record: Mapping[str, Any] | None = None
+        self,
+        tile: Tile | str,
+        ds: xr.Dataset,
+        record: Mapping[str, Any] | None = None,
+        activity: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write the baseline products of one tile, then its record (``<tile>/baseline``).
 
         `ds` holds every variable of :data:`nampo.products.variables.BASELINE`; the rules
-        are those of :meth:`write_unit`.
+        are those of :meth:`write_unit`. `activity`: the baseline's looks at the tile's
+        berths (:func:`nampo.analysis.activity.berth_looks`), stored as
+        ``nampo/activity/<tile>/baseline.json`` after the chunks and before the record.
         """
         self._writable_layout()
         tile = self._tile(tile if isinstance(tile, str) else tile.id)
         head = records.baseline_head(tile.id)
         sel = (slice(*tile.rows), slice(*tile.cols))
-        return arrays.write(self._arrays, self.site, head, BASELINE, ds, record, tile, sel, None)
+        extra = self._activity_object(head["unit"], activity)
+        return arrays.write(
+            self._arrays, self.site, head, BASELINE, ds, record, tile, sel, None, extra
+        )
+
+    def _activity_object(
+        self, unit_id: str, activity: Mapping[str, Any] | None
+    ) -> dict[str, bytes]:
+        """The unit's activity document as the object to write with it; without one, the
+        object an earlier run wrote is deleted (no old activity stays beside new data)."""
+        key = records.activity_key(unit_id)
+        if activity is None:
+            self._objects.delete(key)
+            return {}
+        return {key: records.activity_json(unit_id, activity)}
 
     def write_run(self, run_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
         """Store (or replace) the metadata of a run under ``nampo/runs/<run_id>.json``."""
@@ -207,6 +222,12 @@ class Store:
         per unit; units written before activity was stored have none), in unit order.
         :mod:`nampo.analysis.activity` turns them into series."""
         return records.activity(self._objects)
+
+    def baseline_activity(self, tile: Tile | str) -> dict[str, Any] | None:
+        """The activity document of a tile's complete baseline (its looks at the berths),
+        None when the baseline is not done or was written without one."""
+        tile_id = tile if isinstance(tile, str) else tile.id
+        return records.baseline_activity(self._objects, tile_id)
 
     def runs(self) -> dict[str, dict[str, Any]]:
         """Every run's metadata, by run id (in id order)."""
