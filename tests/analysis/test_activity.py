@@ -358,8 +358,8 @@ def test_a_ship_moored_against_a_pier_all_month_keeps_its_pixels_beside_the_pier
     mixed pixels never do. A ship moored against the pier in every clear scene of a month
     hides the water beside the pier that month, but those pixels showed water in the
     baseline year, when ships came and went: the ship keeps them, whole and one ship
-    (pier-mini seed 0, August-October 2021: hulls lost a column along the pier, 3 "ships"
-    counted for 2)."""
+    (pier-mini seed 0, August-October 2021, with the ships' own pixels kept but not those
+    beside the pier: hulls lost a column along the pier, 3 "ships" counted for 2)."""
     site = _one_berth_site("pier", 32651, 709160, 4289200, cols=(10, 19), rows=(10, 29))
     tile = site.tile("x00y00")
     bands, clear, lc = _a_month_moored_at_the_pier(site, 2, ship_cols=slice(12, 15))
