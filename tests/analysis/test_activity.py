@@ -463,6 +463,8 @@ def test_a_baselines_looks_are_stored_with_it_and_are_not_a_months_activity(stor
     assert store.baseline_activity(tile) is None
     store.write_baseline(tile, unit_ds(tile, None, BASELINE), {"code": "t"})
     assert store.baseline_activity(tile) is None and not path.exists()
+    with pytest.raises(StoreError, match="x99y99"):
+        store.baseline_activity("x99y99")
 
 
 def test_activity_that_is_not_json_is_refused_before_anything_is_written(store):

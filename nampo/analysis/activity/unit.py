@@ -127,7 +127,8 @@ def unit_activity(
     base_lc = np.asarray(base_landcover.values)
     pixels = facility_pixels(site, tile, base_lc)
     if bands.sizes.get("time", 0):
-        green, nir, ndsi, water, open_nir = _scene_water(bands, ok, base_lc, pixels, params)
+        berths = _all_berths(pixels, lc.shape)
+        green, nir, ndsi, water, open_nir = _scene_water(bands, ok, base_lc, berths, params)
         # Water (or ice) in at least one clear scene of the month: a pixel ships come and go
         # from. A pixel with a tenth of quay, pier or hull in it all month never shows water
         # (concrete and steel brighten it in the NIR and SWIR, and pull its NDSI down).
@@ -204,17 +205,24 @@ def unit_activity(
     return doc
 
 
-def _scene_water(bands: xr.Dataset, ok: np.ndarray, base_lc: np.ndarray, pixels, params):
+def _all_berths(pixels: list[FacilityPixels], shape: tuple[int, ...]) -> np.ndarray:
+    """The berth pixels of every facility of a tile (of `shape`), as one mask."""
+    out = np.zeros(shape, bool)
+    for f in pixels:
+        out |= f.berths
+    return out
+
+
+def _scene_water(
+    bands: xr.Dataset, ok: np.ndarray, base_lc: np.ndarray, berths: np.ndarray, params
+):
     """(green, nir, ndsi, water, open_nir) of the scenes of `bands`: `water` (time, y, x) the
     clear pixels that show water or ice (:func:`water_colour`), against each scene's open
-    water (`open_nir`, time): the tile's baseline water away from the berths of `pixels`."""
+    water (`open_nir`, time): the tile's baseline water away from the `berths`."""
     green, nir, swir = (np.asarray(bands[b].values) for b in ("green", "nir", "swir16"))
     with np.errstate(invalid="ignore", divide="ignore"):
         ndsi = (green - swir) / (green + swir)
-    berths_all = np.zeros(base_lc.shape, bool)
-    for f in pixels:
-        berths_all |= f.berths
-    near = ndimage.binary_dilation(berths_all, EIGHT, iterations=BERTH_MARGIN_PX)
+    near = ndimage.binary_dilation(berths, EIGHT, iterations=BERTH_MARGIN_PX)
     open_nir = open_water_nir(nir, ok, (base_lc == WATER) & ~near)
     water = ok & water_colour(nir, ndsi, open_nir[:, None, None], params)
     return green, nir, ndsi, water, open_nir
@@ -243,14 +251,12 @@ def berth_looks(
     """
     base_lc = np.asarray(base_landcover)
     pixels = facility_pixels(site, tile, base_lc)
-    berths = np.zeros(base_lc.shape, bool)
-    for f in pixels:
-        berths |= f.berths
+    berths = _all_berths(pixels, base_lc.shape)
     rows, cols = np.nonzero(berths)
     clear_n = water_n = np.zeros(rows.size, int)
     if bands.sizes.get("time", 0) and rows.size:
         ok = np.asarray(clear.values)
-        water = _scene_water(bands, ok, base_lc, pixels, params)[3]
+        water = _scene_water(bands, ok, base_lc, berths, params)[3]
         clear_n, water_n = ok[:, rows, cols].sum(axis=0), water[:, rows, cols].sum(axis=0)
     return {
         "tile": tile.id,

@@ -225,8 +225,9 @@ class Store:
 
     def baseline_activity(self, tile: Tile | str) -> dict[str, Any] | None:
         """The activity document of a tile's complete baseline (its looks at the berths),
-        None when the baseline is not done or was written without one."""
-        tile_id = tile if isinstance(tile, str) else tile.id
+        None when the baseline is not done or was written without one; StoreError naming
+        a tile the site does not have."""
+        tile_id = self._tile(tile if isinstance(tile, str) else tile.id).id
         return records.baseline_activity(self._objects, tile_id)
 
     def runs(self) -> dict[str, dict[str, Any]]:
